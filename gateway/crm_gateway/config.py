@@ -1,0 +1,153 @@
+"""Gateway settings: environment variables prefixed GATEWAY_ (JSON for lists and dicts)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import jwt
+from crm_shared.settings import DEV_SECRET
+from crm_shared.topology import SERVICES
+from limits import parse
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .scopes import DEFAULT_ROLE_SCOPES, unknown_scopes
+
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+MIN_HMAC_SECRET_BYTES = 32  # RFC 7518 3.2: at least the hash output size for HS256
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def default_services() -> dict[str, str]:
+    return {name: f"http://127.0.0.1:{part.port}" for name, part in SERVICES.items()}
+
+
+class ApiKey(BaseModel):
+    """A partner key. The partner holds `crm_<id>_<secret>`; only sha256(secret) in hex is stored."""
+
+    id: str
+    hash: str
+    client_id: str
+    scopes: list[str]
+    name: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id_has_no_separator(cls, v: str) -> str:
+        if not v or "_" in v:
+            raise ValueError("key id must be non-empty and contain no '_'")
+        return v
+
+    @field_validator("hash")
+    @classmethod
+    def _hash_is_sha256_hex(cls, v: str) -> str:
+        v = v.lower()
+        if not _HEX64.fullmatch(v):
+            raise ValueError("hash must be the 64-character hex SHA-256 of the key's secret")
+        return v
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes_known(cls, v: list[str]) -> list[str]:
+        if bad := unknown_scopes(v):
+            raise ValueError(f"unknown scope(s) {bad}")
+        return v
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", env_nested_delimiter="__")
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    log_json: bool = True
+    # uvicorn's access log costs a formatted JSON line per request; off unless asked for.
+    access_log: bool = False
+
+    # Service name (as in crm_shared.topology) -> base URL. Only listed services are routed.
+    services: dict[str, str] = Field(default_factory=default_services)
+
+    # Credentials.
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    api_key_cache_size: int = 10_000
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_public_key: str | None = None  # PEM, for RS*/ES*/PS*/EdDSA algorithms
+    jwt_algorithms: list[str] = ["HS256"]  # fixed: never taken from the token's header
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_seconds: float = 0.0
+    jwt_cache_size: int = 10_000
+    role_scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ROLE_SCOPES))
+
+    # Upstream connections. keepalive_timeout stays under uvicorn's 5 s default so the gateway
+    # never reuses a connection the service is closing.
+    upstream_timeout: float = 30.0  # seconds without a byte from the service (headers or body)
+    connect_timeout: float = 3.0
+    pool_limit: int = 512
+    pool_limit_per_host: int = 256
+    keepalive_timeout: float = 4.0
+    readiness_timeout: float = 2.0
+    openapi_timeout: float = 5.0
+
+    # Rate limit per client (API key client_id or JWT subject), in the `limits` notation.
+    # In memory: with N workers or replicas each enforces it on its own share of the traffic.
+    rate_limit: str | None = "6000/minute"
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"
+
+    cors_origins: list[str] = Field(default_factory=list)
+    cors_max_age: int = 600
+
+    @field_validator("services")
+    @classmethod
+    def _services_known(cls, v: dict[str, str]) -> dict[str, str]:
+        if unknown := sorted(set(v) - set(SERVICES)):
+            raise ValueError(f"unknown service(s) {unknown}; known: {sorted(SERVICES)}")
+        for name, url in v.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"service {name}: base URL must start with http:// or https://")
+        return {name: url.rstrip("/") for name, url in v.items()}
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _algorithms_supported(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one JWT algorithm is needed")
+        for alg in v:
+            if alg not in HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS:
+                raise ValueError(f"JWT algorithm {alg!r} is not accepted")
+        if set(v) & ASYMMETRIC_ALGORITHMS and not jwt.algorithms.has_crypto:
+            raise ValueError("asymmetric JWT algorithms need `pip install crm-gateway[jwt-asymmetric]`")
+        return v
+
+    @field_validator("role_scopes")
+    @classmethod
+    def _role_scopes_known(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for role, scopes in v.items():
+            if bad := unknown_scopes(scopes):
+                raise ValueError(f"role {role}: unknown scope(s) {bad}")
+        return v
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, v: str | None) -> str | None:
+        if v:
+            parse(v)  # raises ValueError on a malformed limit
+        return v or None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GatewaySettings:
+        ids = [k.id for k in self.api_keys]
+        if len(ids) != len(set(ids)):
+            raise ValueError("API key ids must be unique")
+        if set(self.jwt_algorithms) & ASYMMETRIC_ALGORITHMS and not self.jwt_public_key:
+            raise ValueError("jwt_public_key is needed for asymmetric JWT algorithms")
+        if self.environment == "production" and set(self.jwt_algorithms) & HMAC_ALGORITHMS:
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEV_SECRET:
+                raise ValueError("jwt_secret must be set to a real secret in production")
+            if len(secret.encode()) < MIN_HMAC_SECRET_BYTES:
+                raise ValueError(f"jwt_secret must be at least {MIN_HMAC_SECRET_BYTES} bytes in production")
+        return self

@@ -1,0 +1,69 @@
+"""Routing table: API prefix -> upstream service and the scope each method needs.
+
+Built once from crm_shared.topology; matching is one dict lookup per prefix depth, on whole path
+segments (`/api/v1/ordersX` does not match `/api/v1/orders`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from crm_shared.topology import SERVICES
+
+from .scopes import family_of
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    name: str
+    base_url: str
+    scheme: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    prefix: str
+    upstream: Upstream
+    read_scope: str
+    write_scope: str
+
+
+def upstream_from(name: str, base_url: str) -> Upstream:
+    parts = urlsplit(base_url)
+    if parts.path not in ("", "/"):
+        # Paths are forwarded unchanged, so a base URL is scheme://host:port only.
+        raise ValueError(f"service {name}: base URL must not have a path ({base_url})")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Upstream(name, base_url, parts.scheme, parts.hostname or "", port)
+
+
+class RouteTable:
+    def __init__(self, services: dict[str, str]) -> None:
+        self.upstreams = {name: upstream_from(name, url) for name, url in services.items()}
+        self._by_prefix: dict[str, Route] = {}
+        for name, upstream in self.upstreams.items():
+            for prefix in SERVICES[name].prefixes:
+                family = family_of(prefix)
+                self._by_prefix[prefix.rstrip("/")] = Route(
+                    prefix.rstrip("/"), upstream, f"{family}:read", f"{family}:write"
+                )
+        # Segment counts of the known prefixes, longest first ("/api/v1/orders" -> 3).
+        self._depths = sorted({p.count("/") for p in self._by_prefix}, reverse=True)
+        self._max_depth = self._depths[0] if self._depths else 0
+
+    @property
+    def routes(self) -> list[Route]:
+        return list(self._by_prefix.values())
+
+    def prefixes_of(self, service: str) -> list[str]:
+        return [r.prefix for r in self._by_prefix.values() if r.upstream.name == service]
+
+    def match(self, path: str) -> Route | None:
+        """Longest routed prefix that `path` equals or continues with '/'."""
+        parts = path.split("/", self._max_depth + 1)
+        for depth in self._depths:
+            if len(parts) > depth and (route := self._by_prefix.get("/".join(parts[: depth + 1]))):
+                return route
+        return None

@@ -1,0 +1,43 @@
+"""The scope vocabulary: one `<family>:read` and one `<family>:write` per routed resource family,
+where the family is the last segment of a service prefix (`/api/v1/orders` -> `orders`)."""
+
+from __future__ import annotations
+
+from crm_shared.topology import SERVICES
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def family_of(prefix: str) -> str:
+    return prefix.rstrip("/").rsplit("/", 1)[-1]
+
+
+FAMILIES: tuple[str, ...] = tuple(family_of(p) for part in SERVICES.values() for p in part.prefixes)
+READ_SCOPES: tuple[str, ...] = tuple(f"{f}:read" for f in FAMILIES)
+WRITE_SCOPES: tuple[str, ...] = tuple(f"{f}:write" for f in FAMILIES)
+ALL_SCOPES: frozenset[str] = frozenset(READ_SCOPES + WRITE_SCOPES)
+
+# JWT `roles` -> scopes. Complaints, contacts, interactions and consent live under /api/v1/customers,
+# so `customers:*` covers them.
+_ROLES: dict[str, list[str]] = {
+    "admin": sorted(ALL_SCOPES),
+    "analyst": list(READ_SCOPES),
+    "agent": ["customers:read", "customers:write", "orders:read", "scores:read", "churn:read"],
+    "marketer": [
+        "customers:read",
+        "scores:read",
+        "churn:read",
+        "segments:read",
+        "segments:write",
+        "campaigns:read",
+        "campaigns:write",
+    ],
+}
+# Filtered so that a family dropped from the topology does not make the defaults invalid.
+DEFAULT_ROLE_SCOPES: dict[str, list[str]] = {
+    role: [s for s in scopes if s in ALL_SCOPES] for role, scopes in _ROLES.items()
+}
+
+
+def unknown_scopes(scopes: list[str]) -> list[str]:
+    return [s for s in scopes if s not in ALL_SCOPES]

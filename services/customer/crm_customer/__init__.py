@@ -1,0 +1,1 @@
+"""Customer service: owns customers, orders pushed by partner systems, and their events."""

@@ -1,0 +1,102 @@
+"""Customer endpoints: thin handlers, the rules live in service.py."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from crm_shared.auth import PrincipalDep
+from crm_shared.db import SessionDep
+from crm_shared.idempotency import IdempotencyDep
+from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
+
+from . import service
+from .schemas import SORTABLE, CustomerCreate, CustomerFilters, CustomerRead, CustomerUpdate
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() else -1
+
+
+@router.post(
+    "", status_code=201, response_model=CustomerRead, responses={409: {"description": "reference taken"}}
+)
+async def create_customer(
+    data: CustomerCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep, request: Request
+) -> Response:
+    """Create an individual or company customer, with partners' external references."""
+    principal.require("customers:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    customer = await service.create(session, principal=principal, data=data)
+    body = service.to_read(customer).model_dump_json().encode()
+    return await idem.respond(
+        201, body, headers={"ETag": _etag(customer.version), "Location": f"{router.prefix}/{customer.id}"}
+    )
+
+
+@router.get("", response_model=Page[CustomerRead])
+async def list_customers(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    filters: Annotated[CustomerFilters, Query()],
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    sort: Annotated[str | None, Query(description="e.g. -created_at or +display_name")] = None,
+) -> Page[CustomerRead]:
+    """List customers with filters, newest first by default; cursor pagination."""
+    principal.require("customers:read")
+    keys = parse_sort(sort, SORTABLE, "-created_at")
+    rows, next_cursor = await service.list_customers(
+        session,
+        filters=filters,
+        sort=keys,
+        cursor=cursor,
+        limit=limit,
+        secret=request.app.state.settings.cursor_secret.get_secret_value(),
+    )
+    return Page[CustomerRead](items=[service.to_read(c) for c in rows], next_cursor=next_cursor)
+
+
+@router.get("/{customer_id}", response_model=CustomerRead)
+async def get_customer(customer_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
+    """One customer; the ETag header is what `If-Match` on an update expects."""
+    principal.require("customers:read")
+    customer = await service.get(session, customer_id)
+    return Response(
+        service.to_read(customer).model_dump_json(),
+        media_type="application/json",
+        headers={"ETag": _etag(customer.version)},
+    )
+
+
+@router.patch("/{customer_id}", response_model=CustomerRead, responses={412: {}, 428: {}})
+async def update_customer(
+    customer_id: uuid.UUID,
+    data: CustomerUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idem: IdempotencyDep,
+    if_match: Annotated[str | None, Header(alias="If-Match", description="the ETag from a read")] = None,
+) -> Response:
+    """Change some fields of a customer (optimistic concurrency with If-Match)."""
+    principal.require("customers:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    customer = await service.update(
+        session, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match)
+    )
+    body = service.to_read(customer).model_dump_json().encode()
+    return await idem.respond(200, body, headers={"ETag": _etag(customer.version)})

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..base import Base
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        CheckConstraint("kind IN ('individual', 'company')", name="kind"),
+        Index("ix_customers_email", "email"),
+        Index("ix_customers_phone", "phone"),
+        Index("ix_customers_created_at_id", "created_at", "id"),
+        Index("ix_customers_display_name_id", "display_name", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(401))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))  # stored normalized (lower case)
+    phone: Mapped[str | None] = mapped_column(String(40))  # stored normalized (+digits)
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    external_refs: Mapped[list[CustomerRef]] = relationship(lazy="raise", order_by="CustomerRef.partner")
+
+
+class CustomerRef(Base):
+    """A partner's own id for a customer: (partner, external_id) resolves to one customer."""
+
+    __tablename__ = "customer_refs"
+    __table_args__ = (Index("ix_customer_refs_customer_id", "customer_id"),)
+
+    partner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # Deferred: the bulk order path claims a reference first and inserts the customer only if the
+    # claim won, all in one transaction.
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("customers.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

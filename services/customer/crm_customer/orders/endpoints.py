@@ -1,0 +1,204 @@
+"""Order endpoints: partners push one order or a batch; staff and partners read, cancel, refund."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from crm_shared.auth import PrincipalDep
+from crm_shared.db import SessionDep
+from crm_shared.errors import Unprocessable
+from crm_shared.idempotency import IdempotencyDep
+from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
+
+from . import export, service, validation
+from .exceptions import OrderExists
+from .schemas import BatchResult, OrderCancel, OrderFilters, OrderRead, OrderRefund, request_body
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+_EXAMPLE = {
+    "external_id": "SO-10001",
+    "customer": {"external_id": "C-77", "first_name": "Ana", "last_name": "Ruiz", "email": "ana@example.com"},
+    "ordered_at": "2026-11-20T10:15:00Z",
+    "currency": "EUR",
+    "amount": "59.90",
+    "payment_method": "card",
+    "channel": "web",
+    "lines": [{"sku": "TEA-01", "quantity": "2", "unit_price": "29.95", "product_line": "tea"}],
+}
+_encode = msgspec.json.Encoder().encode
+
+
+def _results(outcome: service.IngestResult, external_ids: dict[int, str | None], total: int) -> bytes:
+    rows: list[dict] = [{}] * total
+    for i, oid in outcome.created.items():
+        rows[i] = {"index": i, "external_id": external_ids[i], "status": "created", "order_id": oid}
+    for i, oid in outcome.duplicates.items():
+        rows[i] = {"index": i, "external_id": external_ids[i], "status": "duplicate", "order_id": oid}
+    for r in outcome.rejected:
+        rows[r.index] = {
+            "index": r.index,
+            "external_id": r.external_id,
+            "status": "rejected",
+            "errors": r.errors,
+        }
+    return _encode(
+        {
+            "created": len(outcome.created),
+            "duplicates": len(outcome.duplicates),
+            "rejected": len(outcome.rejected),
+            "results": rows,
+        }
+    )
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResult,
+    openapi_extra=request_body("OrderBatchIn", {"orders": [_EXAMPLE]}),
+    responses={413: {"description": "more than 5,000 orders"}},
+)
+async def push_batch(
+    request: Request, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Push up to 5,000 orders. Each row is answered on its own: created, duplicate (already pushed,
+    with its id) or rejected (with the reasons); a bad row never sinks the batch."""
+    principal.require("orders:write")
+    body = await request.body()
+    raw_rows = validation.split_batch(body)
+    if (replay := await idem.claim()) is not None:
+        return replay
+    valid, rejected = validation.decode_rows(raw_rows)
+    outcome = await service.ingest(session, partner=principal.client_id, orders=valid)
+    outcome.rejected.extend(rejected)
+    ids = {i: o.external_id for i, o in valid} | {r.index: r.external_id for r in rejected}
+    return await idem.respond(200, _results(outcome, ids, len(raw_rows)))
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderRead,
+    openapi_extra=request_body("OrderIn", _EXAMPLE),
+    responses={409: {"description": "this (partner, external_id) was already pushed"}},
+)
+async def push_order(
+    request: Request, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Push one order. An unknown customer reference creates the customer when the order carries
+    the customer's details, and is rejected otherwise."""
+    principal.require("orders:write")
+    order_in = validation.decode_one(await request.body())
+    if (replay := await idem.claim()) is not None:
+        return replay
+    outcome = await service.ingest(session, partner=principal.client_id, orders=[(0, order_in)], single=True)
+    if outcome.rejected:
+        raise Unprocessable("the order cannot be accepted", errors=outcome.rejected[0].errors)
+    if 0 in outcome.duplicates:
+        raise OrderExists(order_in.external_id, outcome.duplicates[0])
+    order = await service.get(session, principal, outcome.created[0])
+    return await idem.respond(
+        201,
+        service.to_read(order).model_dump_json().encode(),
+        headers={"Location": f"{router.prefix}/{order.id}"},
+    )
+
+
+@router.get("", response_model=Page[OrderRead])
+async def list_orders(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    filters: Annotated[OrderFilters, Query()],
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    sort: Annotated[str | None, Query(description="-ordered_at (default) or +ordered_at")] = None,
+) -> Page[OrderRead]:
+    """List orders, newest first by default; cursor pagination."""
+    principal.require("orders:read")
+    (key,) = parse_sort(sort, ("ordered_at",), "-ordered_at")
+    rows, next_cursor = await service.list_orders(
+        session,
+        principal,
+        filters=filters.model_dump(),
+        descending=key.descending,
+        cursor=cursor,
+        limit=limit,
+        secret=request.app.state.settings.cursor_secret.get_secret_value(),
+    )
+    return Page[OrderRead](items=[service.to_read(o) for o in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/export", response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {}}}}
+)
+async def export_orders(
+    request: Request,
+    principal: PrincipalDep,
+    after: Annotated[int, Query(ge=0, description="resume after this `seq` (0: from the start)")] = 0,
+    updated_since: datetime | None = None,
+) -> StreamingResponse:
+    """Stream every order as NDJSON in insertion order (`seq`); resume with `after` = the last seq."""
+    principal.require("orders:read")
+    partner = principal.client_id if principal.kind == "partner" else None
+    stream = export.ndjson(
+        request.app.state.engine,
+        after,
+        partner=partner,
+        since=updated_since,
+        page_size=request.app.state.settings.export_page_size,
+    )
+    return StreamingResponse(stream, media_type="application/x-ndjson")
+
+
+@router.get("/by-external/{external_id}", response_model=OrderRead)
+async def get_by_external(
+    external_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    partner: Annotated[str | None, Query(description="staff only; partners use their own")] = None,
+) -> OrderRead:
+    """An order by the pushing partner's own id."""
+    principal.require("orders:read")
+    owner = principal.client_id if principal.kind == "partner" or partner is None else partner
+    return service.to_read(await service.get_by_external(session, principal, owner, external_id))
+
+
+@router.get("/{order_id}", response_model=OrderRead)
+async def get_order(order_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> OrderRead:
+    """One order."""
+    principal.require("orders:read")
+    return service.to_read(await service.get(session, principal, order_id))
+
+
+@router.post(
+    "/{order_id}/cancel", response_model=OrderRead, responses={409: {"description": "not cancellable"}}
+)
+async def cancel_order(
+    order_id: uuid.UUID, data: OrderCancel, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Cancel an order: it no longer counts for value and scoring (`order.cancelled`)."""
+    principal.require("orders:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    order = await service.cancel(session, principal, order_id, data.reason)
+    return await idem.respond(200, service.to_read(order).model_dump_json().encode())
+
+
+@router.post(
+    "/{order_id}/refund", response_model=OrderRead, responses={409: {"description": "not refundable"}}
+)
+async def refund_order(
+    order_id: uuid.UUID, data: OrderRefund, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Refund all or part of an order (`order.refunded`)."""
+    principal.require("orders:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    order = await service.refund(session, principal, order_id, data.amount, data.reason)
+    return await idem.respond(200, service.to_read(order).model_dump_json().encode())

@@ -1,0 +1,177 @@
+"""Every query of the orders domain. The bulk statements go through the session's own asyncpg
+connection (same transaction) with column arrays and unnest: one round trip per statement for a
+whole batch, no per-row SQL, no ORM objects on the hot path."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_shared.pagination import keyset_after
+
+from .models import Order
+
+
+async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection  # type: ignore[return-value]
+
+
+async def customer_ids_for_refs(
+    conn: asyncpg.Connection, partner: str, refs: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT external_id, customer_id FROM customer_refs WHERE partner = $1 AND external_id = ANY($2::text[])",
+        partner,
+        refs,
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def existing_customer_ids(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await conn.fetch("SELECT id FROM customers WHERE id = ANY($1::uuid[])", ids)
+    return {r[0] for r in rows}
+
+
+async def claim_refs(
+    conn: asyncpg.Connection, partner: str, refs: Sequence[str], ids: Sequence[uuid.UUID]
+) -> dict[str, uuid.UUID]:
+    """Insert (partner, ref) -> new id; return the refs this transaction won. A concurrent batch
+    creating the same customer waits here and then finds the winner's row."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO customer_refs (partner, external_id, customer_id)
+        SELECT $1, r, c FROM unnest($2::text[], $3::uuid[]) AS t(r, c)
+        ON CONFLICT DO NOTHING RETURNING external_id, customer_id
+        """,
+        partner,
+        refs,
+        ids,
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def insert_customers(conn: asyncpg.Connection, columns: dict[str, list[Any]]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        INSERT INTO customers (id, kind, display_name, first_name, last_name, company_name, email, phone, address)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                             $8::text[], $9::jsonb[])
+        RETURNING id, version, created_at, updated_at
+        """,
+        columns["id"],
+        columns["kind"],
+        columns["display_name"],
+        columns["first_name"],
+        columns["last_name"],
+        columns["company_name"],
+        columns["email"],
+        columns["phone"],
+        columns["address"],
+    )
+
+
+async def insert_orders(
+    conn: asyncpg.Connection, partner: str, columns: dict[str, list[Any]]
+) -> list[asyncpg.Record]:
+    """Insert new orders; (partner, external_id) already present are skipped (returned rows are new)."""
+    return await conn.fetch(
+        """
+        INSERT INTO orders (partner, external_id, customer_id, ordered_at, currency, amount, payment_method,
+                            channel, lines)
+        SELECT $1, * FROM unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::numeric[],
+                                 $7::text[], $8::text[], $9::jsonb[])
+        ON CONFLICT (partner, external_id) DO NOTHING
+        RETURNING external_id, id
+        """,
+        partner,
+        columns["external_id"],
+        columns["customer_id"],
+        columns["ordered_at"],
+        columns["currency"],
+        columns["amount"],
+        columns["payment_method"],
+        columns["channel"],
+        columns["lines"],
+    )
+
+
+async def order_ids(
+    conn: asyncpg.Connection, partner: str, external_ids: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT external_id, id FROM orders WHERE partner = $1 AND external_id = ANY($2::text[])",
+        partner,
+        external_ids,
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def get(session: AsyncSession, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
+    stmt = select(Order).where(Order.id == order_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_by_external(session: AsyncSession, partner: str, external_id: str) -> Order | None:
+    stmt = select(Order).where(Order.partner == partner, Order.external_id == external_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    filters: dict[str, Any],
+    descending: bool,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> list[Order]:
+    stmt = select(Order)
+    if filters.get("customer_id"):
+        stmt = stmt.where(Order.customer_id == filters["customer_id"])
+    if filters.get("partner"):
+        stmt = stmt.where(Order.partner == filters["partner"])
+    if filters.get("status"):
+        stmt = stmt.where(Order.status == filters["status"])
+    if filters.get("ordered_from"):
+        stmt = stmt.where(Order.ordered_at >= filters["ordered_from"])
+    if filters.get("ordered_to"):
+        stmt = stmt.where(Order.ordered_at < filters["ordered_to"])
+    columns = [(Order.ordered_at, descending), (Order.id, descending)]
+    if after is not None:
+        stmt = stmt.where(keyset_after(columns, after))
+    stmt = stmt.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars())
+
+
+EXPORT_SQL = """
+    SELECT seq, json_build_object(
+        'seq', seq, 'id', id, 'partner', partner, 'external_id', external_id, 'customer_id', customer_id,
+        'ordered_at', to_char(ordered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'currency', currency, 'amount', amount::text, 'payment_method', payment_method, 'channel', channel,
+        'lines', lines, 'status', status, 'refunded_amount', refunded_amount::text,
+        'cancelled_at', cancelled_at, 'created_at', created_at, 'updated_at', updated_at)::text
+    FROM orders WHERE seq > $1 {where} ORDER BY seq LIMIT $2
+"""
+
+
+async def export_page(
+    conn: asyncpg.Connection, after_seq: int, limit: int, *, partner: str | None, since: datetime | None
+) -> list[asyncpg.Record]:
+    """A page of the NDJSON export: PostgreSQL renders each row's JSON, Python only joins lines."""
+    where, args = "", [after_seq, limit]
+    if partner is not None:
+        args.append(partner)
+        where += f" AND partner = ${len(args)}"
+    if since is not None:
+        args.append(since)
+        where += f" AND updated_at >= ${len(args)}"
+    return await conn.fetch(EXPORT_SQL.format(where=where), *args)

@@ -1,0 +1,1 @@
+"""Contracts and infrastructure shared by every part of the retention CRM."""

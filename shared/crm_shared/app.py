@@ -1,0 +1,105 @@
+"""create_service_app(): the one FastAPI factory every service uses, so they all share the same
+lifespan (engine, sessions, outbox relay), error handling, logging, metrics and probes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from .db import create_engine, create_sessionmaker
+from .errors import install_error_handlers
+from .inbox import EventHandler, events_router
+from .migrations import head_revision
+from .observability import REQUEST_ID_HEADER, configure_logging, health_router
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    description: str,
+    service_dir: Path | None,
+    routers: Sequence[APIRouter] = (),
+    event_handlers: Mapping[str, EventHandler] | None = None,
+    extra_schemas: Mapping[str, Any] | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    """Build a service. `service_dir` holds alembic.ini; None for a part without a database yet."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+        app.state.settings = settings
+        app.state.draining = False
+        app.state.relay_wakeup = lambda: None
+        relay = None
+        if service_dir is not None:
+            engine = create_engine(
+                settings.async_database_url,
+                application_name=settings.service_name,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+            )
+            app.state.engine = engine
+            app.state.sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)
+            app.state.head_revision = head_revision(service_dir)
+            if settings.outbox_enabled and settings.subscribers:
+                relay = OutboxRelay(
+                    engine,
+                    source=f"/services/{settings.service_name}",
+                    subscriptions=settings.subscribers,
+                    secret=settings.event_secret.get_secret_value(),
+                    batch_size=settings.outbox_batch_size,
+                    poll_seconds=settings.outbox_poll_seconds,
+                    max_attempts=settings.outbox_max_attempts,
+                    delivery_timeout=settings.outbox_delivery_timeout,
+                )
+                await relay.start()
+                app.state.relay_wakeup = relay.wake
+        app.state.relay = relay
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            if relay is not None:
+                await relay.stop()
+            if service_dir is not None:
+                await app.state.engine.dispose()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
+        app, include_in_schema=False
+    )
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    if event_handlers is not None:
+        app.include_router(events_router(event_handlers))
+    if extra_schemas:
+        _add_schemas(app, extra_schemas)
+    return app
+
+
+def _add_schemas(app: FastAPI, schemas: Mapping[str, Any]) -> None:
+    """Publish component schemas of bodies decoded outside pydantic (msgspec hot paths)."""
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = base_openapi()
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

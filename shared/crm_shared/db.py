@@ -1,0 +1,68 @@
+"""Async SQLAlchemy engine and session helpers, and the one-transaction-per-request dependency."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import Depends, Request
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# Stable constraint names, so Alembic migrations can refer to them (Polar, kit/db/models/base.py).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    """A MetaData with the project's naming convention; each service's models get their own."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _json_dumps(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def create_engine(
+    url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 20
+) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        json_serializer=_json_dumps,
+        connect_args={"server_settings": {"application_name": application_name, "timezone": "UTC"}},
+    )
+
+
+def create_sessionmaker(
+    engine: AsyncEngine, *, subscriptions: Sequence[Any] = ()
+) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: objects stay readable after commit, without a lazy reload under async.
+    # The subscriptions ride along in session.info so `outbox.publish` knows who is owed each event.
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, info={"subscriptions": subscriptions}
+    )
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler returns, rolled back on error.
+
+    Used with scope="function" so the commit happens *before* the response is sent: a client is
+    never told "created" about a write that then failed to commit.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session, session.begin():
+        yield session
+    if session.info.get("outbox_written"):
+        request.app.state.relay_wakeup()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

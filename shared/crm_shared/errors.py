@@ -1,0 +1,204 @@
+"""RFC 9457 problem+json: one error type for expected failures, one renderer for every error."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("crm.errors")
+
+
+class FieldError(msgspec.Struct, omit_defaults=True):
+    """One field-level problem: `pointer` is a JSON Pointer into the request body; query and header
+    problems name the `parameter` or `header` instead."""
+
+    detail: str
+    pointer: str | None = None
+    parameter: str | None = None
+    header: str | None = None
+
+
+class ProblemError(Exception):
+    """An expected failure rendered as problem+json. Subclasses fix status, type and title."""
+
+    status: int = 500
+    type: str = "about:blank"
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors or [])
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+class BadRequest(ProblemError):
+    status, type, title = 400, "https://crm.example/problems/bad-request", "Bad Request"
+
+
+class Unauthorized(ProblemError):
+    status, type, title = 401, "https://crm.example/problems/unauthorized", "Unauthorized"
+
+
+class Forbidden(ProblemError):
+    status, type, title = 403, "https://crm.example/problems/forbidden", "Forbidden"
+
+
+class NotFound(ProblemError):
+    status, type, title = 404, "https://crm.example/problems/not-found", "Not Found"
+
+
+class Conflict(ProblemError):
+    status, type, title = 409, "https://crm.example/problems/conflict", "Conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, type, title = 412, "https://crm.example/problems/precondition-failed", "Precondition Failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, type, title = 413, "https://crm.example/problems/payload-too-large", "Payload Too Large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, type, title = 415, "https://crm.example/problems/unsupported-media-type", "Unsupported Media Type"
+
+
+class Unprocessable(ProblemError):
+    status, type, title = 422, "https://crm.example/problems/validation", "Unprocessable Content"
+
+
+class PreconditionRequired(ProblemError):
+    status, type, title = 428, "https://crm.example/problems/precondition-required", "Precondition Required"
+
+
+class TooManyRequests(ProblemError):
+    status, type, title = 429, "https://crm.example/problems/rate-limited", "Too Many Requests"
+
+
+class BadGateway(ProblemError):
+    status, type, title = 502, "https://crm.example/problems/upstream-unavailable", "Bad Gateway"
+
+
+class ServiceUnavailable(ProblemError):
+    status, type, title = 503, "https://crm.example/problems/unavailable", "Service Unavailable"
+
+
+class GatewayTimeout(ProblemError):
+    status, type, title = 504, "https://crm.example/problems/upstream-timeout", "Gateway Timeout"
+
+
+def problem_body(
+    status: int,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    instance: str | None = None,
+    errors: Sequence[FieldError] = (),
+    **extensions: Any,
+) -> bytes:
+    body: dict[str, Any] = {"type": type_, "title": title or _reason(status), "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    body.update(extensions)
+    return msgspec.json.encode(body)
+
+
+def problem_response(status: int, *, headers: dict[str, str] | None = None, **kwargs: Any) -> Response:
+    return Response(
+        problem_body(status, **kwargs), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def pointer_from_loc(loc: Sequence[int | str]) -> FieldError:
+    """Turn a pydantic error location into the field reference RFC 9457 clients expect."""
+    where, *path = loc or ("body",)
+    if where == "body":
+        return FieldError(detail="", pointer="#/" + "/".join(str(p) for p in path))
+    if where == "query" or where == "path":
+        return FieldError(detail="", parameter=".".join(str(p) for p in path))
+    if where == "header":
+        return FieldError(detail="", header=".".join(str(p) for p in path))
+    return FieldError(detail="", pointer="#/" + "/".join(str(p) for p in loc))
+
+
+def validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors():
+        ref = pointer_from_loc(err.get("loc", ()))
+        ref.detail = err.get("msg", "invalid value")
+        out.append(ref)
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error the app can raise as problem+json."""
+
+    async def on_problem(request: Request, exc: ProblemError) -> Response:
+        return problem_response(
+            exc.status,
+            title=exc.title,
+            detail=exc.detail,
+            type_=exc.type,
+            instance=request.url.path,
+            errors=exc.errors,
+            headers=exc.headers,
+            **exc.extensions,
+        )
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = validation_errors(exc)
+        return problem_response(
+            422,
+            title="Unprocessable Content",
+            type_=Unprocessable.type,
+            detail=f"{len(errors)} invalid field(s)",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem_response(
+            exc.status_code,
+            detail=str(exc.detail) if exc.detail else None,
+            instance=request.url.path,
+            headers=dict(exc.headers or {}),
+        )
+
+    async def on_unhandled(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, detail="an unexpected error occurred", instance=request.url.path)
+
+    app.add_exception_handler(ProblemError, on_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_unhandled)

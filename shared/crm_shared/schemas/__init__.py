@@ -1,0 +1,1 @@
+"""Public wire contracts of the suite. Change them only by adding optional fields."""

@@ -1,0 +1,79 @@
+"""Settings base: one subclass per service, environment variables with a per-service prefix."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+DEV_SECRET = "development-only-secret"
+
+
+class Subscription(BaseModel):
+    """Where a service's outbox delivers events, and which event types go there (fnmatch patterns)."""
+
+    name: str
+    url: str
+    types: list[str] = ["*"]
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set `env_prefix` (e.g. CUSTOMER_) and `service_name`."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+
+    service_name: str = "service"
+    environment: Literal["development", "test", "production"] = "development"
+    # A full SQLAlchemy URL for this service's own database. When unset, the server named by the
+    # un-prefixed DATABASE_URL is used with this service's database name.
+    database_url: str | None = None
+    database_name: str = "crm"
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    log_level: str = "INFO"
+    log_json: bool = True
+    access_log: bool = True
+    # Secrets: HMAC keys for pagination cursors and for signing events between services.
+    cursor_secret: SecretStr = SecretStr(DEV_SECRET)
+    event_secret: SecretStr = SecretStr(DEV_SECRET)
+    # Outbox relay.
+    subscribers: list[Subscription] = Field(default_factory=list)
+    outbox_enabled: bool = True
+    outbox_poll_seconds: float = 2.0
+    outbox_batch_size: int = 50
+    outbox_max_attempts: int = 25
+    outbox_delivery_timeout: float = 10.0
+    # Idempotency keys are kept at least this long; a duplicate arriving while the first request
+    # still holds the key waits this long for it before getting 409.
+    idempotency_ttl_hours: int = 48
+    idempotency_wait_ms: int = 3000
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> ServiceSettings:
+        if self.environment == "production":
+            for name in ("cursor_secret", "event_secret"):
+                if getattr(self, name).get_secret_value() == DEV_SECRET:
+                    raise ValueError(f"{name} must be set to a real secret in production")
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        """The asyncpg URL of this service's database."""
+        return resolve_database_url(self.database_url, self.database_name)
+
+
+def resolve_database_url(explicit: str | None, database_name: str) -> str:
+    """Pick this service's database URL: its own variable first, else DATABASE_URL's server."""
+    raw = explicit or os.environ.get("DATABASE_URL")
+    if not raw:
+        raise RuntimeError(
+            "no database configured: set DATABASE_URL (or the service's own *_DATABASE_URL), "
+            "or start the suite with `make run`, which starts an embedded PostgreSQL"
+        )
+    url = make_url(raw)
+    if not explicit:
+        url = url.set(database=database_name)
+    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)

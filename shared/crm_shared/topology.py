@@ -1,0 +1,50 @@
+"""The parts of the suite: names, packages, local ports, databases and the API prefixes each owns.
+Read by the launcher (`make run`), the gateway's default routing table and the tests."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    package: str
+    port: int
+    database: str | None  # None: the part keeps no database (gateway) or has none yet
+    env_prefix: str
+    prefixes: tuple[str, ...] = ()  # API paths the gateway routes to this part
+    subscribes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # publisher -> event patterns
+
+    @property
+    def factory(self) -> str:
+        return f"{self.package}.main:create_app"
+
+    @property
+    def directory(self) -> Path:
+        """The part's folder (holding pyproject.toml, alembic.ini and migrations/)."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"package {self.package} is not installed (run `make install`)")
+        return Path(spec.origin).resolve().parent.parent
+
+
+GATEWAY = Part("gateway", "crm_gateway", 8000, None, "GATEWAY_")
+SERVICES: dict[str, Part] = {
+    p.name: p
+    for p in (
+        Part(
+            "customer",
+            "crm_customer",
+            8001,
+            "crm_customer",
+            "CUSTOMER_",
+            ("/api/v1/customers", "/api/v1/orders"),
+        ),
+        Part("scoring", "crm_scoring", 8002, None, "SCORING_", ("/api/v1/scores",)),
+        Part("churn", "crm_churn", 8003, None, "CHURN_", ("/api/v1/churn",)),
+        Part("campaign", "crm_campaign", 8004, None, "CAMPAIGN_", ("/api/v1/segments", "/api/v1/campaigns")),
+    )
+}
