@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -43,13 +44,10 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.scalar(text("SELECT version_num FROM alembic_version"))
 
 
-def run_env(target_metadata: MetaData) -> None:
-    """The whole body of a service's migrations/env.py (online mode, asyncpg)."""
-    url = context.config.attributes.get("database_url") or context.config.get_main_option("sqlalchemy.url")
-    if not url:
-        from os import environ
-
-        url = environ["ALEMBIC_DATABASE_URL"]
+def run_env(target_metadata: MetaData, default_url: Callable[[], str]) -> None:
+    """The whole body of a service's migrations/env.py (online mode, asyncpg). The URL comes from
+    the caller (tests, the launcher) or else from the service's own settings."""
+    url = context.config.attributes.get("database_url") or default_url()
     metadata = [target_metadata, infra_metadata]
 
     def do_run(connection: Connection) -> None:

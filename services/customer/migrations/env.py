@@ -1,4 +1,6 @@
-from crm_customer.models import Base
 from crm_shared.migrations import run_env
 
-run_env(Base.metadata)
+from crm_customer.config import Settings
+from crm_customer.models import Base
+
+run_env(Base.metadata, default_url=lambda: Settings().async_database_url)

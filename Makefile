@@ -1,0 +1,50 @@
+# Two commands set everything up on a fresh machine with python3 and pip:
+#   make run    the whole suite (embedded PostgreSQL unless DATABASE_URL is set)
+#   make test   the whole test suite on real PostgreSQL
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PARTS  := shared services/customer services/scoring services/churn services/campaign gateway
+STAMP  := $(VENV)/.installed-stamp
+PYPROJECTS := $(foreach p,$(PARTS),$(p)/pyproject.toml)
+
+.PHONY: install run test lint format migrate revision bench-ingest bench-gateway clean
+
+install: $(STAMP)
+
+$(STAMP): $(PYPROJECTS) requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt $(foreach p,$(PARTS),-e $(p))
+	touch $(STAMP)
+
+run: install
+	$(BIN)/python -m crm_shared.launcher
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# make migrate S=customer   (uses CUSTOMER_DATABASE_URL or DATABASE_URL)
+migrate: install
+	$(BIN)/python -m crm_shared.migrate $(S)
+
+# make revision S=customer M="add complaints"   (autogenerate against DATABASE_URL's server)
+revision: install
+	cd services/$(S) && ../../$(BIN)/alembic revision --autogenerate -m "$(M)"
+
+bench-ingest: install
+	$(BIN)/python bench/ingest/run.py $(BENCH_ARGS)
+
+bench-gateway: install
+	$(BIN)/python bench/gateway/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Campaign service: segments, campaigns with test and control groups, uplift."""

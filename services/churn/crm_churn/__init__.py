@@ -1,0 +1,1 @@
+"""Churn service: churn measurement and reasons, profit lost, win-back workflow."""

@@ -1,0 +1,1 @@
+"""Scoring service: RFM, ABC, composite value, CLV and P(alive), lifecycle stages."""

@@ -1,0 +1,160 @@
+"""`make run`: the whole suite on one machine.
+
+Uses the PostgreSQL server named by DATABASE_URL (or each service's own *_DATABASE_URL); without one
+it starts the embedded server in `.data/pg`. Creates one database per service, applies migrations,
+starts every part as its own uvicorn process, prints the URLs and a sample API key, and stops
+everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from .auth import generate_api_key
+from .embedded_pg import database_url, ensure_database, start_embedded
+from .migrations import upgrade_head
+from .topology import GATEWAY, SERVICES, Part
+
+PARTNER_SCOPES = ["customers:read", "customers:write", "orders:read", "orders:write"]
+
+
+def dev_credentials(data_dir: Path) -> dict[str, str]:
+    """A sample partner API key and a JWT secret, kept across runs so clients keep working."""
+    path = data_dir / "dev-credentials.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    key, key_id, hashed = generate_api_key()
+    creds = {"api_key": key, "key_id": key_id, "hash": hashed, "jwt_secret": os.urandom(24).hex()}
+    path.write_text(json.dumps(creds, indent=2))
+    path.chmod(0o600)
+    return creds
+
+
+def subscriptions_for(publisher: str, host: str) -> list[dict[str, object]]:
+    return [
+        {"name": part.name, "url": f"http://{host}:{part.port}/internal/events", "types": list(patterns)}
+        for part in SERVICES.values()
+        for pub, patterns in part.subscribes.items()
+        if pub == publisher
+    ]
+
+
+def service_env(part: Part, db_url: str | None, host: str) -> dict[str, str]:
+    env = {f"{part.env_prefix}SUBSCRIBERS": json.dumps(subscriptions_for(part.name, host))}
+    if db_url:
+        env[f"{part.env_prefix}DATABASE_URL"] = db_url
+    return env
+
+
+def gateway_env(creds: dict[str, str], host: str) -> dict[str, str]:
+    key = {"id": creds["key_id"], "hash": creds["hash"], "client_id": "sample-partner", "scopes": PARTNER_SCOPES,
+           "name": "sample partner (make run)"}
+    return {
+        "GATEWAY_SERVICES": json.dumps({p.name: f"http://{host}:{p.port}" for p in SERVICES.values()}),
+        "GATEWAY_API_KEYS": json.dumps([key]),
+        "GATEWAY_JWT_SECRET": creds["jwt_secret"],
+    }
+
+
+def start(part: Part, env: dict[str, str], host: str) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", part.factory, "--host", host, "--port", str(part.port),
+           "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "10"]
+    return subprocess.Popen(cmd, env={**os.environ, **env})
+
+
+def wait_ready(procs: dict[str, tuple[Part, subprocess.Popen[bytes]]], host: str, timeout: float = 60.0) -> None:
+    pending = dict(procs)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name, (part, proc) in list(pending.items()):
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited with status {proc.returncode}")
+            try:
+                if httpx.get(f"http://{host}:{part.port}/readyz", timeout=1).status_code == 200:
+                    del pending[name]
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    if pending:
+        raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path(".data"))
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    server = None
+    admin_url = os.environ.get("DATABASE_URL")
+    if not admin_url:
+        print("no DATABASE_URL: starting the embedded PostgreSQL in", data_dir / "pg", flush=True)
+        server, admin_url = start_embedded(data_dir / "pg")
+
+    procs: dict[str, tuple[Part, subprocess.Popen[bytes]]] = {}
+
+    def shutdown(signum: int | None = None, frame: FrameType | None = None) -> None:
+        print("\nstopping...", flush=True)
+        for _, proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+
+    for part in SERVICES.values():
+        db_url = None
+        if part.database is not None:
+            db_url = os.environ.get(f"{part.env_prefix}DATABASE_URL")
+            if not db_url:
+                ensure_database(admin_url, part.database)
+                db_url = database_url(admin_url, part.database)
+            upgrade_head(part.directory, db_url)
+            print(f"{part.name}: database {part.database} at migration head", flush=True)
+        procs[part.name] = (part, start(part, service_env(part, db_url, args.host), args.host))
+    creds = dev_credentials(data_dir)
+    procs[GATEWAY.name] = (GATEWAY, start(GATEWAY, gateway_env(creds, args.host), args.host))
+    try:
+        wait_ready(procs, args.host)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        shutdown()
+
+    base = f"http://{args.host}:{GATEWAY.port}"
+    print("\nRetention CRM is running.", flush=True)
+    print(f"  gateway   {base}   (API docs: {base}/docs)")
+    for part in SERVICES.values():
+        print(f"  {part.name:<9} http://{args.host}:{part.port}")
+    print(f"\n  sample partner API key ({', '.join(PARTNER_SCOPES)}):\n    {creds['api_key']}")
+    print(f'  try: curl -H "Authorization: Bearer {creds["api_key"]}" {base}/api/v1/customers')
+    print("\nCtrl-C stops everything.", flush=True)
+    while True:
+        for name, (_, proc) in procs.items():
+            if proc.poll() is not None:
+                print(f"{name} exited with status {proc.returncode}", file=sys.stderr)
+                shutdown()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()
