@@ -29,9 +29,7 @@ def _json_dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def create_engine(
-    url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 20
-) -> AsyncEngine:
+def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -42,14 +40,10 @@ def create_engine(
     )
 
 
-def create_sessionmaker(
-    engine: AsyncEngine, *, subscriptions: Sequence[Any] = ()
-) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(engine: AsyncEngine, *, subscriptions: Sequence[Any] = ()) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects stay readable after commit, without a lazy reload under async.
     # The subscriptions ride along in session.info so `outbox.publish` knows who is owed each event.
-    return async_sessionmaker(
-        engine, expire_on_commit=False, autoflush=False, info={"subscriptions": subscriptions}
-    )
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={"subscriptions": subscriptions})
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

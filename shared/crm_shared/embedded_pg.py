@@ -36,9 +36,7 @@ def database_url(admin_url: str, database: str) -> str:
     )
 
 
-async def create_database(
-    admin_url: str, name: str, *, template: str | None = None, exist_ok: bool = True
-) -> None:
+async def create_database(admin_url: str, name: str, *, template: str | None = None, exist_ok: bool = True) -> None:
     conn = await asyncpg.connect(_asyncpg_dsn(admin_url, "postgres"))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)

@@ -127,9 +127,7 @@ def problem_body(
 
 
 def problem_response(status: int, *, headers: dict[str, str] | None = None, **kwargs: Any) -> Response:
-    return Response(
-        problem_body(status, **kwargs), status_code=status, media_type=PROBLEM_JSON, headers=headers
-    )
+    return Response(problem_body(status, **kwargs), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _reason(status: int) -> str:

@@ -19,9 +19,7 @@ class EventEnvelope(BaseModel):
     """CloudEvents 1.0 structured-mode attributes (`id`, `type`, `source`, `time`, `subject`, `data`)."""
 
     specversion: Literal["1.0"] = "1.0"
-    id: uuid.UUID = Field(
-        default_factory=uuid.uuid4, description="Unique per event; consumers de-duplicate by it"
-    )
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Unique per event; consumers de-duplicate by it")
     type: str = Field(description="e.g. order.created")
     source: str = Field(description="the emitting service, e.g. /services/customer")
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -52,9 +52,7 @@ class ServiceClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def request(
-        self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any
-    ) -> httpx.Response:
+    async def request(self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any) -> httpx.Response:
         retry = idempotent if idempotent is not None else method.upper() in IDEMPOTENT_METHODS
         try:
             if not retry:

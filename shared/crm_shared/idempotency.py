@@ -97,16 +97,10 @@ class Idempotency:
         if row.method != self.method or row.path != self.path or bytes(row.request_hash) != self.request_hash:
             raise Unprocessable(
                 "this Idempotency-Key was already used with a different request",
-                errors=[
-                    FieldError(
-                        detail="key reused with another method, path or body", header="Idempotency-Key"
-                    )
-                ],
+                errors=[FieldError(detail="key reused with another method, path or body", header="Idempotency-Key")],
             )
         if row.response_status is None:
-            raise Conflict(
-                "a request with this Idempotency-Key is still being processed", headers={"Retry-After": "1"}
-            )
+            raise Conflict("a request with this Idempotency-Key is still being processed", headers={"Retry-After": "1"})
         return Response(
             bytes(row.response_body),
             status_code=row.response_status,
@@ -137,9 +131,7 @@ async def idempotency(
     session: SessionDep,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key", description="Unique per write; a retry with the same key is replayed"
-        ),
+        Header(alias="Idempotency-Key", description="Unique per write; a retry with the same key is replayed"),
     ] = None,
 ) -> Idempotency:
     if not idempotency_key:

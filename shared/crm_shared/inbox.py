@@ -83,9 +83,7 @@ def events_router(handlers: Mapping[str, EventHandler]) -> APIRouter:
         try:
             decoded = _batch_decoder.decode(body)
         except msgspec.ValidationError as exc:
-            raise BadRequest(
-                "not a CloudEvents batch", errors=[FieldError(detail=str(exc), pointer="#/")]
-            ) from exc
+            raise BadRequest("not a CloudEvents batch", errors=[FieldError(detail=str(exc), pointer="#/")]) from exc
         envelopes = decoded if isinstance(decoded, list) else [decoded]
         events = [msgspec.structs.asdict(e) for e in envelopes]
         applied = await apply_events(session, events, handlers)

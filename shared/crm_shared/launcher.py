@@ -57,8 +57,13 @@ def service_env(part: Part, db_url: str | None, host: str) -> dict[str, str]:
 
 
 def gateway_env(creds: dict[str, str], host: str) -> dict[str, str]:
-    key = {"id": creds["key_id"], "hash": creds["hash"], "client_id": "sample-partner", "scopes": PARTNER_SCOPES,
-           "name": "sample partner (make run)"}
+    key = {
+        "id": creds["key_id"],
+        "hash": creds["hash"],
+        "client_id": "sample-partner",
+        "scopes": PARTNER_SCOPES,
+        "name": "sample partner (make run)",
+    }
     return {
         "GATEWAY_SERVICES": json.dumps({p.name: f"http://{host}:{p.port}" for p in SERVICES.values()}),
         "GATEWAY_API_KEYS": json.dumps([key]),
@@ -67,8 +72,23 @@ def gateway_env(creds: dict[str, str], host: str) -> dict[str, str]:
 
 
 def start(part: Part, env: dict[str, str], host: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", part.factory, "--host", host, "--port", str(part.port),
-           "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "10"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        part.factory,
+        "--host",
+        host,
+        "--port",
+        str(part.port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--timeout-graceful-shutdown",
+        "10",
+    ]
     return subprocess.Popen(cmd, env={**os.environ, **env})
 
 

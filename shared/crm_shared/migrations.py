@@ -111,9 +111,7 @@ def create_infrastructure_v1(op: Operations) -> None:
         sa.Column("events", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("pending", postgresql.ARRAY(sa.String()), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column(
-            "next_attempt_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("dead", sa.Boolean(), server_default=sa.text("false"), nullable=False),

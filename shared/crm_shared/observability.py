@@ -31,9 +31,7 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
             )
         )
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -65,9 +63,7 @@ def health_router() -> APIRouter:
             async with engine.connect() as conn:
                 current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
         except Exception as exc:
-            return _json(
-                503, b'{"status":"database unreachable","error":"' + type(exc).__name__.encode() + b'"}'
-            )
+            return _json(503, b'{"status":"database unreachable","error":"' + type(exc).__name__.encode() + b'"}')
         if current != state.head_revision:
             return _json(
                 503,

@@ -110,9 +110,7 @@ class OutboxRelay:
     async def start(self) -> None:
         with contextlib.suppress(Exception):
             # LISTEN lets a commit in any replica wake this relay at once; polling stays as fallback.
-            dsn = (
-                make_url(self._engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
-            )
+            dsn = make_url(self._engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
             self._listener = await asyncpg.connect(dsn)
             await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -211,9 +209,6 @@ class OutboxRelay:
 async def replay_dead(session: AsyncSession) -> int:
     """Put dead-lettered messages back in the queue (after the subscriber is fixed)."""
     result = await session.execute(
-        text(
-            "UPDATE outbox_messages SET dead = false, attempts = 0, next_attempt_at = now() "
-            "WHERE dead RETURNING id"
-        )
+        text("UPDATE outbox_messages SET dead = false, attempts = 0, next_attempt_at = now() WHERE dead RETURNING id")
     )
     return len(result.all())

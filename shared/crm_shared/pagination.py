@@ -84,9 +84,7 @@ def parse_sort(sort: str | None, allowed: Sequence[str], default: str) -> list[S
     return keys
 
 
-def keyset_after(
-    columns: Sequence[tuple[ColumnElement[Any], bool]], values: Sequence[Any]
-) -> ColumnElement[bool]:
+def keyset_after(columns: Sequence[tuple[ColumnElement[Any], bool]], values: Sequence[Any]) -> ColumnElement[bool]:
     """WHERE clause for rows after `values` in the order of `columns` ((column, descending) pairs):
     (a > x) OR (a = x AND b > y) ..., each comparison flipped for descending columns."""
     clauses = []

@@ -86,9 +86,7 @@ async def databases(pg_admin_url: str) -> AsyncIterator[DatabaseFactory]:
 
 
 @asynccontextmanager
-async def app_client(
-    app: FastAPI, *, headers: dict[str, str] | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
+async def app_client(app: FastAPI, *, headers: dict[str, str] | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and talk to it in-process over ASGI."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -110,9 +108,7 @@ def free_port() -> int:
 class ServerProcess:
     """A part started as its own uvicorn process, as in production."""
 
-    def __init__(
-        self, factory: str, env: dict[str, str], *, port: int | None = None, workers: int = 1
-    ) -> None:
+    def __init__(self, factory: str, env: dict[str, str], *, port: int | None = None, workers: int = 1) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [
@@ -133,9 +129,7 @@ class ServerProcess:
             "--workers",
             str(workers),
         ]
-        self.proc = subprocess.Popen(
-            cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def wait_ready(self, path: str = "/readyz", timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

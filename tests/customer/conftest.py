@@ -32,8 +32,6 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection, to check what the API really stored."""
-    conn = await asyncpg.connect(
-        make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
+    conn = await asyncpg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False))
     yield conn
     await conn.close()

@@ -1,6 +1,5 @@
-from crm_shared.migrations import run_env
-
 from crm_customer.config import Settings
 from crm_customer.models import Base
+from crm_shared.migrations import run_env
 
 run_env(Base.metadata, default_url=lambda: Settings().async_database_url)

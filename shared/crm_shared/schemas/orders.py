@@ -15,9 +15,7 @@ from pydantic import Field
 from .common import Money, ReadModel
 
 MAX_BATCH = 5000
-PaymentMethod = Literal[
-    "card", "cash", "bank_transfer", "direct_debit", "invoice", "wallet", "voucher", "other"
-]
+PaymentMethod = Literal["card", "cash", "bank_transfer", "direct_debit", "invoice", "wallet", "voucher", "other"]
 Channel = Literal["store", "web", "mobile_app", "phone", "marketplace", "sales_rep", "other"]
 OrderStatus = Literal["created", "cancelled", "partially_refunded", "refunded"]
 

@@ -29,9 +29,7 @@ def _parse_if_match(value: str | None) -> int | None:
     return int(tag) if tag.isdigit() else -1
 
 
-@router.post(
-    "", status_code=201, response_model=CustomerRead, responses={409: {"description": "reference taken"}}
-)
+@router.post("", status_code=201, response_model=CustomerRead, responses={409: {"description": "reference taken"}})
 async def create_customer(
     data: CustomerCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep, request: Request
 ) -> Response:
@@ -95,8 +93,6 @@ async def update_customer(
     principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
-    customer = await service.update(
-        session, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match)
-    )
+    customer = await service.update(session, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match))
     body = service.to_read(customer).model_dump_json().encode()
     return await idem.respond(200, body, headers={"ETag": _etag(customer.version)})

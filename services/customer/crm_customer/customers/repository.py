@@ -100,9 +100,7 @@ async def list_page(
     after: Sequence[Any] | None,
     limit: int,
 ) -> list[Customer]:
-    columns = [(getattr(Customer, k.field), k.descending) for k in sort] + [
-        (Customer.id, sort[-1].descending)
-    ]
+    columns = [(getattr(Customer, k.field), k.descending) for k in sort] + [(Customer.id, sort[-1].descending)]
     stmt = _filtered(filters)
     if after is not None:
         stmt = stmt.where(keyset_after(columns, after))

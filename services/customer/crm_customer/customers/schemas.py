@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from crm_shared.schemas.customers import CustomerCreate, CustomerRead, CustomerUpdate, ExternalRef
 
@@ -15,8 +15,6 @@ SORTABLE = ("created_at", "display_name")
 
 
 class CustomerFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     kind: Literal["individual", "company"] | None = None
     email: str | None = Field(default=None, description="exact match, case-insensitive")
     phone: str | None = Field(default=None, description="exact match after normalization")

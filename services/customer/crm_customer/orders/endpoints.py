@@ -63,9 +63,7 @@ def _results(outcome: service.IngestResult, external_ids: dict[int, str | None],
     openapi_extra=request_body("OrderBatchIn", {"orders": [_EXAMPLE]}),
     responses={413: {"description": "more than 5,000 orders"}},
 )
-async def push_batch(
-    request: Request, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
-) -> Response:
+async def push_batch(request: Request, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep) -> Response:
     """Push up to 5,000 orders. Each row is answered on its own: created, duplicate (already pushed,
     with its id) or rejected (with the reasons); a bad row never sinks the batch."""
     principal.require("orders:write")
@@ -87,9 +85,7 @@ async def push_batch(
     openapi_extra=request_body("OrderIn", _EXAMPLE),
     responses={409: {"description": "this (partner, external_id) was already pushed"}},
 )
-async def push_order(
-    request: Request, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
-) -> Response:
+async def push_order(request: Request, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep) -> Response:
     """Push one order. An unknown customer reference creates the customer when the order carries
     the customer's details, and is rejected otherwise."""
     principal.require("orders:write")
@@ -134,9 +130,7 @@ async def list_orders(
     return Page[OrderRead](items=[service.to_read(o) for o in rows], next_cursor=next_cursor)
 
 
-@router.get(
-    "/export", response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {}}}}
-)
+@router.get("/export", response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {}}}})
 async def export_orders(
     request: Request,
     principal: PrincipalDep,
@@ -176,9 +170,7 @@ async def get_order(order_id: uuid.UUID, session: SessionDep, principal: Princip
     return service.to_read(await service.get(session, principal, order_id))
 
 
-@router.post(
-    "/{order_id}/cancel", response_model=OrderRead, responses={409: {"description": "not cancellable"}}
-)
+@router.post("/{order_id}/cancel", response_model=OrderRead, responses={409: {"description": "not cancellable"}})
 async def cancel_order(
     order_id: uuid.UUID, data: OrderCancel, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
 ) -> Response:
@@ -190,9 +182,7 @@ async def cancel_order(
     return await idem.respond(200, service.to_read(order).model_dump_json().encode())
 
 
-@router.post(
-    "/{order_id}/refund", response_model=OrderRead, responses={409: {"description": "not refundable"}}
-)
+@router.post("/{order_id}/refund", response_model=OrderRead, responses={409: {"description": "not refundable"}})
 async def refund_order(
     order_id: uuid.UUID, data: OrderRefund, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
 ) -> Response:

@@ -13,4 +13,4 @@ class OrderExists(Conflict):
 
 class InvalidOrderTransition(Conflict):
     def __init__(self, status: str, action: str) -> None:
-        super().__init__(f"cannot {action} an order that is {status}", status=status)
+        super().__init__(f"cannot {action} an order that is {status}", order_status=status)

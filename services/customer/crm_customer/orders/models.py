@@ -30,9 +30,7 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("partner", "external_id"),
-        CheckConstraint(
-            "status IN ('created', 'cancelled', 'partially_refunded', 'refunded')", name="status"
-        ),
+        CheckConstraint("status IN ('created', 'cancelled', 'partially_refunded', 'refunded')", name="status"),
         CheckConstraint("amount >= 0 AND refunded_amount >= 0 AND refunded_amount <= amount", name="amounts"),
         Index("ix_orders_customer_id_ordered_at", "customer_id", "ordered_at"),
         Index("ix_orders_ordered_at_id", "ordered_at", "id"),

@@ -24,9 +24,7 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     return raw.driver_connection  # type: ignore[return-value]
 
 
-async def customer_ids_for_refs(
-    conn: asyncpg.Connection, partner: str, refs: Sequence[str]
-) -> dict[str, uuid.UUID]:
+async def customer_ids_for_refs(conn: asyncpg.Connection, partner: str, refs: Sequence[str]) -> dict[str, uuid.UUID]:
     rows = await conn.fetch(
         "SELECT external_id, customer_id FROM customer_refs WHERE partner = $1 AND external_id = ANY($2::text[])",
         partner,
@@ -78,9 +76,7 @@ async def insert_customers(conn: asyncpg.Connection, columns: dict[str, list[Any
     )
 
 
-async def insert_orders(
-    conn: asyncpg.Connection, partner: str, columns: dict[str, list[Any]]
-) -> list[asyncpg.Record]:
+async def insert_orders(conn: asyncpg.Connection, partner: str, columns: dict[str, list[Any]]) -> list[asyncpg.Record]:
     """Insert new orders; (partner, external_id) already present are skipped (returned rows are new)."""
     return await conn.fetch(
         """
@@ -103,9 +99,7 @@ async def insert_orders(
     )
 
 
-async def order_ids(
-    conn: asyncpg.Connection, partner: str, external_ids: Sequence[str]
-) -> dict[str, uuid.UUID]:
+async def order_ids(conn: asyncpg.Connection, partner: str, external_ids: Sequence[str]) -> dict[str, uuid.UUID]:
     rows = await conn.fetch(
         "SELECT external_id, id FROM orders WHERE partner = $1 AND external_id = ANY($2::text[])",
         partner,

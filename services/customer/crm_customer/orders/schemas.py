@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from crm_shared.schemas.orders import (
     BatchResult,
@@ -31,8 +31,6 @@ __all__ = [
 
 
 class OrderFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     customer_id: uuid.UUID | None = None
     partner: str | None = Field(default=None, description="staff only; partners always see their own")
     status: OrderStatus | None = None

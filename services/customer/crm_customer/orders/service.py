@@ -240,18 +240,14 @@ def can_touch(principal: Principal, order: Order) -> bool:
     return principal.kind != "partner" or order.partner == principal.client_id
 
 
-async def get(
-    session: AsyncSession, principal: Principal, order_id: uuid.UUID, *, for_update: bool = False
-) -> Order:
+async def get(session: AsyncSession, principal: Principal, order_id: uuid.UUID, *, for_update: bool = False) -> Order:
     order = await repository.get(session, order_id, for_update=for_update)
     if order is None or not can_touch(principal, order):
         raise OrderNotFound(order_id)
     return order
 
 
-async def get_by_external(
-    session: AsyncSession, principal: Principal, partner: str, external_id: str
-) -> Order:
+async def get_by_external(session: AsyncSession, principal: Principal, partner: str, external_id: str) -> Order:
     order = await repository.get_by_external(session, partner, external_id)
     if order is None or not can_touch(principal, order):
         raise OrderNotFound(f"{partner}/{external_id}")
@@ -281,9 +277,7 @@ async def _apply(session: AsyncSession, order: Order, values: dict[str, Any]) ->
     return order
 
 
-async def cancel(
-    session: AsyncSession, principal: Principal, order_id: uuid.UUID, reason: str | None
-) -> Order:
+async def cancel(session: AsyncSession, principal: Principal, order_id: uuid.UUID, reason: str | None) -> Order:
     order = await get(session, principal, order_id, for_update=True)
     if order.status != "created":
         raise InvalidOrderTransition(order.status, "cancel")
@@ -337,9 +331,7 @@ async def list_orders(
     if cursor:
         ordered_at, oid = decode_cursor(cursor, binding, secret)
         after = [datetime.fromisoformat(ordered_at), uuid.UUID(oid)]
-    rows = await repository.list_page(
-        session, filters=filters, descending=descending, after=after, limit=limit
-    )
+    rows = await repository.list_page(session, filters=filters, descending=descending, after=after, limit=limit)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

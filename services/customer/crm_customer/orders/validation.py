@@ -49,9 +49,7 @@ def split_batch(body: bytes) -> list[msgspec.Raw]:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise Unprocessable("the body is not an order batch", errors=[_pointer("#", str(exc))]) from exc
     if not rows:
-        raise Unprocessable(
-            "the batch is empty", errors=[FieldError(detail="at least 1 order", pointer="#/orders")]
-        )
+        raise Unprocessable("the batch is empty", errors=[FieldError(detail="at least 1 order", pointer="#/orders")])
     if len(rows) > MAX_BATCH:
         raise PayloadTooLarge(
             f"a batch holds at most {MAX_BATCH} orders, this one {len(rows)}",
@@ -60,9 +58,7 @@ def split_batch(body: bytes) -> list[msgspec.Raw]:
     return rows
 
 
-def decode_rows(
-    rows: list[msgspec.Raw], prefix: str = "#/orders"
-) -> tuple[list[tuple[int, OrderIn]], list[Rejected]]:
+def decode_rows(rows: list[msgspec.Raw], prefix: str = "#/orders") -> tuple[list[tuple[int, OrderIn]], list[Rejected]]:
     valid: list[tuple[int, OrderIn]] = []
     rejected: list[Rejected] = []
     seen: dict[str, int] = {}
