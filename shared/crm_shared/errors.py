@@ -141,12 +141,12 @@ def pointer_from_loc(loc: Sequence[int | str]) -> FieldError:
     """Turn a pydantic error location into the field reference RFC 9457 clients expect."""
     where, *path = loc or ("body",)
     if where == "body":
-        return FieldError(detail="", pointer="#/" + "/".join(str(p) for p in path))
+        return FieldError(detail="", pointer="#" + "".join(f"/{p}" for p in path))
     if where == "query" or where == "path":
         return FieldError(detail="", parameter=".".join(str(p) for p in path))
     if where == "header":
         return FieldError(detail="", header=".".join(str(p) for p in path))
-    return FieldError(detail="", pointer="#/" + "/".join(str(p) for p in loc))
+    return FieldError(detail="", pointer="#" + "".join(f"/{p}" for p in loc))
 
 
 def validation_errors(exc: RequestValidationError) -> list[FieldError]:

@@ -123,5 +123,6 @@ async def test_batch_response_is_valid_against_declared_schema(client):
     from crm_shared.schemas.orders import BatchResult
 
     parsed = BatchResult.model_validate_json(r.content)
-    assert parsed.results[1].errors and parsed.results[1].errors[0].pointer == "#/orders/1/amount"
+    assert parsed.results[1].errors
+    assert parsed.results[1].errors[0].pointer == "#/orders/1/amount"
     assert json.loads(r.content)["results"][0]["order_id"]

@@ -49,7 +49,7 @@ class Address(BaseModel):
 class ExternalRef(BaseModel):
     """A partner system's own id for this customer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
 
     partner: str = Field(min_length=1, max_length=100)
     external_id: str = Field(min_length=1, max_length=128)
