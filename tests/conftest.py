@@ -1,0 +1,39 @@
+"""Fixtures shared by the whole test tree."""
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from crm_customer.config import Settings
+from crm_customer.main import SERVICE_DIR, create_app
+from crm_shared.testing import DatabaseFactory, app_client, partner_headers
+
+PARTNER = "shop-1"
+WRITE = ("orders:write", "orders:read", "customers:write", "customers:read")
+
+
+@pytest.fixture
+async def db_url(databases: DatabaseFactory) -> str:
+    return await databases.fresh(SERVICE_DIR)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, environment="test", log_json=False, log_level="WARNING")
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_app(settings), headers=partner_headers(PARTNER, *WRITE)) as c:
+        yield c
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection, to check what the API really stored."""
+    conn = await asyncpg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    yield conn
+    await conn.close()

@@ -61,6 +61,7 @@ def create_service_app(
                     poll_seconds=settings.outbox_poll_seconds,
                     max_attempts=settings.outbox_max_attempts,
                     delivery_timeout=settings.outbox_delivery_timeout,
+                    backoff_base=settings.outbox_backoff_base,
                 )
                 await relay.start()
                 app.state.relay_wakeup = relay.wake

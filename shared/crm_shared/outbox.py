@@ -91,6 +91,7 @@ class OutboxRelay:
         poll_seconds: float = 2.0,
         max_attempts: int = 25,
         delivery_timeout: float = 10.0,
+        backoff_base: float = 1.0,
     ) -> None:
         self._engine = engine
         self._source = source
@@ -99,6 +100,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll = poll_seconds
         self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
         self._client = ServiceClient("", timeout=delivery_timeout, attempts=1)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -176,7 +178,7 @@ class OutboxRelay:
                         "pending": remaining,
                         "attempts": attempts,
                         "error": error,
-                        "next": now + timedelta(seconds=backoff_seconds(attempts)),
+                        "next": now + timedelta(seconds=backoff_seconds(attempts, base=self._backoff_base)),
                         "dead": bool(remaining) and attempts >= self._max_attempts,
                     },
                 )

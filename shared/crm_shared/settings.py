@@ -45,6 +45,7 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 2.0
     outbox_batch_size: int = 50
     outbox_max_attempts: int = 25
+    outbox_backoff_base: float = 1.0  # seconds; doubles per failed attempt, capped at 15 minutes
     outbox_delivery_timeout: float = 10.0
     # Idempotency keys are kept at least this long; a duplicate arriving while the first request
     # still holds the key waits this long for it before getting 409.

@@ -6,8 +6,14 @@ from crm_shared.testing import partner_headers
 
 from .helpers import idem, outbox_events, snapshot
 
-ANA = {"first_name": "Ana", "last_name": "Ruiz", "email": " Ana.Ruiz@Example.COM ", "phone": "+34 (600) 12-34-56",
-       "address": {"city": "Sevilla", "country": "ES"}, "external_refs": [{"partner": "shop-1", "external_id": "C-1"}]}
+ANA = {
+    "first_name": "Ana",
+    "last_name": "Ruiz",
+    "email": " Ana.Ruiz@Example.COM ",
+    "phone": "+34 (600) 12-34-56",
+    "address": {"city": "Sevilla", "country": "ES"},
+    "external_refs": [{"partner": "shop-1", "external_id": "C-1"}],
+}
 
 
 async def _create(client, body=None):
@@ -61,8 +67,9 @@ async def test_bad_customer_names_field_and_changes_nothing(client, db, body, po
 async def test_reference_taken_conflicts_and_changes_nothing(client, db):
     await _create(client)
     before = await snapshot(db)
-    r = await client.post("/api/v1/customers", json={"first_name": "Bo", "external_refs": ANA["external_refs"]},
-                          headers=idem())
+    r = await client.post(
+        "/api/v1/customers", json={"first_name": "Bo", "external_refs": ANA["external_refs"]}, headers=idem()
+    )
     assert r.status_code == 409
     assert r.json()["external_id"] == "C-1"
     assert await snapshot(db) == before
@@ -73,8 +80,9 @@ async def test_update_with_if_match(client, db):
     url = f"/api/v1/customers/{c['id']}"
     got = await client.get(url)
     assert got.headers["etag"] == '"1"'
-    r = await client.patch(url, json={"last_name": "Ruiz Gómez", "phone": None},
-                           headers={**idem(), "If-Match": got.headers["etag"]})
+    r = await client.patch(
+        url, json={"last_name": "Ruiz Gómez", "phone": None}, headers={**idem(), "If-Match": got.headers["etag"]}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["display_name"] == "Ana Ruiz Gómez"
     assert r.json()["phone"] is None
@@ -93,8 +101,9 @@ async def test_stale_or_missing_if_match(client, db):
     assert stale.status_code == 412
     missing = await client.patch(url, json={"last_name": "Y"}, headers=idem())
     assert missing.status_code == 428
-    nameless = await client.patch(url, json={"first_name": None, "last_name": None},
-                                  headers={**idem(), "If-Match": '"2"'})
+    nameless = await client.patch(
+        url, json={"first_name": None, "last_name": None}, headers={**idem(), "If-Match": '"2"'}
+    )
     assert nameless.status_code == 422
     assert await snapshot(db) == before
 
@@ -109,18 +118,30 @@ async def test_filters_and_pagination(client):
     names = ["Zoe Adams", "Yan Brown", "Xia Chen", "Will Diaz", "Vera Evans"]
     for i, name in enumerate(names):
         first, last = name.split()
-        await _create(client, {"first_name": first, "last_name": last, "email": f"p{i}@example.com",
-                               "external_refs": [{"partner": "shop-1", "external_id": f"R-{i}"}]})
+        await _create(
+            client,
+            {
+                "first_name": first,
+                "last_name": last,
+                "email": f"p{i}@example.com",
+                "external_refs": [{"partner": "shop-1", "external_id": f"R-{i}"}],
+            },
+        )
     await _create(client, {"kind": "company", "company_name": "Acme"})
     page = (await client.get("/api/v1/customers", params={"sort": "+display_name", "limit": 2})).json()
     assert [c["display_name"] for c in page["items"]] == ["Acme", "Vera Evans"]
-    second = (await client.get("/api/v1/customers", params={"sort": "+display_name", "limit": 2,
-                                                             "cursor": page["next_cursor"]})).json()
+    second = (
+        await client.get(
+            "/api/v1/customers", params={"sort": "+display_name", "limit": 2, "cursor": page["next_cursor"]}
+        )
+    ).json()
     assert [c["display_name"] for c in second["items"]] == ["Will Diaz", "Xia Chen"]
     newest = (await client.get("/api/v1/customers", params={"limit": 1})).json()["items"][0]
     assert newest["display_name"] == "Acme"
-    assert [c["display_name"] for c in (await client.get("/api/v1/customers", params={"q": "an"})).json()["items"]
-            ] == ["Vera Evans", "Yan Brown"]
+    assert [c["display_name"] for c in (await client.get("/api/v1/customers", params={"q": "an"})).json()["items"]] == [
+        "Vera Evans",
+        "Yan Brown",
+    ]
     by_email = (await client.get("/api/v1/customers", params={"email": "P3@Example.com"})).json()["items"]
     assert [c["display_name"] for c in by_email] == ["Will Diaz"]
     by_ref = (await client.get("/api/v1/customers", params={"partner": "shop-1", "external_id": "R-1"})).json()

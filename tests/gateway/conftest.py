@@ -21,7 +21,7 @@ from crm_shared.testing import free_port
 
 from .upstream import customer_app, scoring_app
 
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
+JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4  # 64+ bytes: long enough even for HS512
 ORIGIN = "https://app.example"
 UPSTREAM_TIMEOUT = 0.5
 
@@ -33,7 +33,13 @@ class LiveServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, http="httptools", log_config=None, access_log=False
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            http="httptools",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # the tests' loopback client is not a trusted proxy
         )
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None

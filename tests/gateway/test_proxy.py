@@ -70,6 +70,7 @@ async def test_principal_headers_come_from_the_credential_only(client: httpx.Asy
         "X-CRM-Client-Kind": "user",
         "X-CRM-Scopes": "customers:write orders:write",
         "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "6.6.6.6",
         "Connection": "keep-alive, X-Hop",
         "X-Hop": "private",
         "Keep-Alive": "timeout=5",
@@ -79,7 +80,7 @@ async def test_principal_headers_come_from_the_credential_only(client: httpx.Asy
     assert seen["x-crm-client-id"] == "partner-reader"
     assert seen["x-crm-client-kind"] == "partner"
     assert seen["x-crm-scopes"] == "customers:read"
-    # Credentials and hop-by-hop headers stop at the gateway; X-Forwarded-* are its own.
+    # Credentials and hop-by-hop headers stop at the gateway; X-Forwarded-* are its own view.
     for name in ("authorization", "x-api-key", "x-hop", "keep-alive"):
         assert name not in seen
     assert seen["x-forwarded-for"] == "127.0.0.1"

@@ -68,7 +68,7 @@ def customer_app() -> FastAPI:
     _common(app)
     router = APIRouter(responses={404: {"model": Problem}})
 
-    @router.get("/api/v1/customers/{customer_id}", response_model=Customer)
+    @router.get("/api/v1/customers/{customer_id}/card", response_model=Customer)
     async def get_customer(customer_id: int) -> Customer:
         return Customer(id=customer_id, name="x", lifetime_value=Money(amount="1", currency="EUR"))
 
@@ -108,7 +108,7 @@ def scoring_app() -> FastAPI:
     app = FastAPI(title="scoring")
     _common(app)
 
-    @app.get("/api/v1/scores/{customer_id}", response_model=Score, responses={409: {"model": Problem}})
+    @app.get("/api/v1/scores/{customer_id}/latest", response_model=Score, responses={409: {"model": Problem}})
     async def get_score(customer_id: int) -> Score:
         return Score(customer_id=customer_id, rfm="555", clv=Money(amount="2", currency="EUR"))
 
