@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -164,10 +164,11 @@ class ServerProcess:
         self.stop()
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
+async def eventually(predicate: Callable[[], Awaitable[Any]], within: float = 15.0) -> Any:
+    """Poll an async condition until it is truthy (asynchronous delivery); fail after `within` s."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if value := predicate():
+        if value := await predicate():
             return value
-        time.sleep(interval)
-    raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"condition not met within {within}s")

@@ -3,7 +3,6 @@ event once, whatever the redeliveries; failures back off, dead-letter, and can b
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +17,7 @@ from crm_customer.config import Settings
 from crm_customer.main import SERVICE_DIR, create_app
 from crm_shared import signing
 from crm_shared.settings import Subscription
-from crm_shared.testing import DatabaseFactory, ServerProcess, app_client, free_port, partner_headers
+from crm_shared.testing import DatabaseFactory, ServerProcess, app_client, eventually, free_port, partner_headers
 from tests.customer.helpers import idem, order
 from tests.support.receiver import CREATE_TABLE
 
@@ -85,15 +84,6 @@ def publisher_settings(db_url: str, port: int, **over) -> Settings:
     )
 
 
-async def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := await predicate():
-            return value
-        await asyncio.sleep(0.05)
-    raise TimeoutError("condition not met in time")
-
-
 async def test_orders_reach_the_consumer_once(db_url, db, receiver_db, receiver_port, receiver):
     settings = publisher_settings(db_url, receiver_port)
     async with app_client(create_app(settings), headers=partner_headers("shop-1", "orders:write")) as client:
@@ -105,7 +95,7 @@ async def test_orders_reach_the_consumer_once(db_url, db, receiver_db, receiver_
         async def all_delivered():
             return await db.fetchval("SELECT count(*) FROM outbox_messages WHERE delivered_at IS NULL") == 0
 
-        await wait_for(all_delivered)
+        await eventually(all_delivered)
     received = await receiver_db.fetch("SELECT type, order_id, subject FROM received_events")
     stored = {str(r["id"]): str(r["customer_id"]) for r in await db.fetch("SELECT id, customer_id FROM orders")}
     orders_received = {r["order_id"]: r["subject"] for r in received if r["type"] == "order.created"}
@@ -122,7 +112,7 @@ async def test_consumer_down_then_up_gets_everything(db_url, db, receiver_db, re
         async def failed_once():
             return await db.fetchval("SELECT attempts FROM outbox_messages WHERE attempts > 0 LIMIT 1")
 
-        await wait_for(failed_once)
+        await eventually(failed_once)
         assert "receiver" in await db.fetchval("SELECT last_error FROM outbox_messages LIMIT 1")
         proc = start_receiver(receiver_db_url, receiver_port)
         try:
@@ -130,7 +120,7 @@ async def test_consumer_down_then_up_gets_everything(db_url, db, receiver_db, re
             async def delivered():
                 return await db.fetchval("SELECT bool_and(delivered_at IS NOT NULL) FROM outbox_messages")
 
-            await wait_for(delivered)
+            await eventually(delivered)
         finally:
             proc.stop()
     assert await receiver_db.fetchval("SELECT count(*) FROM received_events WHERE type = 'order.created'") == 10
@@ -144,12 +134,12 @@ async def test_redelivery_is_applied_once(db_url, db, receiver_db, receiver_port
         async def delivered():
             return await db.fetchval("SELECT bool_and(delivered_at IS NOT NULL) FROM outbox_messages")
 
-        await wait_for(delivered)
+        await eventually(delivered)
         # As if the publisher crashed after the consumer applied the events but before it recorded
         # the delivery: the same message goes out again.
         await db.execute("UPDATE outbox_messages SET delivered_at = NULL, pending = '{receiver}'")
         client._transport.app.state.relay_wakeup()  # type: ignore[attr-defined]
-        await wait_for(delivered)
+        await eventually(delivered)
     assert await receiver_db.fetchval("SELECT count(*) FROM received_events WHERE type = 'order.created'") == 20
     assert await receiver_db.fetchval("SELECT count(DISTINCT event_id) FROM received_events") == 21
 
@@ -164,7 +154,7 @@ async def test_failing_consumer_dead_letters_then_replays(db_url, db, receiver_d
             async def dead():
                 return await db.fetchval("SELECT dead FROM outbox_messages WHERE dead")
 
-            await wait_for(dead)
+            await eventually(dead)
             assert "500" in await db.fetchval("SELECT last_error FROM outbox_messages")
     finally:
         failing.stop()
@@ -182,7 +172,7 @@ async def test_failing_consumer_dead_letters_then_replays(db_url, db, receiver_d
             async def delivered():
                 return await db.fetchval("SELECT delivered_at IS NOT NULL FROM outbox_messages")
 
-            await wait_for(delivered)
+            await eventually(delivered)
     finally:
         healthy.stop()
     assert await receiver_db.fetchval("SELECT count(*) FROM received_events WHERE type = 'order.created'") == 1
