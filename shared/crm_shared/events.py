@@ -6,6 +6,7 @@ Envelopes are built as plain dicts on hot paths (a 5,000-order batch builds 5,00
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,6 +27,12 @@ class EventEnvelope(BaseModel):
     subject: str | None = Field(default=None, description="the entity the event is about, e.g. a customer id")
     datacontenttype: str = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+def new_ids(n: int) -> list[uuid.UUID]:
+    """n random (version 4) UUIDs from one urandom call: bulk paths need thousands at a time."""
+    raw = os.urandom(16 * n)
+    return [uuid.UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * n, 16)]
 
 
 def new_event(

@@ -33,7 +33,7 @@ _INSERT = text(
     """
     WITH ins AS (
         INSERT INTO outbox_messages (event_count, event_types, events, pending, delivered_at)
-        VALUES (:count, :types, CAST(:events AS jsonb), :pending,
+        VALUES (:count, :types, :events, :pending,
                 CASE WHEN cardinality(CAST(:pending AS varchar[])) = 0 THEN now() END)
         RETURNING id
     )
@@ -62,7 +62,7 @@ async def publish(session: AsyncSession, events: Sequence[dict[str, Any]]) -> No
         {
             "count": len(events),
             "types": sorted(types),
-            "events": msgspec.json.encode(events).decode(),
+            "events": msgspec.json.encode(events),
             "pending": pending,
             "channel": NOTIFY_CHANNEL,
         },
@@ -158,7 +158,9 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            outcomes = await asyncio.gather(*(self._deliver(r.id, r.events, r.pending) for r in rows))
+            outcomes = await asyncio.gather(
+                *(self._deliver(r.id, msgspec.json.decode(r.events), r.pending) for r in rows)
+            )
             now = datetime.now(UTC)
             for row, (remaining, error) in zip(rows, outcomes, strict=True):
                 attempts = row.attempts + (1 if remaining else 0)

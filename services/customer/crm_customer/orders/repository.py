@@ -76,27 +76,45 @@ async def insert_customers(conn: asyncpg.Connection, columns: dict[str, list[Any
     )
 
 
-async def insert_orders(conn: asyncpg.Connection, partner: str, columns: dict[str, list[Any]]) -> list[asyncpg.Record]:
-    """Insert new orders; (partner, external_id) already present are skipped (returned rows are new)."""
-    return await conn.fetch(
+ORDER_COLUMNS = (
+    "id",
+    "partner",
+    "external_id",
+    "customer_id",
+    "ordered_at",
+    "currency",
+    "amount",
+    "payment_method",
+    "channel",
+    "lines",
+)
+
+
+async def insert_orders(conn: asyncpg.Connection, records: list[tuple[Any, ...]]) -> dict[str, uuid.UUID]:
+    """Insert new orders (tuples in ORDER_COLUMNS order); return external id -> id of those inserted.
+
+    Fast path: binary COPY inside a savepoint, as fast as PostgreSQL takes rows. If any
+    (partner, external_id) exists already (a re-push, or a concurrent request), the savepoint is
+    rolled back and the rows go through INSERT ... ON CONFLICT DO NOTHING instead."""
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table("orders", columns=ORDER_COLUMNS, records=records)
+        return {r[2]: r[0] for r in records}
+    except asyncpg.UniqueViolationError:
+        pass
+    columns = list(zip(*records, strict=True))
+    rows = await conn.fetch(
         """
-        INSERT INTO orders (partner, external_id, customer_id, ordered_at, currency, amount, payment_method,
+        INSERT INTO orders (id, partner, external_id, customer_id, ordered_at, currency, amount, payment_method,
                             channel, lines)
-        SELECT $1, * FROM unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::numeric[],
-                                 $7::text[], $8::text[], $9::jsonb[])
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], $6::text[],
+                             $7::numeric[], $8::text[], $9::text[], $10::jsonb[])
         ON CONFLICT (partner, external_id) DO NOTHING
         RETURNING external_id, id
         """,
-        partner,
-        columns["external_id"],
-        columns["customer_id"],
-        columns["ordered_at"],
-        columns["currency"],
-        columns["amount"],
-        columns["payment_method"],
-        columns["channel"],
-        columns["lines"],
+        *columns,
     )
+    return {r[0]: r[1] for r in rows}
 
 
 async def order_ids(conn: asyncpg.Connection, partner: str, external_ids: Sequence[str]) -> dict[str, uuid.UUID]:

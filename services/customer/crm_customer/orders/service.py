@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_shared import outbox
 from crm_shared.auth import Principal
 from crm_shared.errors import FieldError, Unprocessable
-from crm_shared.events import new_event
+from crm_shared.events import new_event, new_ids
 from crm_shared.pagination import decode_cursor, encode_cursor
 from crm_shared.schemas.customers import display_name
 from crm_shared.schemas.orders import OrderIn, OrderRead
@@ -60,51 +60,48 @@ async def ingest(
     if not rows:
         return result
 
-    columns: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "external_id",
-            "customer_id",
-            "ordered_at",
-            "currency",
-            "amount",
-            "payment_method",
-            "channel",
-            "lines",
+    ids = new_ids(len(rows))
+    encode = _json.encode
+    records = [
+        (
+            oid,
+            partner,
+            o.external_id,
+            customer_of[i],
+            o.ordered_at,
+            o.currency,
+            o.amount,
+            o.payment_method,
+            o.channel,
+            encode(o.lines).decode(),
         )
-    }
-    for i, o in rows:
-        columns["external_id"].append(o.external_id)
-        columns["customer_id"].append(customer_of[i])
-        columns["ordered_at"].append(o.ordered_at)
-        columns["currency"].append(o.currency)
-        columns["amount"].append(o.amount)
-        columns["payment_method"].append(o.payment_method)
-        columns["channel"].append(o.channel)
-        columns["lines"].append(_json.encode(o.lines).decode())
-    inserted = {r[0]: r[1] for r in await repository.insert_orders(conn, partner, columns)}
+        for oid, (i, o) in zip(ids, rows, strict=True)
+    ]
+    inserted = await repository.insert_orders(conn, records)
 
     missing = [o.external_id for _, o in rows if o.external_id not in inserted]
     existing = await repository.order_ids(conn, partner, missing) if missing else {}
     stamp = now.isoformat()
+    event_ids = iter(new_ids(len(inserted)))
     for i, o in rows:
         order_id = inserted.get(o.external_id)
         if order_id is None:
             result.duplicates[i] = existing[o.external_id]
             continue
         result.created[i] = order_id
+        customer_id = customer_of[i]
         events.append(
             {
                 "specversion": "1.0",
-                "id": str(uuid.uuid4()),
+                "id": next(event_ids),
                 "type": "order.created",
                 "source": SOURCE,
                 "time": stamp,
-                "subject": str(customer_of[i]),
+                "subject": customer_id,
                 "datacontenttype": "application/json",
                 "data": {
                     "order_id": order_id,
-                    "customer_id": customer_of[i],
+                    "customer_id": customer_id,
                     "partner": partner,
                     "external_id": o.external_id,
                     "ordered_at": o.ordered_at,

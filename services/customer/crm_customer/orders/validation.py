@@ -98,22 +98,26 @@ def decode_one(body: bytes) -> OrderIn:
     return order
 
 
-def _money_error(value: Decimal, *, allow_zero: bool = True) -> str | None:
+_ZERO = Decimal(0)
+_PLACES = Decimal("0.0001")
+
+
+def _amount_error(value: Decimal) -> str | None:
+    """An order amount fits the numeric(18, 4) column: finite, >= 0, < 1e13, at most 4 decimals."""
     if not value.is_finite():
         return "must be a finite number"
-    if value < 0 or (not allow_zero and value == 0):
-        return "must be positive" if not allow_zero else "must not be negative"
+    if value < _ZERO:
+        return "must not be negative"
     if value >= MAX_MONEY:
         return "is too large"
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -4:
+    if value != value.quantize(_PLACES):
         return "has more than 4 decimal places"
     return None
 
 
 def check(order: OrderIn, where: str, latest: datetime) -> list[FieldError]:
     errors: list[FieldError] = []
-    if (problem := _money_error(order.amount)) is not None:
+    if (problem := _amount_error(order.amount)) is not None:
         errors.append(FieldError(detail=f"amount {problem}", pointer=f"{where}/amount"))
     if (order.customer is None) == (order.customer_id is None):
         errors.append(
@@ -125,10 +129,14 @@ def check(order: OrderIn, where: str, latest: datetime) -> list[FieldError]:
     if order.ordered_at > latest:
         errors.append(FieldError(detail="ordered_at is in the future", pointer=f"{where}/ordered_at"))
     for j, line in enumerate(order.lines):
-        if (problem := _money_error(line.quantity, allow_zero=False)) is not None:
-            errors.append(FieldError(detail=f"quantity {problem}", pointer=f"{where}/lines/{j}/quantity"))
-        if (problem := _money_error(line.unit_price)) is not None:
-            errors.append(FieldError(detail=f"unit_price {problem}", pointer=f"{where}/lines/{j}/unit_price"))
+        if not (line.quantity.is_finite() and line.quantity > _ZERO):
+            errors.append(FieldError(detail="quantity must be positive", pointer=f"{where}/lines/{j}/quantity"))
+        if not (line.unit_price.is_finite() and line.unit_price >= _ZERO):
+            errors.append(
+                FieldError(
+                    detail="unit_price must be a finite number, not negative", pointer=f"{where}/lines/{j}/unit_price"
+                )
+            )
     customer = order.customer
     if customer is not None and (customer.email is not None or customer.phone is not None):
         try:
