@@ -57,16 +57,29 @@ def postgres() -> Iterator[str]:
 def suite(admin_url: str, *, service_workers: int = 1, gateway_workers: int = 1) -> Iterator[Suite]:
     db_url = new_database(admin_url, "bench_customer")
     key, key_id, hashed = generate_api_key()
-    service = ServerProcess("crm_customer.main:create_app", {
-        "CUSTOMER_DATABASE_URL": db_url, "CUSTOMER_LOG_LEVEL": "WARNING", "CUSTOMER_SUBSCRIBERS": "[]",
-    }, workers=service_workers)
+    service = ServerProcess(
+        "crm_customer.main:create_app",
+        {
+            "CUSTOMER_DATABASE_URL": db_url,
+            "CUSTOMER_LOG_LEVEL": "WARNING",
+            "CUSTOMER_SUBSCRIBERS": "[]",
+        },
+        workers=service_workers,
+    )
     port = free_port()
-    gateway = ServerProcess("crm_gateway.main:create_app", {
-        "GATEWAY_SERVICES": json.dumps({"customer": service.url}),
-        "GATEWAY_API_KEYS": json.dumps([{"id": key_id, "hash": hashed, "client_id": "bench-partner",
-                                         "scopes": SCOPES, "name": "bench"}]),
-        "GATEWAY_LOG_LEVEL": "WARNING", "GATEWAY_RATE_LIMIT": "100000000/minute",
-    }, port=port, workers=gateway_workers)
+    gateway = ServerProcess(
+        "crm_gateway.main:create_app",
+        {
+            "GATEWAY_SERVICES": json.dumps({"customer": service.url}),
+            "GATEWAY_API_KEYS": json.dumps(
+                [{"id": key_id, "hash": hashed, "client_id": "bench-partner", "scopes": SCOPES, "name": "bench"}]
+            ),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_RATE_LIMIT": "100000000/minute",
+        },
+        port=port,
+        workers=gateway_workers,
+    )
     try:
         service.wait_ready()
         gateway.wait_ready("/healthz")

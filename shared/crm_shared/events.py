@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from asyncpg.pgproto.pgproto import UUID as FastUUID
 from pydantic import BaseModel, Field
 
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
@@ -30,9 +31,13 @@ class EventEnvelope(BaseModel):
 
 
 def new_ids(n: int) -> list[uuid.UUID]:
-    """n random (version 4) UUIDs from one urandom call: bulk paths need thousands at a time."""
-    raw = os.urandom(16 * n)
-    return [uuid.UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * n, 16)]
+    """n random version-4 UUIDs from one urandom call: bulk paths need thousands at a time, and
+    asyncpg's C UUID (a uuid.UUID subclass) is built ~10x faster than uuid.UUID."""
+    raw = bytearray(os.urandom(16 * n))
+    for i in range(6, 16 * n, 16):
+        raw[i] = (raw[i] & 0x0F) | 0x40  # version 4
+        raw[i + 2] = (raw[i + 2] & 0x3F) | 0x80  # RFC 4122 variant
+    return [FastUUID(bytes(raw[i : i + 16])) for i in range(0, 16 * n, 16)]
 
 
 def new_event(

@@ -61,29 +61,19 @@ async def ingest(
         return result
 
     ids = new_ids(len(rows))
-    encode = _json.encode
+    lines = [_json.encode(o.lines) for _, o in rows]  # encoded once: for the row and for its event
     records = [
-        (
-            oid,
-            partner,
-            o.external_id,
-            customer_of[i],
-            o.ordered_at,
-            o.currency,
-            o.amount,
-            o.payment_method,
-            o.channel,
-            encode(o.lines).decode(),
-        )
-        for oid, (i, o) in zip(ids, rows, strict=True)
-    ]
+        (oid, partner, o.external_id, customer_of[i], o.ordered_at, o.currency, o.amount, o.payment_method, o.channel,
+         js.decode())
+        for oid, (i, o), js in zip(ids, rows, lines, strict=True)
+    ]  # fmt: skip
     inserted = await repository.insert_orders(conn, records)
 
     missing = [o.external_id for _, o in rows if o.external_id not in inserted]
     existing = await repository.order_ids(conn, partner, missing) if missing else {}
     stamp = now.isoformat()
     event_ids = iter(new_ids(len(inserted)))
-    for i, o in rows:
+    for (i, o), js in zip(rows, lines, strict=True):
         order_id = inserted.get(o.external_id)
         if order_id is None:
             result.duplicates[i] = existing[o.external_id]
@@ -109,7 +99,7 @@ async def ingest(
                     "amount": o.amount,
                     "payment_method": o.payment_method,
                     "channel": o.channel,
-                    "lines": o.lines,
+                    "lines": msgspec.Raw(js),
                 },
             }
         )
