@@ -15,7 +15,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from .db import create_engine, create_sessionmaker
 from .errors import install_error_handlers
 from .inbox import EventHandler, events_router
-from .migrations import head_revision
+from .migrations import head_revision, known_revisions
 from .observability import REQUEST_ID_HEADER, configure_logging, health_router
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
@@ -51,6 +51,7 @@ def create_service_app(
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)
             app.state.head_revision = head_revision(service_dir)
+            app.state.known_revisions = known_revisions(service_dir)
             if settings.outbox_enabled and settings.subscribers:
                 relay = OutboxRelay(
                     engine,

@@ -32,8 +32,13 @@ def upgrade_head(service_dir: Path, database_url: str) -> None:
 
 
 def head_revision(service_dir: Path) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(service_dir, "")).get_current_head()
+
+
+def known_revisions(service_dir: Path) -> frozenset[str]:
+    """Every revision this code knows; a database at another one was migrated by newer code."""
     script = ScriptDirectory.from_config(alembic_config(service_dir, ""))
-    return script.get_current_head()
+    return frozenset(rev.revision for rev in script.walk_revisions())
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
@@ -51,9 +56,18 @@ def run_env(target_metadata: MetaData, default_url: Callable[[], str]) -> None:
     metadata = [target_metadata, infra_metadata]
 
     def do_run(connection: Connection) -> None:
-        context.configure(connection=connection, target_metadata=metadata, compare_type=True)
-        with context.begin_transaction():
-            context.run_migrations()
+        # Two deploys migrating at once (replicas, jobs) take turns instead of racing.
+        # Session-level lock; commit the statement's implicit transaction so that Alembic's own
+        # transaction is the outer one (otherwise the migration would never commit).
+        connection.execute(text("SELECT pg_advisory_lock(hashtext('crm_alembic_migrations'))"))
+        connection.commit()
+        try:
+            context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(hashtext('crm_alembic_migrations'))"))
+            connection.commit()
 
     async def run_async() -> None:
         engine = create_async_engine(url, poolclass=pool.NullPool)
