@@ -12,7 +12,7 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from .db import create_engine, create_sessionmaker
+from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import install_error_handlers
 from .inbox import EventHandler, events_router
 from .migrations import head_revision, known_revisions
@@ -36,7 +36,9 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+        configure_logging(
+            settings.service_name, level=settings.log_level, json=settings.log_json, access_log=settings.access_log
+        )
         app.state.settings = settings
         app.state.draining = False
         app.state.relay_wakeup = lambda: None
@@ -50,6 +52,7 @@ def create_service_app(
             )
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)
+            app.state.read_sessionmaker = create_read_sessionmaker(engine)
             app.state.head_revision = head_revision(service_dir)
             app.state.known_revisions = known_revisions(service_dir)
             if settings.outbox_enabled and settings.subscribers:

@@ -40,6 +40,12 @@ def create_engine(url: str, *, application_name: str, pool_size: int = 10, max_o
     )
 
 
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, autoflush=False
+    )
+
+
 def create_sessionmaker(engine: AsyncEngine, *, subscriptions: Sequence[Any] = ()) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects stay readable after commit, without a lazy reload under async.
     # The subscriptions ride along in session.info so `outbox.publish` knows who is owed each event.
@@ -60,3 +66,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """For handlers that only read: autocommit, so no BEGIN/COMMIT round trips (half of a simple
+    read's cost). Each statement sees committed data; use SessionDep where reads must agree."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    async with sessionmaker() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -14,7 +14,7 @@ from sqlalchemy import text
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
-def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -> None:
+def configure_logging(service: str, *, level: str = "INFO", json: bool = True, access_log: bool = True) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
     if json:
@@ -36,8 +36,12 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
     root.handlers[:] = [handler]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.setLevel(level)
+    if not access_log:  # one line per request costs ~20 us; off where every microsecond counts
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
 def _json(status: int, body: bytes) -> Response:

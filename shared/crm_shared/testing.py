@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -129,14 +130,18 @@ class ServerProcess:
             "--workers",
             str(workers),
         ]
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # Output goes to a file, never an unread pipe: a full pipe would block the server mid-request.
+        self.log = tempfile.NamedTemporaryFile(prefix="crm-server-", suffix=".log", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     def wait_ready(self, path: str = "/readyz", timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                raise RuntimeError(f"process exited with {self.proc.returncode}:\n{out[-4000:]}")
+                raise RuntimeError(f"process exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + path, timeout=1.0).status_code == 200:
                     return
@@ -151,6 +156,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.log.name)
 
     def kill(self) -> None:
         """SIGKILL: a crash, not a shutdown."""

@@ -17,8 +17,13 @@ def test_cursor_round_trip_and_binding():
     filters = {"status": "created", "customer_id": None}
     cursor = encode_cursor(["2026-01-01T00:00:00+00:00", "abc"], filters, "s3cret")
     assert decode_cursor(cursor, filters, "s3cret") == ["2026-01-01T00:00:00+00:00", "abc"]
-    for args in ((cursor, {"status": "cancelled", "customer_id": None}, "s3cret"), (cursor, filters, "other"),
-                 (cursor[:-3], filters, "s3cret"), ("", filters, "s3cret"), ("%%%", filters, "s3cret")):
+    for args in (
+        (cursor, {"status": "cancelled", "customer_id": None}, "s3cret"),
+        (cursor, filters, "other"),
+        (cursor[:-3], filters, "s3cret"),
+        ("", filters, "s3cret"),
+        ("%%%", filters, "s3cret"),
+    ):
         with pytest.raises(Exception) as exc:
             decode_cursor(*args)
         assert getattr(exc.value, "status", None) == 400
@@ -93,9 +98,15 @@ async def test_problem_json_rendering(app):
         assert refs == {("#/name", None), ("#/size", None), (None, "limit")}
         conflict = await c.post("/things", json={"name": "taken", "size": 1})
         assert conflict.status_code == 409
-        assert conflict.json() == {"type": Conflict.type, "title": "Conflict", "status": 409, "detail": "name taken",
-                                   "instance": "/things", "errors": [{"detail": "in use", "pointer": "#/name"}],
-                                   "thing": "taken"}
+        assert conflict.json() == {
+            "type": Conflict.type,
+            "title": "Conflict",
+            "status": 409,
+            "detail": "name taken",
+            "instance": "/things",
+            "errors": [{"detail": "in use", "pointer": "#/name"}],
+            "thing": "taken",
+        }
         crash = await c.post("/things", json={"name": "boom", "size": 1})
         assert crash.status_code == 500
         assert "secret" not in crash.text

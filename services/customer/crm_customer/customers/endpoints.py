@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from crm_shared.auth import PrincipalDep
-from crm_shared.db import SessionDep
+from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
 
@@ -47,7 +47,7 @@ async def create_customer(
 @router.get("", response_model=Page[CustomerRead])
 async def list_customers(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     filters: Annotated[CustomerFilters, Query()],
     cursor: CursorQuery = None,
@@ -69,7 +69,7 @@ async def list_customers(
 
 
 @router.get("/{customer_id}", response_model=CustomerRead)
-async def get_customer(customer_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
+async def get_customer(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> Response:
     """One customer; the ETag header is what `If-Match` on an update expects."""
     principal.require("customers:read")
     customer = await service.get(session, customer_id)

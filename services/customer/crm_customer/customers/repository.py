@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm_shared.pagination import SortKey, keyset_after
 
@@ -18,10 +18,12 @@ from .schemas import CustomerFilters
 
 
 async def get(session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:
-    stmt = select(Customer).where(Customer.id == customer_id).options(selectinload(Customer.external_refs))
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    if for_update:  # lock the customer row only, then load its references
+        stmt = select(Customer).where(Customer.id == customer_id).with_for_update()
+        stmt = stmt.options(selectinload(Customer.external_refs))
+        return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = select(Customer).where(Customer.id == customer_id).options(joinedload(Customer.external_refs))
+    return (await session.execute(stmt)).unique().scalar_one_or_none()
 
 
 async def add(session: AsyncSession, values: dict[str, Any]) -> Customer:

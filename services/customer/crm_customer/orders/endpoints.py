@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from crm_shared.auth import PrincipalDep
-from crm_shared.db import SessionDep
+from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.errors import Unprocessable
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
@@ -108,7 +108,7 @@ async def push_order(request: Request, session: SessionDep, principal: Principal
 @router.get("", response_model=Page[OrderRead])
 async def list_orders(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     filters: Annotated[OrderFilters, Query()],
     cursor: CursorQuery = None,
@@ -153,7 +153,7 @@ async def export_orders(
 @router.get("/by-external/{external_id}", response_model=OrderRead)
 async def get_by_external(
     external_id: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     partner: Annotated[str | None, Query(description="staff only; partners use their own")] = None,
 ) -> OrderRead:
@@ -164,7 +164,7 @@ async def get_by_external(
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-async def get_order(order_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> OrderRead:
+async def get_order(order_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> OrderRead:
     """One order."""
     principal.require("orders:read")
     return service.to_read(await service.get(session, principal, order_id))
