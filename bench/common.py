@@ -85,8 +85,10 @@ def suite(admin_url: str, *, service_workers: int = 1, gateway_workers: int = 1)
         gateway.wait_ready("/healthz")
         yield Suite(admin_url, db_url, service, gateway, key)
     finally:
-        gateway.stop()
-        service.stop()
+        try:
+            gateway.stop()
+        finally:
+            service.stop()
 
 
 def percentile(values: list[float], q: float) -> float:

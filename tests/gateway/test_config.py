@@ -49,6 +49,7 @@ def test_default_roles() -> None:
     [
         {"services": {"billing": "http://x:1"}},
         {"services": {"customer": "customer:8001"}},
+        {"services": {"customer": "http://customer:8001/api"}},
         {"api_keys": [{"id": "a", "hash": "f" * 64, "client_id": "c", "scopes": ["order:write"]}]},
         {"api_keys": [{"id": "a_b", "hash": "f" * 64, "client_id": "c", "scopes": []}]},
         {"api_keys": [{"id": "a", "hash": "not-hex", "client_id": "c", "scopes": []}]},
