@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 import jwt
+
 from crm_shared.auth import (
     API_KEY_PREFIX,
     CLIENT_ID_HEADER,
@@ -18,7 +20,7 @@ from crm_shared.auth import (
     split_api_key,
 )
 
-from .config import ApiKey, GatewaySettings, HMAC_ALGORITHMS
+from .config import HMAC_ALGORITHMS, ApiKey, GatewaySettings
 
 CHALLENGE = 'Bearer realm="crm"'
 _KEY_PREFIX = API_KEY_PREFIX + "_"
@@ -56,14 +58,17 @@ class Caller:
         return cls(Principal(client_id, kind, scopes), headers, f"{kind}:{client_id}")
 
 
-class BoundedCache(dict[str, object]):
+V = TypeVar("V")
+
+
+class BoundedCache(dict[str, V]):
     """A dict that forgets its oldest entry when full (insertion order); enough for a credential cache."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
 
-    def put(self, key: str, value: object) -> None:
+    def put(self, key: str, value: V) -> None:
         if len(self) >= self.size:
             del self[next(iter(self))]
         self[key] = value
@@ -72,8 +77,8 @@ class BoundedCache(dict[str, object]):
 class Authenticator:
     def __init__(self, settings: GatewaySettings) -> None:
         self._keys: dict[str, ApiKey] = {k.id: k for k in settings.api_keys}
-        self._key_cache = BoundedCache(settings.api_key_cache_size)
-        self._jwt_cache = BoundedCache(settings.jwt_cache_size)
+        self._key_cache: BoundedCache[Caller] = BoundedCache(settings.api_key_cache_size)
+        self._jwt_cache: BoundedCache[tuple[Caller, float]] = BoundedCache(settings.jwt_cache_size)
         self._algorithms = list(settings.jwt_algorithms)
         # One verification key per accepted algorithm, so an HMAC secret is never used to check an
         # RSA/EC token and the reverse (the algorithm-confusion attack).
@@ -103,7 +108,7 @@ class Authenticator:
     def api_key(self, key: str) -> Caller:
         cached = self._key_cache.get(key)
         if cached is not None:
-            return cached  # type: ignore[return-value]
+            return cached
         parts = split_api_key(key)
         stored = self._keys.get(parts[0]) if parts else None
         if parts is None or stored is None or not secret_matches(parts[1], stored.hash):
@@ -115,7 +120,7 @@ class Authenticator:
     def jwt(self, token: str) -> Caller:
         cached = self._jwt_cache.get(token)
         if cached is not None:
-            caller, expires = cached  # type: ignore[misc]
+            caller, expires = cached
             if time.time() < expires:
                 return caller
             del self._jwt_cache[token]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 import jwt
-from crm_shared.settings import DEV_SECRET
-from crm_shared.topology import SERVICES
 from limits import parse
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crm_shared.settings import DEV_SECRET
+from crm_shared.topology import SERVICES
 
 from .scopes import DEFAULT_ROLE_SCOPES, unknown_scopes
 
@@ -91,6 +93,10 @@ class GatewaySettings(BaseSettings):
     keepalive_timeout: float = 4.0
     readiness_timeout: float = 2.0
     openapi_timeout: float = 5.0
+    openapi_ttl_seconds: float = 300.0  # the merged document is rebuilt sooner if a service was missing
+
+    # Python's young-generation GC threshold for the gateway process (0: keep Python's default of 700).
+    gc_gen0_threshold: int = 10_000
 
     # Rate limit per client (API key client_id or JWT subject), in the `limits` notation.
     # In memory: with N workers or replicas each enforces it on its own share of the traffic.
@@ -106,8 +112,12 @@ class GatewaySettings(BaseSettings):
         if unknown := sorted(set(v) - set(SERVICES)):
             raise ValueError(f"unknown service(s) {unknown}; known: {sorted(SERVICES)}")
         for name, url in v.items():
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"service {name}: base URL must start with http:// or https://")
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"service {name}: base URL must be http(s)://host[:port], not {url!r}")
+            if parts.path not in ("", "/") or parts.query:
+                # Paths are forwarded unchanged, so a base URL names a server, not a folder.
+                raise ValueError(f"service {name}: base URL must not have a path ({url!r})")
         return {name: url.rstrip("/") for name, url in v.items()}
 
     @field_validator("jwt_algorithms")

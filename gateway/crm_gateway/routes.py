@@ -31,10 +31,8 @@ class Route:
 
 
 def upstream_from(name: str, base_url: str) -> Upstream:
+    """`base_url` is scheme://host[:port] (GatewaySettings checks it)."""
     parts = urlsplit(base_url)
-    if parts.path not in ("", "/"):
-        # Paths are forwarded unchanged, so a base URL is scheme://host:port only.
-        raise ValueError(f"service {name}: base URL must not have a path ({base_url})")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return Upstream(name, base_url, parts.scheme, parts.hostname or "", port)
 

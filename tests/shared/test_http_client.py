@@ -39,7 +39,7 @@ async def upstream():
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(flaky_app(), host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn.Server offers a flag, not an event
         await asyncio.sleep(0.01)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
