@@ -17,21 +17,13 @@ import asyncpg
 import msgspec
 from sqlalchemy.engine import make_url
 
+from crm_customer.orders.repository import ORDER_COLUMNS
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import new_database, postgres, suite
 
 PARTNER = "bench-partner"
-COLUMNS = [
-    "partner",
-    "external_id",
-    "customer_id",
-    "ordered_at",
-    "currency",
-    "amount",
-    "payment_method",
-    "channel",
-    "lines",
-]
+COLUMNS = ORDER_COLUMNS[1:]  # the same columns the service writes, less the id (left to its default)
 
 
 def dsn(url: str) -> str:
