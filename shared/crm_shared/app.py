@@ -13,7 +13,8 @@ from fastapi import APIRouter, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
-from .errors import install_error_handlers
+from .errors import document_problems, install_error_handlers
+from .housekeeping import Housekeeper, Retention
 from .inbox import EventHandler, events_router
 from .migrations import head_revision, known_revisions
 from .observability import REQUEST_ID_HEADER, configure_logging, health_router
@@ -70,10 +71,17 @@ def create_service_app(
                 await relay.start()
                 app.state.relay_wakeup = relay.wake
         app.state.relay = relay
+        housekeeper = None
+        if service_dir is not None:
+            retention = Retention(settings.outbox_retention_days, settings.inbox_retention_days)
+            housekeeper = Housekeeper(app.state.engine, retention, settings.housekeeping_interval_seconds)
+            housekeeper.start()
         try:
             yield
         finally:
             app.state.draining = True
+            if housekeeper is not None:
+                await housekeeper.stop()
             if relay is not None:
                 await relay.stop()
             if service_dir is not None:
@@ -91,19 +99,19 @@ def create_service_app(
         app.include_router(router)
     if event_handlers is not None:
         app.include_router(events_router(event_handlers))
-    if extra_schemas:
-        _add_schemas(app, extra_schemas)
+    _customize_openapi(app, extra_schemas or {})
     return app
 
 
-def _add_schemas(app: FastAPI, schemas: Mapping[str, Any]) -> None:
-    """Publish component schemas of bodies decoded outside pydantic (msgspec hot paths)."""
+def _customize_openapi(app: FastAPI, schemas: Mapping[str, Any]) -> None:
+    """Document the problem+json errors every route can send, and publish the component schemas of
+    bodies decoded outside pydantic (msgspec hot paths)."""
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            spec = base_openapi()
-            spec.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            spec = document_problems(base_openapi())
+            spec["components"]["schemas"].update(schemas)
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -11,6 +11,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -103,6 +104,47 @@ class ServiceUnavailable(ProblemError):
 
 class GatewayTimeout(ProblemError):
     status, type, title = 504, "https://crm.example/problems/upstream-timeout", "Gateway Timeout"
+
+
+class FieldErrorDoc(BaseModel):
+    detail: str = Field(description="what is wrong with the field")
+    pointer: str | None = Field(default=None, description="JSON Pointer into the request body, e.g. #/orders/3/amount")
+    parameter: str | None = Field(default=None, description="the query or path parameter at fault")
+    header: str | None = Field(default=None, description="the header at fault")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every 4xx and 5xx response (application/problem+json)."""
+
+    type: str = Field(examples=["https://crm.example/problems/validation"])
+    title: str = Field(examples=["Unprocessable Content"])
+    status: int = Field(examples=[422])
+    detail: str | None = None
+    instance: str | None = Field(default=None, description="the request path")
+    errors: list[FieldErrorDoc] | None = Field(default=None, description="one entry per bad field")
+
+
+def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a generated OpenAPI document so every operation declares the problem+json responses it
+    really sends, instead of FastAPI's default validation error shape."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for name, model in (("Problem", Problem), ("FieldError", FieldErrorDoc)):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema.pop("$defs", None)
+        schemas[name] = schema
+    schemas["Problem"]["properties"]["errors"]["anyOf"][0]["items"] = {"$ref": "#/components/schemas/FieldError"}
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for code, response in list(responses.items()):
+                if code.startswith(("4", "5")):
+                    response["content"] = problem
+            responses.setdefault("4XX", {"description": "Client error (problem+json)", "content": problem})
+            responses.setdefault("5XX", {"description": "Server error (problem+json)", "content": problem})
+    return spec
 
 
 def problem_body(

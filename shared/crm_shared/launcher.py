@@ -149,8 +149,9 @@ def main(argv: list[str] | None = None) -> None:
             if not db_url:
                 ensure_database(admin_url, part.database)
                 db_url = database_url(admin_url, part.database)
-            upgrade_head(part.directory, db_url)
-            print(f"{part.name}: database {part.database} at migration head", flush=True)
+            if part.has_migrations:
+                upgrade_head(part.directory, db_url)
+                print(f"{part.name}: database {part.database} at migration head", flush=True)
         procs[part.name] = (part, start(part, service_env(part, db_url, args.host), args.host))
     creds = dev_credentials(data_dir)
     procs[GATEWAY.name] = (GATEWAY, start(GATEWAY, gateway_env(creds, args.host), args.host))

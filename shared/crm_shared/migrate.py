@@ -17,8 +17,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for name in args.services:
         part = SERVICES[name]
-        if part.database is None:
-            print(f"{name}: no database yet, nothing to migrate")
+        if not part.has_migrations:
+            print(f"{name}: no migrations yet, nothing to do")
             continue
         settings = importlib.import_module(f"{part.package}.config").Settings()
         upgrade_head(part.directory, settings.async_database_url)

@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
     # still holds the key waits this long for it before getting 409.
     idempotency_ttl_hours: int = 48
     idempotency_wait_ms: int = 3000
+    # Housekeeping: how often, and how long delivered outbox messages and inbox ids are kept.
+    housekeeping_interval_seconds: float = 600.0
+    outbox_retention_days: int = 7
+    inbox_retention_days: int = 30
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:

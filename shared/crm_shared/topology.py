@@ -13,7 +13,7 @@ class Part:
     name: str
     package: str
     port: int
-    database: str | None  # None: the part keeps no database (gateway) or has none yet
+    database: str | None  # None: the part keeps no database (the gateway)
     env_prefix: str
     prefixes: tuple[str, ...] = ()  # API paths the gateway routes to this part
     subscribes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # publisher -> event patterns
@@ -21,6 +21,10 @@ class Part:
     @property
     def factory(self) -> str:
         return f"{self.package}.main:create_app"
+
+    @property
+    def has_migrations(self) -> bool:
+        return (self.directory / "alembic.ini").exists()
 
     @property
     def directory(self) -> Path:
@@ -43,8 +47,8 @@ SERVICES: dict[str, Part] = {
             "CUSTOMER_",
             ("/api/v1/customers", "/api/v1/orders"),
         ),
-        Part("scoring", "crm_scoring", 8002, None, "SCORING_", ("/api/v1/scores",)),
-        Part("churn", "crm_churn", 8003, None, "CHURN_", ("/api/v1/churn",)),
-        Part("campaign", "crm_campaign", 8004, None, "CAMPAIGN_", ("/api/v1/segments", "/api/v1/campaigns")),
+        Part("scoring", "crm_scoring", 8002, "crm_scoring", "SCORING_", ("/api/v1/scores",)),
+        Part("churn", "crm_churn", 8003, "crm_churn", "CHURN_", ("/api/v1/churn",)),
+        Part("campaign", "crm_campaign", 8004, "crm_campaign", "CAMPAIGN_", ("/api/v1/segments", "/api/v1/campaigns")),
     )
 }

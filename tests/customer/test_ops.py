@@ -30,3 +30,21 @@ def test_json_logs_carry_the_request_id(db_url):
     access = [line for line in lines if line["logger"] == "uvicorn.access" and "/api/v1/customers/" in line["message"]]
     assert [line["request_id"] for line in access] == ["0123456789abcdef0123456789abcdef"]
     assert all(line["service"] == "customer" for line in lines)
+
+
+def test_openapi_documents_problem_json_everywhere():
+    from crm_customer.main import create_app
+
+    spec = create_app().openapi()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert {"Problem", "FieldError", "OrderIn", "OrderBatchIn"} <= set(spec["components"]["schemas"])
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            for code, response in op["responses"].items():
+                if code.startswith(("4", "5")):
+                    assert "application/problem+json" in response["content"], (method, path, code)
+            assert "4XX" in op["responses"]
+    batch = spec["paths"]["/api/v1/orders/batch"]["post"]
+    assert batch["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OrderBatchIn"
+    }
