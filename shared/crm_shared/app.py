@@ -50,6 +50,7 @@ def create_service_app(
                 application_name=settings.service_name,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
+                lock_timeout_ms=settings.db_lock_timeout_ms,
             )
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)

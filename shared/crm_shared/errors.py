@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+# Lock timeout, deadlock, serialization failure: nothing is wrong with the request; retrying is.
+RETRYABLE_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
 log = logging.getLogger("crm.errors")
 
 
@@ -235,6 +237,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_unhandled(request: Request, exc: Exception) -> Response:
+        sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+        if sqlstate in RETRYABLE_SQLSTATES:
+            return problem_response(
+                409,
+                title="Conflict",
+                type_=Conflict.type,
+                detail="a concurrent change holds this data; retry shortly",
+                instance=request.url.path,
+                headers={"Retry-After": "1"},
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, detail="an unexpected error occurred", instance=request.url.path)
 

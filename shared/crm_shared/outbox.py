@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from .db import driver_connection
 from .events import CLOUDEVENTS_BATCH
 from .http import ServiceClient
 from .settings import Subscription
@@ -29,17 +30,14 @@ from .signing import signature_headers
 log = logging.getLogger("crm.outbox")
 NOTIFY_CHANNEL = "crm_outbox"
 
-_INSERT = text(
-    """
+_INSERT = f"""
     WITH ins AS (
         INSERT INTO outbox_messages (event_count, event_types, events, pending, delivered_at)
-        VALUES (:count, :types, :events, :pending,
-                CASE WHEN cardinality(CAST(:pending AS varchar[])) = 0 THEN now() END)
+        VALUES ($1, $2, $3, $4, CASE WHEN cardinality($4::varchar[]) = 0 THEN now() END)
         RETURNING id
     )
-    SELECT pg_notify(:channel, '') FROM ins WHERE cardinality(CAST(:pending AS varchar[])) > 0
-    """
-)
+    SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM ins WHERE cardinality($4::varchar[]) > 0
+"""
 
 
 def subscribers_for(types: set[str], subscriptions: Sequence[Subscription]) -> list[str]:
@@ -57,16 +55,8 @@ async def publish(session: AsyncSession, events: Sequence[dict[str, Any]]) -> No
     subscriptions: Sequence[Subscription] = session.info.get("subscriptions", ())
     types = {e["type"] for e in events}
     pending = subscribers_for(types, subscriptions)
-    await session.execute(
-        _INSERT,
-        {
-            "count": len(events),
-            "types": sorted(types),
-            "events": msgspec.json.encode(events),
-            "pending": pending,
-            "channel": NOTIFY_CHANNEL,
-        },
-    )
+    conn = await driver_connection(session)
+    await conn.execute(_INSERT, len(events), sorted(types), msgspec.json.encode(events), pending)
     if pending:
         session.info["outbox_written"] = True
 

@@ -31,8 +31,11 @@ class ServiceSettings(BaseSettings):
     # un-prefixed DATABASE_URL is used with this service's database name.
     database_url: str | None = None
     database_name: str = "crm"
-    db_pool_size: int = 10
-    db_max_overflow: int = 20
+    # Connections kept open per process. Overflow connections are opened for a burst and closed when
+    # returned, so a pool smaller than the usual concurrency churns backends (a fork each) under load.
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    db_lock_timeout_ms: int = 3000
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
@@ -47,10 +50,9 @@ class ServiceSettings(BaseSettings):
     outbox_max_attempts: int = 25
     outbox_backoff_base: float = 1.0  # seconds; doubles per failed attempt, capped at 15 minutes
     outbox_delivery_timeout: float = 10.0
-    # Idempotency keys are kept at least this long; a duplicate arriving while the first request
-    # still holds the key waits this long for it before getting 409.
+    # Idempotency keys are kept at least this long. (A duplicate arriving while the first request
+    # still holds the key waits up to db_lock_timeout_ms for it, then gets 409.)
     idempotency_ttl_hours: int = 48
-    idempotency_wait_ms: int = 3000
     # Housekeeping: how often, and how long delivered outbox messages and inbox ids are kept.
     housekeeping_interval_seconds: float = 600.0
     outbox_retention_days: int = 7

@@ -10,18 +10,13 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.pagination import keyset_after
 
 from .models import Order
-
-
-async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection  # type: ignore[return-value]
 
 
 async def customer_ids_for_refs(conn: asyncpg.Connection, partner: str, refs: Sequence[str]) -> dict[str, uuid.UUID]:
@@ -90,18 +85,22 @@ ORDER_COLUMNS = (
 )
 
 
+COPY_FROM_ROWS = 200  # below this, COPY's set-up (savepoint, column look-up) costs more than it saves
+
+
 async def insert_orders(conn: asyncpg.Connection, records: list[tuple[Any, ...]]) -> dict[str, uuid.UUID]:
     """Insert new orders (tuples in ORDER_COLUMNS order); return external id -> id of those inserted.
 
-    Fast path: binary COPY inside a savepoint, as fast as PostgreSQL takes rows. If any
+    Large batches: binary COPY inside a savepoint, as fast as PostgreSQL takes rows. If any
     (partner, external_id) exists already (a re-push, or a concurrent request), the savepoint is
-    rolled back and the rows go through INSERT ... ON CONFLICT DO NOTHING instead."""
-    try:
-        async with conn.transaction():
-            await conn.copy_records_to_table("orders", columns=ORDER_COLUMNS, records=records)
-        return {r[2]: r[0] for r in records}
-    except asyncpg.UniqueViolationError:
-        pass
+    rolled back and the rows go through INSERT ... ON CONFLICT DO NOTHING, as small batches do."""
+    if len(records) >= COPY_FROM_ROWS:
+        try:
+            async with conn.transaction():
+                await conn.copy_records_to_table("orders", columns=ORDER_COLUMNS, records=records)
+            return {r[2]: r[0] for r in records}
+        except asyncpg.UniqueViolationError:
+            pass
     columns = list(zip(*records, strict=True))
     rows = await conn.fetch(
         """
@@ -124,6 +123,21 @@ async def order_ids(conn: asyncpg.Connection, partner: str, external_ids: Sequen
         external_ids,
     )
     return {r[0]: r[1] for r in rows}
+
+
+READ_SQL = """
+    SELECT id, partner, external_id, customer_id, ordered_at, currency, amount, payment_method, channel,
+           lines::text AS lines, status, refunded_amount, cancelled_at, cancel_reason, created_at, updated_at
+    FROM orders WHERE id = $1
+"""
+
+
+async def read(conn: asyncpg.Connection, order_id: uuid.UUID) -> dict[str, Any] | None:
+    """One order as plain values, in one round trip (the write path answers with it)."""
+    row = await conn.fetchrow(READ_SQL, order_id)
+    if row is None:
+        return None
+    return {**row, "lines": msgspec.json.decode(row["lines"])}
 
 
 async def get(session: AsyncSession, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:

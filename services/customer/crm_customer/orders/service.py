@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
 from crm_shared.auth import Principal
+from crm_shared.db import driver_connection
 from crm_shared.errors import FieldError, Unprocessable
 from crm_shared.events import new_event, new_ids
 from crm_shared.pagination import decode_cursor, encode_cursor
@@ -47,7 +48,7 @@ async def ingest(
     result = IngestResult()
     if not orders:
         return result
-    conn = await repository.raw_connection(session)
+    conn = await driver_connection(session)
     rows = sorted(orders, key=lambda io: io[1].external_id)
     now = datetime.now(UTC)
     events: list[dict[str, Any]] = []
@@ -220,6 +221,13 @@ async def _create_customers(
             )
         )
     return mapping
+
+
+async def read_created(session: AsyncSession, order_id: uuid.UUID) -> OrderRead:
+    """The order this request just created, as the API shows it."""
+    values = await repository.read(await driver_connection(session), order_id)
+    assert values is not None
+    return OrderRead.model_validate(values)
 
 
 def can_touch(principal: Principal, order: Order) -> bool:
