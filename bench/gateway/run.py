@@ -20,9 +20,10 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import percentile, postgres, suite
+
+HERE = Path(__file__).resolve().parent
 
 PRINCIPAL = {
     "x-crm-client-id": "bench-partner",
@@ -202,7 +203,7 @@ def main() -> None:
                         )
                         runs[target].append((rate, percentile(lat, 0.5) * 1e3, percentile(lat, 0.99) * 1e3, errors))
             med = {
-                t: tuple(statistics.median(r[i] for r in rs) for i in range(3)) + (sum(r[3] for r in rs),)
+                t: (*(statistics.median(r[i] for r in rs) for i in range(3)), sum(r[3] for r in rs))
                 for t, rs in runs.items()
             }
             for target, (rate, p50, p99, errors) in med.items():
