@@ -17,14 +17,23 @@ READ_SCOPES: tuple[str, ...] = tuple(f"{f}:read" for f in FAMILIES)
 WRITE_SCOPES: tuple[str, ...] = tuple(f"{f}:write" for f in FAMILIES)
 ALL_SCOPES: frozenset[str] = frozenset(READ_SCOPES + WRITE_SCOPES)
 
-# JWT `roles` -> scopes. Complaints, contacts, interactions and consent live under /api/v1/customers,
-# so `customers:*` covers them.
+# JWT `roles` -> scopes. Contacts, interactions, consent, tags, referrals and the timeline live under
+# /api/v1/customers, so `customers:*` covers them; complaints have their own family.
 _ROLES: dict[str, list[str]] = {
     "admin": sorted(ALL_SCOPES),
     "analyst": list(READ_SCOPES),
-    "agent": ["customers:read", "customers:write", "orders:read", "scores:read", "churn:read"],
+    "agent": [
+        "customers:read",
+        "customers:write",
+        "complaints:read",
+        "complaints:write",
+        "orders:read",
+        "scores:read",
+        "churn:read",
+    ],
     "marketer": [
         "customers:read",
+        "complaints:read",
         "scores:read",
         "churn:read",
         "segments:read",

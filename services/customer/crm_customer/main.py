@@ -8,10 +8,19 @@ from fastapi import FastAPI
 
 from crm_shared.app import create_service_app
 
+from .complaints.endpoints import router as complaints_router
 from .config import Settings
+from .consent.endpoints import router as consent_router
+from .contacts.endpoints import router as contacts_router
 from .customers.endpoints import router as customers_router
+from .hygiene.endpoints import router as hygiene_router
+from .interactions.endpoints import router as interactions_router
 from .orders.endpoints import router as orders_router
 from .orders.schemas import COMPONENTS as ORDER_SCHEMAS
+from .profiles.endpoints import router as profiles_router
+from .referrals.endpoints import router as referrals_router
+from .tags.endpoints import router as tags_router
+from .timeline.endpoints import router as timeline_router
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,6 +31,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Customer service",
         description="Customers (individuals, companies), partner orders, and their events.",
         service_dir=SERVICE_DIR,
-        routers=[customers_router, orders_router],
+        # Routes with fixed segments (/customers/tags, /customers/duplicates) come before /customers/{id}.
+        routers=[
+            tags_router,
+            hygiene_router,
+            referrals_router,
+            contacts_router,
+            interactions_router,
+            consent_router,
+            profiles_router,
+            timeline_router,
+            customers_router,
+            complaints_router,
+            orders_router,
+        ],
         extra_schemas=ORDER_SCHEMAS,
     )

@@ -68,7 +68,7 @@ async def list_customers(
     return Page[CustomerRead](items=[service.to_read(c) for c in rows], next_cursor=next_cursor)
 
 
-@router.get("/{customer_id}", response_model=CustomerRead)
+@router.get("/{customer_id:uuid}", response_model=CustomerRead)
 async def get_customer(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> Response:
     """One customer; the ETag header is what `If-Match` on an update expects."""
     principal.require("customers:read")
@@ -80,7 +80,7 @@ async def get_customer(customer_id: uuid.UUID, session: ReadSessionDep, principa
     )
 
 
-@router.patch("/{customer_id}", response_model=CustomerRead, responses={412: {}, 428: {}})
+@router.patch("/{customer_id:uuid}", response_model=CustomerRead, responses={412: {}, 428: {}})
 async def update_customer(
     customer_id: uuid.UUID,
     data: CustomerUpdate,

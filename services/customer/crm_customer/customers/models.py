@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, SmallInteger, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -15,6 +16,16 @@ class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
         CheckConstraint("kind IN ('individual', 'company')", name="kind"),
+        CheckConstraint("payment_terms IN ('prepaid', 'cash', 'on_time', 'on_account')", name="payment_terms"),
+        CheckConstraint(
+            "brand_contribution IN ('none', 'public_figure', 'senior_position')", name="brand_contribution"
+        ),
+        CheckConstraint("share_of_wallet >= 0 AND share_of_wallet <= 1", name="share_of_wallet"),
+        CheckConstraint("declared_budget >= 0", name="declared_budget"),
+        CheckConstraint("preferred_channel IN ('email', 'sms', 'mail', 'phone')", name="preferred_channel"),
+        CheckConstraint("max_contacts_per_month >= 0", name="max_contacts_per_month"),
+        Index("ix_customers_company_id", "company_id"),
+        Index("ix_customers_merged_into", "merged_into"),
         Index("ix_customers_email", "email"),
         Index("ix_customers_phone", "phone"),
         Index("ix_customers_created_at_id", "created_at", "id"),
@@ -32,11 +43,26 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(320))  # stored normalized (lower case)
     phone: Mapped[str | None] = mapped_column(String(40))  # stored normalized (+digits)
     address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # An individual can belong to a company customer.
+    company_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    # Attributes the composite value score reads (DOMAIN.md 2).
+    payment_terms: Mapped[str | None] = mapped_column(String(16))
+    brand_contribution: Mapped[str | None] = mapped_column(String(24))
+    declared_budget: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
+    share_of_wallet: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
+    # Contact preferences (consent per channel lives in consent/).
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    max_contacts_per_month: Mapped[int | None] = mapped_column(SmallInteger)
+    # Set when this customer was merged into another; reads of this id resolve to the survivor.
+    merged_into: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    external_refs: Mapped[list[CustomerRef]] = relationship(lazy="raise", order_by="CustomerRef.partner")
+    external_refs: Mapped[list[CustomerRef]] = relationship(
+        lazy="raise", order_by="CustomerRef.partner", foreign_keys="CustomerRef.customer_id"
+    )
 
 
 class CustomerRef(Base):

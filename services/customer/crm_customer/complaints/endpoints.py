@@ -1,0 +1,5 @@
+"""Complaints endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1", tags=["complaints"])

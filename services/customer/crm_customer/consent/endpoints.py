@@ -1,0 +1,5 @@
+"""Consent endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/customers", tags=["consent"])

@@ -1,0 +1,5 @@
+"""Hygiene endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/customers", tags=["hygiene"])

@@ -1,0 +1,5 @@
+"""Profiles endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/customers", tags=["profiles"])
