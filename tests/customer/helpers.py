@@ -7,7 +7,26 @@ from typing import Any
 
 import asyncpg
 
-TABLES = ("customers", "customer_refs", "orders", "outbox_messages", "idempotency_keys")
+TABLES = (
+    "customers",
+    "customer_refs",
+    "orders",
+    "outbox_messages",
+    "idempotency_keys",
+    "contacts",
+    "tags",
+    "customer_tags",
+    "complaint_categories",
+    "complaint_slas",
+    "complaints",
+    "complaint_status_changes",
+    "interactions",
+    "referrals",
+    "consent_records",
+    "consents",
+    "profile_answers",
+    "customer_merges",
+)
 
 
 def order(ext: str = "SO-1", ref: str = "C-1", *, details: bool = True, **over: Any) -> dict[str, Any]:
