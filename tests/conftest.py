@@ -31,6 +31,20 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+STAFF = {
+    "x-crm-client-id": "u1",
+    "x-crm-client-kind": "user",
+    "x-crm-scopes": "complaints:read complaints:write customers:read customers:write orders:read orders:write",
+}
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as a staff user (JWT at the gateway) with every customer-service scope."""
+    async with app_client(create_app(settings), headers=STAFF) as c:
+        yield c
+
+
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection, to check what the API really stored."""

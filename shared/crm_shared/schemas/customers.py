@@ -5,13 +5,31 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-from .common import ReadModel
+from .common import Money, ReadModel
 
 CustomerKind = Literal["individual", "company"]
+PaymentTerms = Literal["prepaid", "cash", "on_time", "on_account"]
+BrandContribution = Literal["none", "public_figure", "senior_position"]
+PreferredChannel = Literal["email", "sms", "mail", "phone"]
+# Attributes the composite value score reads (DOMAIN.md 2); money as a decimal string in JSON.
+_PLACES = Decimal("0.0001")  # the scale of the columns: a write reads back as it is stored
+Budget = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4), AfterValidator(lambda v: v.quantize(_PLACES))]
+ShareOfWallet = Annotated[
+    Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4), AfterValidator(lambda v: v.quantize(_PLACES))
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_CHARS = re.compile(r"[\s().\-/]")
@@ -76,7 +94,19 @@ class _ContactFields(BaseModel):
         return normalize_phone(v) if v is not None else None
 
 
-class CustomerCreate(_ContactFields):
+class _ValueFields(BaseModel):
+    """Optional attributes the value score and outreach read."""
+
+    payment_terms: PaymentTerms | None = None
+    brand_contribution: BrandContribution | None = None
+    declared_budget: Budget | None = Field(default=None, examples=["25000.00"])
+    share_of_wallet: ShareOfWallet | None = Field(default=None, examples=["0.25"], description="0 to 1")
+    preferred_channel: PreferredChannel | None = None
+    max_contacts_per_month: int | None = Field(default=None, ge=0, le=32767)
+    company_id: uuid.UUID | None = Field(default=None, description="the company customer an individual belongs to")
+
+
+class CustomerCreate(_ValueFields, _ContactFields):
     kind: CustomerKind = "individual"
     external_refs: list[ExternalRef] = Field(default_factory=list, max_length=20)
 
@@ -89,7 +119,7 @@ class CustomerCreate(_ContactFields):
         return self
 
 
-class CustomerUpdate(_ContactFields):
+class CustomerUpdate(_ValueFields, _ContactFields):
     """Every field optional; only the fields present are changed (null clears a field)."""
 
 
@@ -104,6 +134,14 @@ class CustomerRead(ReadModel):
     phone: str | None
     address: Address | None
     external_refs: list[ExternalRef]
+    company_id: uuid.UUID | None = None
+    payment_terms: PaymentTerms | None = None
+    brand_contribution: BrandContribution | None = None
+    declared_budget: Money | None = None
+    share_of_wallet: Money | None = None
+    preferred_channel: PreferredChannel | None = None
+    max_contacts_per_month: int | None = None
+    merged_into: uuid.UUID | None = Field(default=None, description="set when merged into another customer")
     version: int = Field(description="row version; the ETag of this customer")
     created_at: datetime
     updated_at: datetime

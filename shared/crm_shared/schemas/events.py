@@ -8,7 +8,10 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from .common import Money
+from .complaints import COMPLAINT_EVENT_TYPES
 from .customers import CustomerRead
+from .engagement import EVENT_TYPES as ENGAGEMENT_EVENT_TYPES
+from .relations import EVENT_TYPES as RELATION_EVENT_TYPES
 
 
 class OrderLineData(BaseModel):
@@ -57,10 +60,13 @@ class CustomerChangedData(BaseModel):
     changed: list[str] = []
 
 
-EVENT_TYPES = {
+EVENT_TYPES: dict[str, type[BaseModel]] = {
     "customer.created": CustomerChangedData,
     "customer.updated": CustomerChangedData,
     "order.created": OrderCreatedData,
     "order.cancelled": OrderCancelledData,
     "order.refunded": OrderCancelledData,
 }
+EVENT_TYPES.update(COMPLAINT_EVENT_TYPES)
+EVENT_TYPES.update(RELATION_EVENT_TYPES)
+EVENT_TYPES.update(ENGAGEMENT_EVENT_TYPES)

@@ -70,14 +70,14 @@ async def list_customers(
 
 @router.get("/{customer_id:uuid}", response_model=CustomerRead)
 async def get_customer(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> Response:
-    """One customer; the ETag header is what `If-Match` on an update expects."""
+    """One customer; the ETag header is what `If-Match` on an update expects. A merged id answers with
+    the survivor (and `Content-Location` naming it)."""
     principal.require("customers:read")
     customer = await service.get(session, customer_id)
-    return Response(
-        service.to_read(customer).model_dump_json(),
-        media_type="application/json",
-        headers={"ETag": _etag(customer.version)},
-    )
+    headers = {"ETag": _etag(customer.version)}
+    if customer.id != customer_id:  # a merged id: this is the survivor, which has its own address
+        headers["Content-Location"] = f"{router.prefix}/{customer.id}"
+    return Response(service.to_read(customer).model_dump_json(), media_type="application/json", headers=headers)
 
 
 @router.patch("/{customer_id:uuid}", response_model=CustomerRead, responses={412: {}, 428: {}})
@@ -96,3 +96,24 @@ async def update_customer(
     customer = await service.update(session, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match))
     body = service.to_read(customer).model_dump_json().encode()
     return await idem.respond(200, body, headers={"ETag": _etag(customer.version)})
+
+
+@router.get("/{customer_id:uuid}/members", response_model=Page[CustomerRead])
+async def list_members(
+    customer_id: uuid.UUID,
+    request: Request,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[CustomerRead]:
+    """The individual customers that belong to a company, by name; cursor pagination."""
+    principal.require("customers:read")
+    rows, next_cursor = await service.list_members(
+        session,
+        company_id=customer_id,
+        cursor=cursor,
+        limit=limit,
+        secret=request.app.state.settings.cursor_secret.get_secret_value(),
+    )
+    return Page[CustomerRead](items=[service.to_read(c) for c in rows], next_cursor=next_cursor)

@@ -6,24 +6,44 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Row, Select, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm_shared.pagination import SortKey, keyset_after
 
+from ..tags.models import CustomerTag
 from .models import Customer, CustomerRef
 from .schemas import CustomerFilters
 
+MAX_MERGE_HOPS = 8  # merges keep chains one hop long; the bound only guards against bad data
 
-async def get(session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False) -> Customer | None:
-    if for_update:  # lock the customer row only, then load its references
-        stmt = select(Customer).where(Customer.id == customer_id).with_for_update()
-        stmt = stmt.options(selectinload(Customer.external_refs))
-        return (await session.execute(stmt)).scalar_one_or_none()
-    stmt = select(Customer).where(Customer.id == customer_id).options(joinedload(Customer.external_refs))
-    return (await session.execute(stmt)).unique().scalar_one_or_none()
+
+async def get(
+    session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False, resolve_merged: bool = True
+) -> Customer | None:
+    """A customer by id. A merged id resolves to its survivor (compare `.id` with the id asked for);
+    `resolve_merged=False` returns the merged row itself."""
+    customer = None
+    for _ in range(MAX_MERGE_HOPS):
+        if for_update:  # lock the customer row only, then load its references
+            stmt = select(Customer).where(Customer.id == customer_id).with_for_update()
+            stmt = stmt.options(selectinload(Customer.external_refs))
+            customer = (await session.execute(stmt)).scalar_one_or_none()
+        else:
+            stmt = select(Customer).where(Customer.id == customer_id).options(joinedload(Customer.external_refs))
+            customer = (await session.execute(stmt)).unique().scalar_one_or_none()
+        if customer is None or customer.merged_into is None or not resolve_merged:
+            return customer
+        customer_id = customer.merged_into
+    return customer
+
+
+async def get_company_state(session: AsyncSession, customer_id: uuid.UUID) -> Row[tuple[str, uuid.UUID | None]] | None:
+    """Kind and merge state of a customer another one wants to belong to."""
+    stmt = select(Customer.kind, Customer.merged_into).where(Customer.id == customer_id)
+    return (await session.execute(stmt)).one_or_none()
 
 
 async def add(session: AsyncSession, values: dict[str, Any]) -> Customer:
@@ -67,6 +87,8 @@ async def update_fields(session: AsyncSession, customer: Customer, values: dict[
 
 def _filtered(filters: CustomerFilters) -> Select[tuple[Customer]]:
     stmt = select(Customer)
+    if not filters.include_merged:
+        stmt = stmt.where(Customer.merged_into.is_(None))
     if filters.kind:
         stmt = stmt.where(Customer.kind == filters.kind)
     if filters.email:
@@ -84,6 +106,12 @@ def _filtered(filters: CustomerFilters) -> Select[tuple[Customer]]:
         stmt = stmt.where(
             Customer.id.in_(select(CustomerRef.customer_id).where(CustomerRef.partner == filters.partner))
         )
+    if filters.company_id:
+        stmt = stmt.where(Customer.company_id == filters.company_id)
+    if filters.payment_terms:
+        stmt = stmt.where(Customer.payment_terms == filters.payment_terms)
+    if filters.tag:
+        stmt = stmt.where(exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag_key == filters.tag))
     if filters.created_from:
         stmt = stmt.where(Customer.created_at >= filters.created_from)
     if filters.created_to:
@@ -107,5 +135,18 @@ async def list_page(
     if after is not None:
         stmt = stmt.where(keyset_after(columns, after))
     stmt = stmt.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
+    stmt = stmt.options(selectinload(Customer.external_refs))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def members_page(
+    session: AsyncSession, company_id: uuid.UUID, after: tuple[str, uuid.UUID] | None, limit: int
+) -> list[Customer]:
+    """Unmerged individuals of a company, by name then id."""
+    columns = [(Customer.display_name, False), (Customer.id, False)]
+    stmt = select(Customer).where(Customer.company_id == company_id, Customer.merged_into.is_(None))
+    if after is not None:
+        stmt = stmt.where(keyset_after(columns, after))
+    stmt = stmt.order_by(Customer.display_name, Customer.id).limit(limit + 1)
     stmt = stmt.options(selectinload(Customer.external_refs))
     return list((await session.execute(stmt)).scalars())

@@ -33,8 +33,32 @@ def customer_event(type_: str, customer: Customer, changed: Sequence[str] = ()) 
     return new_event(type_, source=SOURCE, subject=str(customer.id), data=data)
 
 
+async def _check_company(
+    session: AsyncSession, *, kind: str, company_id: uuid.UUID | None, customer_id: uuid.UUID | None = None
+) -> None:
+    """An individual may belong to a company customer: an existing, unmerged customer of kind company."""
+    if company_id is None:
+        return
+    problem = None
+    if kind == "company":
+        problem = "a company customer cannot belong to a company"
+    elif company_id == customer_id:
+        problem = "a customer cannot belong to itself"
+    else:
+        company = await repository.get_company_state(session, company_id)
+        if company is None:
+            problem = f"no customer with id {company_id}"
+        elif company.kind != "company":
+            problem = "the customer named is not a company"
+        elif company.merged_into is not None:
+            problem = f"the company was merged into {company.merged_into}; use that id"
+    if problem:
+        raise Unprocessable("invalid company_id", errors=[FieldError(detail=problem, pointer="#/company_id")])
+
+
 async def create(session: AsyncSession, *, principal: Principal, data: CustomerCreate) -> Customer:
-    values = data.model_dump(exclude={"external_refs"}, mode="json")
+    await _check_company(session, kind=data.kind, company_id=data.company_id)
+    values = data.model_dump(exclude={"external_refs"})
     values["display_name"] = display_name(data.kind, data.first_name, data.last_name, data.company_name)
     customer = await repository.add(session, values)
     refs = list(dict.fromkeys((r.partner, r.external_id) for r in data.external_refs))
@@ -47,6 +71,8 @@ async def create(session: AsyncSession, *, principal: Principal, data: CustomerC
 
 
 async def get(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    """The customer, or the survivor when `customer_id` was merged (then `.id != customer_id`: answer
+    with `Content-Location: /api/v1/customers/<survivor id>`)."""
     customer = await repository.get(session, customer_id)
     if customer is None:
         raise CustomerNotFound(customer_id)
@@ -63,10 +89,12 @@ async def update(
         raise CustomerNotFound(customer_id)
     if customer.version != if_match:
         raise StaleCustomer(customer.version)
-    changes = data.model_dump(exclude_unset=True, mode="json")
+    changes = data.model_dump(exclude_unset=True)
     changed = [k for k, v in changes.items() if getattr(customer, k) != v]
     if not changed:
         return customer
+    if "company_id" in changed:
+        await _check_company(session, kind=customer.kind, company_id=changes["company_id"], customer_id=customer.id)
     values = {k: changes[k] for k in changed}
     merged = {f: values.get(f, getattr(customer, f)) for f in ("first_name", "last_name", "company_name")}
     name = display_name(customer.kind, merged["first_name"], merged["last_name"], merged["company_name"])
@@ -114,4 +142,22 @@ async def list_customers(
         next_cursor = encode_cursor(
             [p.isoformat() if isinstance(p, datetime) else str(p) for p in position], binding, secret
         )
+    return rows, next_cursor
+
+
+async def list_members(
+    session: AsyncSession, *, company_id: uuid.UUID, cursor: str | None, limit: int, secret: str
+) -> tuple[list[Customer], str | None]:
+    """The individuals that belong to a company (none for an individual)."""
+    company = await get(session, company_id)
+    binding = {"members_of": str(company.id)}
+    after = None
+    if cursor:
+        name, raw_id = decode_cursor(cursor, binding, secret)
+        after = (name, uuid.UUID(raw_id))
+    rows = await repository.members_page(session, company.id, after, limit)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].display_name, str(rows[-1].id)], binding, secret)
     return rows, next_cursor

@@ -28,11 +28,6 @@ async def customer_ids_for_refs(conn: asyncpg.Connection, partner: str, refs: Se
     return {r[0]: r[1] for r in rows}
 
 
-async def existing_customer_ids(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    rows = await conn.fetch("SELECT id FROM customers WHERE id = ANY($1::uuid[])", ids)
-    return {r[0] for r in rows}
-
-
 async def claim_refs(
     conn: asyncpg.Connection, partner: str, refs: Sequence[str], ids: Sequence[uuid.UUID]
 ) -> dict[str, uuid.UUID]:

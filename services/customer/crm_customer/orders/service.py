@@ -22,6 +22,7 @@ from crm_shared.pagination import decode_cursor, encode_cursor
 from crm_shared.schemas.customers import display_name
 from crm_shared.schemas.orders import OrderIn, OrderRead
 
+from ..hygiene.service import resolve_customer_ids
 from . import repository
 from .exceptions import InvalidOrderTransition, OrderNotFound
 from .models import Order
@@ -123,7 +124,9 @@ async def _resolve_customers(
     refs = sorted({o.customer.external_id for _, o in rows if o.customer is not None})
     known = await repository.customer_ids_for_refs(conn, partner, refs) if refs else {}
     direct = [o.customer_id for _, o in rows if o.customer_id is not None]
-    valid_ids = await repository.existing_customer_ids(conn, direct) if direct else set()
+    # Our own ids may name a merged customer: the order lands on the survivor. (Partner references
+    # need no such step: a merge moves them.)
+    live = await resolve_customer_ids(conn, direct) if direct else {}
 
     to_create: dict[str, OrderIn] = {}
     for _, o in rows:
@@ -134,8 +137,8 @@ async def _resolve_customers(
 
     for i, o in rows:
         if o.customer_id is not None:
-            if o.customer_id in valid_ids:
-                customer_of[i] = o.customer_id
+            if o.customer_id in live:
+                customer_of[i] = live[o.customer_id]
             else:
                 unresolved[i] = FieldError(
                     detail=f"no customer with id {o.customer_id}", pointer=f"{_row(i, single)}/customer_id"

@@ -1,5 +1,60 @@
-"""Profiles endpoints."""
+"""Profiles endpoints: short profile questions answered over time, and the resulting profile."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from crm_shared.auth import PrincipalDep
+from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.idempotency import IdempotencyDep
+from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+
+from . import service
+from .schemas import CustomerProfile, ProfileAnswerFilters, ProfileAnswerIn, ProfileAnswerRead
 
 router = APIRouter(prefix="/api/v1/customers", tags=["profiles"])
+
+
+@router.post("/{customer_id:uuid}/profile-answers", status_code=201, response_model=ProfileAnswerRead)
+async def record_answer(
+    customer_id: uuid.UUID, data: ProfileAnswerIn, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Record a customer's answer to a profile question."""
+    principal.require("customers:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    row = await service.answer(session, customer_id=customer_id, data=data)
+    return await idem.respond(201, service.to_read(row).model_dump_json().encode())
+
+
+@router.get("/{customer_id:uuid}/profile-answers", response_model=Page[ProfileAnswerRead])
+async def list_answers(
+    customer_id: uuid.UUID,
+    request: Request,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    filters: Annotated[ProfileAnswerFilters, Query()],
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[ProfileAnswerRead]:
+    """A customer's answers, newest first; cursor pagination."""
+    principal.require("customers:read")
+    rows, next_cursor = await service.history(
+        session,
+        customer_id=customer_id,
+        filters=filters,
+        cursor=cursor,
+        limit=limit,
+        secret=request.app.state.settings.cursor_secret.get_secret_value(),
+    )
+    return Page[ProfileAnswerRead](items=[service.to_read(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{customer_id:uuid}/profile", response_model=CustomerProfile)
+async def get_profile(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> CustomerProfile:
+    """The latest answer to each question, with when and through which channel."""
+    principal.require("customers:read")
+    return await service.profile(session, customer_id)

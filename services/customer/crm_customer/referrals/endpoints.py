@@ -1,5 +1,76 @@
-"""Referrals endpoints."""
+"""Referrals endpoints: who introduced whom, and who introduces the most."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
+
+from crm_shared.auth import PrincipalDep
+from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.idempotency import IdempotencyDep
+from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+
+from . import service
+from .schemas import ReferralIn, ReferralRead, TopReferrers
 
 router = APIRouter(prefix="/api/v1/customers", tags=["referrals"])
+
+
+@router.get("/referrals/top", response_model=TopReferrers)
+async def top_referrers(
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    start: Annotated[AwareDatetime | None, Query(alias="from", description="referred at or after")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to", description="referred before")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="default 10")] = 10,
+) -> TopReferrers:
+    """Referral counts per referrer in a period, most first."""
+    principal.require("customers:read")
+    return TopReferrers(items=await service.top(session, start=start, end=end, limit=limit))
+
+
+@router.put(
+    "/{customer_id:uuid}/referral",
+    response_model=ReferralRead,
+    responses={201: {"model": ReferralRead}, 409: {"description": "already referred by someone else"}},
+)
+async def record_referral(
+    customer_id: uuid.UUID, data: ReferralIn, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Record who referred this customer: 201 when recorded, 200 when the same referral already was."""
+    principal.require("customers:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    referral, created = await service.record(session, customer_id=customer_id, data=data)
+    return await idem.respond(201 if created else 200, service.to_read(referral).model_dump_json().encode())
+
+
+@router.get("/{customer_id:uuid}/referral", response_model=ReferralRead)
+async def get_referral(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> ReferralRead:
+    """Who referred this customer, and when (404 when nobody did)."""
+    principal.require("customers:read")
+    return service.to_read(await service.source_of(session, customer_id))
+
+
+@router.get("/{customer_id:uuid}/referrals", response_model=Page[ReferralRead])
+async def list_referrals(
+    customer_id: uuid.UUID,
+    request: Request,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[ReferralRead]:
+    """The customers this one referred, newest first; cursor pagination."""
+    principal.require("customers:read")
+    rows, next_cursor = await service.referred_by(
+        session,
+        customer_id=customer_id,
+        cursor=cursor,
+        limit=limit,
+        secret=request.app.state.settings.cursor_secret.get_secret_value(),
+    )
+    return Page[ReferralRead](items=[service.to_read(r) for r in rows], next_cursor=next_cursor)

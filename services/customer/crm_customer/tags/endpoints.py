@@ -1,5 +1,95 @@
-"""Tags endpoints."""
+"""Tags endpoints: the positioning tag catalogue, and the tags each customer carries."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from crm_shared.auth import PrincipalDep
+from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.idempotency import IdempotencyDep
+from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+
+from . import service
+from .schemas import CustomerTagRead, CustomerTags, TagCreate, TagRead
 
 router = APIRouter(prefix="/api/v1/customers", tags=["tags"])
+TagKey = Annotated[str, Path(max_length=64, description="the tag's key")]
+
+
+@router.get("/tags", response_model=Page[TagRead])
+async def list_tags(
+    request: Request,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[TagRead]:
+    """The tag catalogue (system and user-defined), by key; cursor pagination."""
+    principal.require("customers:read")
+    rows, next_cursor = await service.list_tags(
+        session, cursor=cursor, limit=limit, secret=request.app.state.settings.cursor_secret.get_secret_value()
+    )
+    return Page[TagRead](items=[service.to_read(t) for t in rows], next_cursor=next_cursor)
+
+
+@router.post("/tags", status_code=201, response_model=TagRead, responses={409: {"description": "key taken"}})
+async def create_tag(data: TagCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep) -> Response:
+    """Add a user-defined tag to the catalogue."""
+    principal.require("customers:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    tag = await service.create_tag(session, data)
+    body = service.to_read(tag).model_dump_json().encode()
+    return await idem.respond(201, body, headers={"Location": f"{router.prefix}/tags/{tag.key}"})
+
+
+@router.delete("/tags/{key}", status_code=204, responses={409: {"description": "system tag, or still assigned"}})
+async def delete_tag(
+    key: TagKey,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idem: IdempotencyDep,
+    force: Annotated[bool, Query(description="also remove the tag from every customer carrying it")] = False,
+) -> Response:
+    """Delete a user-defined tag; a tag still assigned needs ?force=true."""
+    principal.require("customers:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    await service.delete_tag(session, key=key, force=force, by=principal.client_id)
+    return await idem.respond(204, b"")
+
+
+@router.get("/{customer_id:uuid}/tags", response_model=CustomerTags)
+async def customer_tags(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> CustomerTags:
+    """The tags a customer carries, by key."""
+    principal.require("customers:read")
+    return CustomerTags(items=await service.customer_tags(session, customer_id))
+
+
+@router.put(
+    "/{customer_id:uuid}/tags/{key}", response_model=CustomerTagRead, responses={201: {"model": CustomerTagRead}}
+)
+async def add_tag(
+    customer_id: uuid.UUID, key: TagKey, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Tag a customer: 201 when added, 200 when the customer already carried the tag."""
+    principal.require("customers:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    tag, added = await service.add(session, customer_id=customer_id, key=key, by=principal.client_id)
+    return await idem.respond(201 if added else 200, tag.model_dump_json().encode())
+
+
+@router.delete("/{customer_id:uuid}/tags/{key}", status_code=204)
+async def remove_tag(
+    customer_id: uuid.UUID, key: TagKey, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Remove a tag from a customer (no change when it did not carry it)."""
+    principal.require("customers:write")
+    if (replay := await idem.claim()) is not None:
+        return replay
+    await service.remove(session, customer_id=customer_id, key=key, by=principal.client_id)
+    return await idem.respond(204, b"")

@@ -1,0 +1,146 @@
+"""Consent rules: history appended and current state upserted together, so an opt-out is effective at
+once; contact preferences (preferred channel and frequency) live on the customer."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_shared import outbox
+from crm_shared.db import driver_connection
+from crm_shared.events import new_event
+from crm_shared.pagination import decode_cursor, encode_cursor
+
+from ..customers.exceptions import CustomerNotFound
+from ..hygiene.repository import MAX_MERGE_HOPS
+from ..hygiene.service import live_customer_id
+from . import repository
+from .exceptions import StalePreferences
+from .models import CHANNELS
+from .schemas import (
+    ConsentedCustomer,
+    ConsentOverview,
+    ConsentRead,
+    ConsentRecordRead,
+    ConsentSet,
+    ContactPreferencesRead,
+    ContactPreferencesSet,
+)
+
+SOURCE = "/services/customer"
+
+
+async def _lock_live(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asyncpg.Record:
+    """The live customer row (a merged id follows to its survivor), locked FOR NO KEY UPDATE."""
+    current = customer_id
+    for _ in range(MAX_MERGE_HOPS):
+        row = await repository.lock_customer(conn, current)
+        if row is None:
+            break
+        if row["merged_into"] is None:
+            return row
+        current = row["merged_into"]
+    raise CustomerNotFound(customer_id)
+
+
+@dataclass(slots=True)
+class ConsentChange:
+    customer_id: uuid.UUID
+    consent: ConsentRead
+    changed: bool
+
+
+async def set_consent(
+    session: AsyncSession, *, customer_id: uuid.UUID, channel: str, data: ConsentSet
+) -> ConsentChange:
+    conn = await driver_connection(session)
+    live = (await _lock_live(conn, customer_id))["id"]
+    current = await repository.current(conn, live, channel)
+    if current is not None and current["status"] == data.status:
+        return ConsentChange(live, ConsentRead(**current), changed=False)
+    row = await repository.record(conn, live, channel, data.status, data.source)
+    event = new_event(
+        "consent.changed",
+        source=SOURCE,
+        subject=str(live),
+        data={
+            "customer_id": str(live),
+            "channel": channel,
+            "status": data.status,
+            "source": data.source,
+            "at": row["updated_at"].astimezone(UTC).isoformat(),
+            "previous_status": current["status"] if current else None,
+        },
+    )
+    await outbox.publish(session, [event])
+    return ConsentChange(live, ConsentRead(**row), changed=True)
+
+
+async def overview(session: AsyncSession, customer_id: uuid.UUID) -> ConsentOverview:
+    live = await live_customer_id(session, customer_id, lock=None)
+    customer, rows = await repository.overview(await driver_connection(session), live)
+    known = {r["channel"]: ConsentRead(**r) for r in rows}
+    return ConsentOverview(
+        customer_id=live,
+        consents=[known.get(c) or ConsentRead(channel=c, status="unknown") for c in CHANNELS],
+        preferred_channel=customer["preferred_channel"],
+        max_contacts_per_month=customer["max_contacts_per_month"],
+    )
+
+
+async def history(
+    session: AsyncSession, *, customer_id: uuid.UUID, channel: str | None, cursor: str | None, limit: int, secret: str
+) -> tuple[list[ConsentRecordRead], str | None]:
+    live = await live_customer_id(session, customer_id, lock=None)
+    binding = {"customer": str(live), "channel": channel}
+    after = None
+    if cursor:
+        at, rid = decode_cursor(cursor, binding, secret)
+        after = (datetime.fromisoformat(at), int(rid))
+    rows = await repository.history_page(await driver_connection(session), live, channel, after, limit)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1]["recorded_at"].isoformat(), rows[-1]["id"]], binding, secret)
+    return [ConsentRecordRead(**r) for r in rows], next_cursor
+
+
+async def set_preferences(
+    session: AsyncSession, *, customer_id: uuid.UUID, data: ContactPreferencesSet, if_match: int | None
+) -> ContactPreferencesRead:
+    conn = await driver_connection(session)
+    row = await _lock_live(conn, customer_id)
+    if if_match is not None and row["version"] != if_match:
+        raise StalePreferences(row["version"])
+    changes = data.model_dump(exclude_unset=True)
+    values = {k: v for k, v in changes.items() if row[k] != v}
+    state = {k: values.get(k, row[k]) for k in ("preferred_channel", "max_contacts_per_month")}
+    if not values:
+        return ContactPreferencesRead(customer_id=row["id"], version=row["version"], **state)
+    version = await repository.update_preferences(conn, row["id"], values)
+    result = ContactPreferencesRead(customer_id=row["id"], version=version, **state)
+    event = new_event(
+        "contact_preferences.changed",
+        source=SOURCE,
+        subject=str(row["id"]),
+        data={**result.model_dump(mode="json"), "changed": list(values)},
+    )
+    await outbox.publish(session, [event])
+    return result
+
+
+async def consented(
+    session: AsyncSession, *, channel: str, status: str, cursor: str | None, limit: int, secret: str
+) -> tuple[list[ConsentedCustomer], str | None]:
+    binding = {"channel": channel, "status": status}
+    after = uuid.UUID(decode_cursor(cursor, binding, secret)[0]) if cursor else None
+    rows = await repository.consented_page(await driver_connection(session), channel, status, after, limit)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([str(rows[-1]["customer_id"])], binding, secret)
+    return [ConsentedCustomer(**r) for r in rows], next_cursor

@@ -1,0 +1,264 @@
+"""Every query of contact hygiene: merged-id resolution, duplicate candidates, and the set-based merge.
+All statements run on the session's own asyncpg connection, inside the request's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import asyncpg
+
+MAX_MERGE_HOPS = 8  # merges flatten chains, so one hop is the norm; the bound only guards bad data
+LockMode = Literal["KEY SHARE", "SHARE", "NO KEY UPDATE", "UPDATE"]
+
+
+async def resolve_customer_ids(
+    conn: asyncpg.Connection, ids: Sequence[uuid.UUID], *, lock: LockMode | None = "KEY SHARE"
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Map each existing id to the live customer it resolves to: itself, or the survivor of the merge
+    that folded it. Unknown ids are left out.
+
+    With a lock (default FOR KEY SHARE: what a foreign key takes, so it never blocks other writers)
+    the live rows are locked until commit, so a merge cannot fold them between this look-up and the
+    caller's insert; a merge already running is waited for, and its outcome is seen."""
+    suffix = f" FOR {lock}" if lock else ""
+    sql = f"SELECT id, merged_into FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id{suffix}"
+    out: dict[uuid.UUID, uuid.UUID] = {}
+    pending = {i: i for i in dict.fromkeys(ids)}  # asked id -> id to look up next
+    for _ in range(MAX_MERGE_HOPS):
+        if not pending:
+            break
+        rows = {r["id"]: r["merged_into"] for r in await conn.fetch(sql, list(set(pending.values())))}
+        nxt: dict[uuid.UUID, uuid.UUID] = {}
+        for asked, current in pending.items():
+            if current not in rows:
+                continue
+            if rows[current] is None:
+                out[asked] = current
+            else:
+                nxt[asked] = rows[current]
+        pending = nxt
+    return out
+
+
+# --- duplicates ---------------------------------------------------------------------------------
+
+_KEY_GROUPS = """
+    SELECT {col} AS key, array_agg(id ORDER BY created_at, id) AS ids
+    FROM customers
+    WHERE merged_into IS NULL AND {col} IS NOT NULL AND ($1::text IS NULL OR {col} > $1)
+    GROUP BY {col} HAVING count(*) > 1
+    ORDER BY {col} LIMIT $2
+"""
+
+
+async def same_value_groups(
+    conn: asyncpg.Connection, column: Literal["email", "phone"], after: str | None, limit: int
+) -> list[tuple[str, list[uuid.UUID]]]:
+    """Live customers sharing a normalized email or phone (both are stored normalized), by value."""
+    rows = await conn.fetch(_KEY_GROUPS.format(col=column), after, limit)
+    return [(r["key"], list(r["ids"])) for r in rows]
+
+
+async def companies_with_members(
+    conn: asyncpg.Connection, after: uuid.UUID | None, limit: int, members_bound: int
+) -> list[tuple[uuid.UUID, list[tuple[uuid.UUID, str]]]]:
+    """Companies (by id) with at least two live member customers, each with up to `members_bound`
+    members (id, lower-cased display name), ordered by name so equal names sit together."""
+    rows = await conn.fetch(
+        """
+        SELECT c.company_id,
+               (SELECT array_agg(ARRAY[m.id::text, m.name] ORDER BY m.name, m.id)
+                FROM (SELECT id, lower(btrim(display_name)) AS name FROM customers
+                      WHERE company_id = c.company_id AND merged_into IS NULL
+                      ORDER BY lower(btrim(display_name)), id LIMIT $3) m) AS members
+        FROM customers c
+        WHERE c.company_id IS NOT NULL AND c.merged_into IS NULL
+          AND ($1::uuid IS NULL OR c.company_id >= $1)
+        GROUP BY c.company_id HAVING count(*) > 1
+        ORDER BY c.company_id LIMIT $2
+        """,
+        after,
+        limit,
+        members_bound,
+    )
+    return [(r["company_id"], [(uuid.UUID(m[0]), m[1]) for m in r["members"]]) for r in rows]
+
+
+async def customer_summaries(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    rows = await conn.fetch(
+        """
+        SELECT id, kind, display_name, email, phone, company_id, created_at
+        FROM customers WHERE id = ANY($1::uuid[])
+        """,
+        list(ids),
+    )
+    return {r["id"]: dict(r) for r in rows}
+
+
+# --- merge ----------------------------------------------------------------------------------------
+
+_CUSTOMER_COLUMNS = """
+    id, kind, first_name, last_name, company_name, email, phone,
+    NULLIF(address, 'null')::text AS address,  -- an absent address may be stored as JSON null
+    company_id, payment_terms, brand_contribution, declared_budget, share_of_wallet, preferred_channel,
+    max_contacts_per_month, merged_into, version
+"""
+
+
+async def lock_pair(conn: asyncpg.Connection, a: uuid.UUID, b: uuid.UUID) -> dict[uuid.UUID, asyncpg.Record]:
+    """Lock both customer rows FOR UPDATE in id order (ORDER BY locks rows as they come out of the
+    sort), so two merges of the same pair, in either direction, queue instead of deadlocking."""
+    rows = await conn.fetch(
+        f"SELECT {_CUSTOMER_COLUMNS} FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+        sorted({a, b}),
+    )
+    return {r["id"]: r for r in rows}
+
+
+# Child rows that simply change owner: table -> extra assignments.
+_MOVES = {
+    "orders": ", updated_at = now()",
+    "contacts": ", updated_at = now(), version = version + 1",
+    "complaints": ", updated_at = now(), version = version + 1",
+    "interactions": "",
+    "profile_answers": "",
+    "consent_records": "",
+    "customer_refs": "",
+}
+
+
+async def move_children(conn: asyncpg.Connection, survivor: uuid.UUID, merged: uuid.UUID) -> dict[str, int]:
+    moved: dict[str, int] = {}
+    for table, extra in _MOVES.items():
+        status = await conn.execute(
+            f"UPDATE {table} SET customer_id = $1{extra} WHERE customer_id = $2", survivor, merged
+        )
+        moved[table] = _count(status)
+    return moved
+
+
+async def move_referrals(conn: asyncpg.Connection, survivor: uuid.UUID, merged: uuid.UUID) -> tuple[int, int]:
+    """Referrals between the two would become self-referrals: dropped. The merged customer's
+    referrals as referrer move; its own referral (as referred) moves only when the survivor has none
+    (a customer is referred at most once), else it is dropped. Returns (moved, dropped)."""
+    dropped = _count(
+        await conn.execute(
+            """
+            DELETE FROM referrals
+            WHERE (referrer_id = $2 AND referred_id = $1) OR (referrer_id = $1 AND referred_id = $2)
+            """,
+            survivor,
+            merged,
+        )
+    )
+    moved = _count(await conn.execute("UPDATE referrals SET referrer_id = $1 WHERE referrer_id = $2", survivor, merged))
+    moved += _count(
+        await conn.execute(
+            """
+            UPDATE referrals SET referred_id = $1
+            WHERE referred_id = $2 AND NOT EXISTS (SELECT 1 FROM referrals WHERE referred_id = $1)
+            """,
+            survivor,
+            merged,
+        )
+    )
+    dropped += _count(await conn.execute("DELETE FROM referrals WHERE referred_id = $1", merged))
+    return moved, dropped
+
+
+async def union_tags(conn: asyncpg.Connection, survivor: uuid.UUID, merged: uuid.UUID) -> int:
+    """The survivor keeps its own tags and gains the merged customer's; returns how many it gained."""
+    added = _count(
+        await conn.execute(
+            """
+            INSERT INTO customer_tags (customer_id, tag_key, source, added_by, added_at)
+            SELECT $1, tag_key, source, added_by, added_at FROM customer_tags WHERE customer_id = $2
+            ON CONFLICT (customer_id, tag_key) DO NOTHING
+            """,
+            survivor,
+            merged,
+        )
+    )
+    await conn.execute("DELETE FROM customer_tags WHERE customer_id = $1", merged)
+    return added
+
+
+async def current_consents(conn: asyncpg.Connection, customer_id: uuid.UUID) -> dict[str, str]:
+    rows = await conn.fetch("SELECT channel, status FROM consents WHERE customer_id = $1", customer_id)
+    return {r["channel"]: r["status"] for r in rows}
+
+
+async def merge_consents(conn: asyncpg.Connection, survivor: uuid.UUID, merged: uuid.UUID) -> list[asyncpg.Record]:
+    """Per channel, the most recent current consent of the two wins. Returns the survivor's rows that
+    were written (channel, status, source, updated_at)."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO consents (customer_id, channel, status, source, updated_at)
+        SELECT $1, channel, status, source, updated_at FROM consents WHERE customer_id = $2
+        ON CONFLICT (customer_id, channel) DO UPDATE
+            SET status = EXCLUDED.status, source = EXCLUDED.source, updated_at = EXCLUDED.updated_at
+            WHERE consents.updated_at < EXCLUDED.updated_at
+        RETURNING channel, status, source, updated_at
+        """,
+        survivor,
+        merged,
+    )
+    await conn.execute("DELETE FROM consents WHERE customer_id = $1", merged)
+    return rows
+
+
+async def repoint_customers(conn: asyncpg.Connection, survivor: uuid.UUID, merged: uuid.UUID) -> tuple[int, int]:
+    """Members of the merged company join the survivor; customers folded into the merged one earlier
+    now resolve straight to the survivor (chains stay one hop). Returns (members, earlier merges)."""
+    members = _count(
+        await conn.execute(
+            """
+            UPDATE customers SET company_id = CASE WHEN id = $1 THEN NULL ELSE $1 END,
+                                 version = version + 1, updated_at = now()
+            WHERE company_id = $2
+            """,
+            survivor,
+            merged,
+        )
+    )
+    chained = _count(
+        await conn.execute("UPDATE customers SET merged_into = $1 WHERE merged_into = $2", survivor, merged)
+    )
+    return members, chained
+
+
+async def fill_survivor(conn: asyncpg.Connection, survivor: uuid.UUID, values: dict[str, Any]) -> None:
+    """Set the given (previously empty) fields and bump the survivor's version, even with no field."""
+    names = list(values)
+    assignments = "".join(f", {n} = ${i + 2}" for i, n in enumerate(names))
+    await conn.execute(
+        f"UPDATE customers SET version = version + 1, updated_at = now(){assignments} WHERE id = $1",
+        survivor,
+        *(values[n] for n in names),
+    )
+
+
+async def mark_merged(
+    conn: asyncpg.Connection, survivor: uuid.UUID, merged: uuid.UUID, merged_by: str | None
+) -> asyncpg.Record:
+    await conn.execute(
+        """
+        UPDATE customers SET merged_into = $1, merged_at = now(), version = version + 1, updated_at = now()
+        WHERE id = $2
+        """,
+        survivor,
+        merged,
+    )
+    return await conn.fetchrow(
+        "INSERT INTO customer_merges (merged_id, survivor_id, merged_by) VALUES ($1, $2, $3) RETURNING merged_at",
+        merged,
+        survivor,
+        merged_by,
+    )
+
+
+def _count(status: str) -> int:
+    """Rows touched, from a command tag such as 'UPDATE 3' or 'INSERT 0 2'."""
+    return int(status.rsplit(" ", 1)[-1])

@@ -1,0 +1,273 @@
+"""Hygiene rules: which customers are probably the same, and how two of them become one."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_shared import outbox
+from crm_shared.auth import Principal
+from crm_shared.db import driver_connection
+from crm_shared.events import new_event
+from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.schemas.customers import display_name
+
+from ..customers import repository as customers_repository
+from ..customers.exceptions import CustomerNotFound, StaleCustomer
+from ..customers.models import Customer
+from ..customers.service import customer_event
+from . import repository
+from .exceptions import AlreadyMerged, KindMismatch, MergedCustomerUnknown, SelfMerge
+from .schemas import DuplicateGroup, DuplicateMember
+
+SOURCE = "/services/customer"
+REASONS = ("email", "phone", "name")
+NAME_SIMILARITY = 0.85
+MEMBERS_BOUND = 200  # members of one company compared by name (pairwise, so bounded)
+COMPANY_BATCH = 25
+# Survivor fields filled from the merged customer when empty.
+FILLABLE = (
+    "first_name",
+    "last_name",
+    "company_name",
+    "email",
+    "phone",
+    "address",
+    "company_id",
+    "payment_terms",
+    "brand_contribution",
+    "declared_budget",
+    "share_of_wallet",
+    "preferred_channel",
+    "max_contacts_per_month",
+)
+_PUNCT = re.compile(r"[^\w\s]")
+_SPACES = re.compile(r"\s+")
+
+
+async def resolve_customer_ids(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Existing id -> the live customer it stands for (itself, or the survivor of its merge), with
+    the live rows locked FOR KEY SHARE until commit. Order ingest calls it so that orders pushed with
+    a merged id land on the survivor."""
+    return await repository.resolve_customer_ids(conn, ids)
+
+
+async def live_customer_id(
+    session: AsyncSession, customer_id: uuid.UUID, *, lock: repository.LockMode | None = "KEY SHARE"
+) -> uuid.UUID:
+    """The live customer an id stands for (merged ids resolve to the survivor); 404 when unknown."""
+    conn = await driver_connection(session)
+    live = (await repository.resolve_customer_ids(conn, [customer_id], lock=lock)).get(customer_id)
+    if live is None:
+        raise CustomerNotFound(customer_id)
+    return live
+
+
+# --- duplicates ---------------------------------------------------------------------------------
+
+
+def normalize_name(name: str) -> str:
+    return _SPACES.sub(" ", _PUNCT.sub(" ", name.lower())).strip()
+
+
+def similar(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return (
+        matcher.real_quick_ratio() >= NAME_SIMILARITY
+        and matcher.quick_ratio() >= NAME_SIMILARITY
+        and matcher.ratio() >= NAME_SIMILARITY
+    )
+
+
+def name_clusters(members: Sequence[tuple[uuid.UUID, str]]) -> list[list[uuid.UUID]]:
+    """Groups of members whose normalized names are equal or similar (difflib ratio >= 0.85,
+    transitively), each sorted by id; singletons are dropped."""
+    names = [normalize_name(n) for _, n in members]
+    parent = list(range(len(members)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(members)):
+        for j in range(i + 1, len(members)):
+            if root(i) != root(j) and similar(names[i], names[j]):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[uuid.UUID]] = {}
+    for i, (member_id, _) in enumerate(members):
+        groups.setdefault(root(i), []).append(member_id)
+    return sorted((sorted(g, key=str) for g in groups.values() if len(g) > 1), key=lambda g: str(g[0]))
+
+
+async def _name_groups(
+    conn: asyncpg.Connection, after_key: str | None, need: int
+) -> list[tuple[str, uuid.UUID, list[uuid.UUID]]]:
+    """(key, company id, member ids) of similar-name groups after `after_key` ("<company>:<first id>")."""
+    out: list[tuple[str, uuid.UUID, list[uuid.UUID]]] = []
+    next_company = uuid.UUID(after_key.split(":")[0]) if after_key else None
+    while len(out) < need:
+        companies = await repository.companies_with_members(conn, next_company, COMPANY_BATCH, MEMBERS_BOUND)
+        for company_id, members in companies:
+            for ids in name_clusters(members):
+                key = f"{company_id}:{ids[0]}"
+                if after_key is None or key > after_key:
+                    out.append((key, company_id, ids))
+        if len(companies) < COMPANY_BATCH:
+            break
+        last = companies[-1][0]
+        next_company = uuid.UUID(int=last.int + 1) if last.int < (1 << 128) - 1 else None
+        if next_company is None:
+            break
+    return out[:need]
+
+
+async def duplicates(
+    session: AsyncSession, *, reason: str | None, cursor: str | None, limit: int, secret: str
+) -> tuple[list[DuplicateGroup], str | None]:
+    """Candidate groups, by reason (email, phone, name) then key; cursor pagination."""
+    conn = await driver_connection(session)
+    binding = {"reason": reason}
+    after_reason, after_key = decode_cursor(cursor, binding, secret) if cursor else (None, None)
+    reasons = [r for r in REASONS if reason in (None, r)]
+    if after_reason is not None:
+        reasons = reasons[reasons.index(after_reason) :]
+    found: list[tuple[str, str, uuid.UUID | None, list[uuid.UUID]]] = []
+    for r in reasons:
+        need = limit + 1 - len(found)
+        if need <= 0:
+            break
+        after = after_key if r == after_reason else None
+        if r == "name":
+            found.extend(("name", key, company, ids) for key, company, ids in await _name_groups(conn, after, need))
+        else:
+            found.extend((r, key, None, ids) for key, ids in await repository.same_value_groups(conn, r, after, need))
+    next_cursor = None
+    if len(found) > limit:
+        found = found[:limit]
+        next_cursor = encode_cursor([found[-1][0], found[-1][1]], binding, secret)
+    summaries = await repository.customer_summaries(conn, [i for g in found for i in g[3]])
+    groups = []
+    for r, key, company, ids in found:
+        members = sorted((summaries[i] for i in ids if i in summaries), key=lambda m: (m["created_at"], str(m["id"])))
+        groups.append(
+            DuplicateGroup(
+                reason=r,  # type: ignore[arg-type]
+                key=str(company) if company else key,
+                company_id=company,
+                customers=[DuplicateMember(**m) for m in members],
+            )
+        )
+    return groups, next_cursor
+
+
+# --- merge ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MergeOutcome:
+    survivor: Customer
+    merged_id: uuid.UUID
+    moved: dict[str, int]
+    filled: list[str]
+
+
+def _fill(survivor: asyncpg.Record, merged: asyncpg.Record) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in FILLABLE:
+        if survivor[field] is None and merged[field] is not None:
+            if field == "company_id" and merged[field] == survivor["id"]:
+                continue  # an individual cannot belong to itself
+            values[field] = merged[field]
+    names = {f: values.get(f, survivor[f]) for f in ("first_name", "last_name", "company_name")}
+    if any(f in values for f in names):
+        values["display_name"] = display_name(
+            survivor["kind"], names["first_name"], names["last_name"], names["company_name"]
+        )
+    return values
+
+
+async def merge(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    survivor_id: uuid.UUID,
+    merged_id: uuid.UUID,
+    if_match: int | None,
+) -> MergeOutcome:
+    """Fold `merged_id` into `survivor_id` in this transaction; nothing changes when a rule refuses."""
+    if survivor_id == merged_id:
+        raise SelfMerge()
+    conn = await driver_connection(session)
+    rows = await repository.lock_pair(conn, survivor_id, merged_id)
+    survivor, merged = rows.get(survivor_id), rows.get(merged_id)
+    if survivor is None:
+        raise CustomerNotFound(survivor_id)
+    if merged is None:
+        raise MergedCustomerUnknown(merged_id)
+    for row in (survivor, merged):
+        if row["merged_into"] is not None:
+            raise AlreadyMerged(row["id"], row["merged_into"])
+    if if_match is not None and survivor["version"] != if_match:
+        raise StaleCustomer(survivor["version"])
+    if survivor["kind"] != merged["kind"]:
+        raise KindMismatch(survivor["kind"], merged["kind"])
+
+    consents_before = await repository.current_consents(conn, survivor_id)
+    moved = await repository.move_children(conn, survivor_id, merged_id)
+    moved["referrals"], moved["referrals_dropped"] = await repository.move_referrals(conn, survivor_id, merged_id)
+    moved["customer_tags"] = await repository.union_tags(conn, survivor_id, merged_id)
+    consent_rows = await repository.merge_consents(conn, survivor_id, merged_id)
+    moved["consents"] = len(consent_rows)
+    moved["company_members"], moved["earlier_merges"] = await repository.repoint_customers(conn, survivor_id, merged_id)
+    values = _fill(survivor, merged)
+    await repository.fill_survivor(conn, survivor_id, values)
+    stamp = await repository.mark_merged(conn, survivor_id, merged_id, principal.client_id)
+    filled = [f for f in values if f != "display_name"]
+
+    customer = await customers_repository.get(session, survivor_id)
+    assert customer is not None
+    at = stamp["merged_at"].astimezone(UTC)
+    events = [
+        new_event(
+            "customer.merged",
+            source=SOURCE,
+            subject=str(survivor_id),
+            data={
+                "survivor_id": str(survivor_id),
+                "merged_id": str(merged_id),
+                "moved": moved,
+                "filled": filled,
+                "merged_by": principal.client_id,
+                "at": at.isoformat(),
+            },
+            time=at,
+        )
+    ]
+    if filled:
+        events.append(customer_event("customer.updated", customer, filled))
+    for row in consent_rows:
+        previous = consents_before.get(row["channel"])
+        if previous != row["status"]:
+            data = {
+                "customer_id": str(survivor_id),
+                "channel": row["channel"],
+                "status": row["status"],
+                "source": row["source"],
+                "at": row["updated_at"].astimezone(UTC).isoformat(),
+                "previous_status": previous,
+            }
+            events.append(new_event("consent.changed", source=SOURCE, subject=str(survivor_id), data=data))
+    await outbox.publish(session, events)
+    return MergeOutcome(customer, merged_id, moved, filled)

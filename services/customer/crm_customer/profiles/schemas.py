@@ -1,0 +1,42 @@
+"""Profile answer contracts: the read model and event payload live in crm_shared; inputs are local."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from crm_shared.schemas.relations import AnswerChannel, ProfileAnswerRead
+
+__all__ = ["CustomerProfile", "ProfileAnswerFilters", "ProfileAnswerIn", "ProfileAnswerRead", "ProfileEntry"]
+
+QUESTION_KEY = r"^[a-z][a-z0-9_.]{0,63}$"
+
+
+class ProfileAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question_key: str = Field(pattern=QUESTION_KEY, examples=["household.children"])
+    answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    channel: AnswerChannel | None = None
+    answered_at: AwareDatetime | None = Field(default=None, description="default now; not in the future")
+
+
+class ProfileAnswerFilters(BaseModel):
+    question_key: str | None = Field(default=None, pattern=QUESTION_KEY)
+
+
+class ProfileEntry(BaseModel):
+    question_key: str
+    answer: str
+    channel: AnswerChannel | None
+    answered_at: datetime
+
+
+class CustomerProfile(BaseModel):
+    """The latest answer to each question, by question key."""
+
+    customer_id: uuid.UUID
+    answers: list[ProfileEntry]
