@@ -45,7 +45,7 @@ SERVICES: dict[str, Part] = {
             8001,
             "crm_customer",
             "CUSTOMER_",
-            ("/api/v1/customers", "/api/v1/orders"),
+            ("/api/v1/customers", "/api/v1/orders", "/api/v1/complaints"),
         ),
         Part("scoring", "crm_scoring", 8002, "crm_scoring", "SCORING_", ("/api/v1/scores",)),
         Part("churn", "crm_churn", 8003, "crm_churn", "CHURN_", ("/api/v1/churn",)),

@@ -75,7 +75,11 @@ async def suite(databases: DatabaseFactory, receiver_port: int) -> Iterator[Suit
     partner_key, partner = _key("acme-shop", ["orders:read", "orders:write", "customers:read"])
     reader_key, reader = _key("acme-reports", ["orders:read"])
     subscribers = [
-        {"name": "receiver", "url": f"http://127.0.0.1:{receiver_port}/internal/events", "types": ["order.*"]}
+        {
+            "name": "receiver",
+            "url": f"http://127.0.0.1:{receiver_port}/internal/events",
+            "types": ["order.*", "consent.*", "customer.merged"],
+        }
     ]
     customer_env = {
         "CUSTOMER_DATABASE_URL": db_url,
@@ -208,6 +212,98 @@ async def test_acknowledged_order_survives_a_crash_and_its_event_arrives(suite: 
                 return await conn.fetchval("SELECT count(*) FROM received_events WHERE order_id = $1", order_id)
 
             assert await eventually(arrived, within=30) == 1
+        finally:
+            await conn.close()
+    finally:
+        receiver.stop()
+
+
+async def test_care_through_the_gateway(suite: Suite, receiver_url, receiver_port):
+    staff = {"Authorization": f"Bearer {_jwt(['agent'])}"}
+    async with httpx.AsyncClient(base_url=suite.gateway.url, timeout=30) as http:
+
+        def w(headers: dict[str, str]) -> dict[str, str]:
+            return {**headers, "Idempotency-Key": str(uuid.uuid4())}
+
+        ana = (
+            await http.post(
+                "/api/v1/customers", json={"first_name": "Ana", "email": "ana@example.com"}, headers=w(staff)
+            )
+        ).json()
+        dup = (
+            await http.post(
+                "/api/v1/customers", json={"first_name": "Ana", "email": "ANA@example.com"}, headers=w(staff)
+            )
+        ).json()
+        opened = await http.post(
+            "/api/v1/complaints",
+            json={
+                "customer_id": ana["id"],
+                "category": "delivery",
+                "severity": "high",
+                "channel": "phone",
+                "subject": "Parcel lost",
+            },
+            headers=w(staff),
+        )
+        assert opened.status_code == 201, opened.text
+        cid = opened.json()["id"]
+        refused = await http.post(f"/api/v1/complaints/{cid}/transitions", json={"action": "close"}, headers=w(staff))
+        assert refused.status_code == 409
+        assert refused.headers["content-type"] == "application/problem+json"
+        started = await http.post(f"/api/v1/complaints/{cid}/transitions", json={"action": "start"}, headers=w(staff))
+        assert started.json()["status"] == "in_progress"
+        partner = await http.post(
+            "/api/v1/complaints", json={"customer_id": ana["id"]}, headers=_auth(suite.partner_key)
+        )
+        assert partner.status_code == 403  # the partner key has no complaints:write
+        tags = (await http.get(f"/api/v1/customers/{ana['id']}/tags", headers=staff)).json()
+        assert "complainant" in str(tags)
+        out = await http.put(
+            f"/api/v1/customers/{ana['id']}/consents/email",
+            json={"status": "opted_out", "source": "unsubscribe link"},
+            headers=w(staff),
+        )
+        assert out.status_code == 200, out.text
+        candidates = (await http.get("/api/v1/customers/duplicates", headers=staff)).json()
+        assert dup["id"] in str(candidates)
+        merged = await http.post(
+            f"/api/v1/customers/{ana['id']}/merge", json={"merged_id": dup["id"]}, headers=w(staff)
+        )
+        assert merged.status_code == 200, merged.text
+        resolved = await http.get(f"/api/v1/customers/{dup['id']}", headers=staff)
+        assert resolved.json()["id"] == ana["id"]
+        assert resolved.headers["content-location"] == f"/api/v1/customers/{ana['id']}"
+        timeline = (await http.get(f"/api/v1/customers/{ana['id']}/timeline", headers=staff)).json()
+        assert {"complaint_opened", "consent_changed"} <= {e["kind"] for e in timeline["items"]}
+    receiver = ServerProcess(
+        "tests.support.receiver:create_app",
+        {
+            "RECEIVER_DATABASE_URL": receiver_url,
+            "PYTHONPATH": str(ROOT),
+            "EVENT_SECRET": EVENT_SECRET,
+        },
+        port=receiver_port,
+    )
+    try:
+        receiver.wait_ready()
+        conn = await asyncpg.connect(_dsn(receiver_url))
+        try:
+
+            async def delivered():
+                rows = await conn.fetch("SELECT event_type FROM inbox_events")
+                return {r[0] for r in rows} >= {"consent.changed", "customer.merged"}
+
+            try:
+                await eventually(delivered, within=30)
+            except TimeoutError:
+                pub = await asyncpg.connect(_dsn(suite.db_url))
+                rows = await pub.fetch(
+                    "SELECT id, event_types, pending, attempts, last_error, dead, delivered_at "
+                    "FROM outbox_messages ORDER BY id"
+                )
+                await pub.close()
+                raise AssertionError(f"not delivered; outbox: {[dict(r) for r in rows]}") from None
         finally:
             await conn.close()
     finally:

@@ -86,7 +86,7 @@ async def test_jwt_roles_map_to_scopes(client: httpx.AsyncClient, make_jwt: Call
     assert seen["x-crm-client-id"] == "alice"
     assert seen["x-crm-client-kind"] == "user"
     assert set(seen["x-crm-scopes"].split()) == {
-        f"{f}:read" for f in ("customers", "orders", "scores", "churn", "segments", "campaigns")
+        f"{f}:read" for f in ("customers", "orders", "complaints", "scores", "churn", "segments", "campaigns")
     }
     assert_problem(await client.post("/api/v1/customers", headers=bearer(analyst), json={}), 403)
 
