@@ -47,7 +47,16 @@ SERVICES: dict[str, Part] = {
             "CUSTOMER_",
             ("/api/v1/customers", "/api/v1/orders", "/api/v1/complaints"),
         ),
-        Part("scoring", "crm_scoring", 8002, "crm_scoring", "SCORING_", ("/api/v1/scores",)),
+        Part(
+            "scoring",
+            "crm_scoring",
+            8002,
+            "crm_scoring",
+            "SCORING_",
+            ("/api/v1/scores",),
+            # Purchases and the attributes the composite score reads; merges fold one history into another.
+            {"customer": ("order.*", "customer.created", "customer.updated", "customer.merged")},
+        ),
         Part("churn", "crm_churn", 8003, "crm_churn", "CHURN_", ("/api/v1/churn",)),
         Part("campaign", "crm_campaign", 8004, "crm_campaign", "CAMPAIGN_", ("/api/v1/segments", "/api/v1/campaigns")),
     )

@@ -8,3 +8,8 @@ class Settings(ServiceSettings):
 
     service_name: str = "scoring"
     database_name: str = "crm_scoring"
+    # Batch recompute: rows per COPY chunk written back, and events per outbox row.
+    batch_write_chunk: int = 100_000
+    batch_events_per_message: int = 5_000
+    # Where a rebuild reads the customer service's NDJSON order export (the gateway or the service itself).
+    customer_service_url: str = "http://127.0.0.1:8001"

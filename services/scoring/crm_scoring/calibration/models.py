@@ -1,0 +1,26 @@
+"""Calibrations: what a batch run fitted and cut, so incremental scoring places a customer exactly where the
+batch would: the purchase and spend model fits (parameters, log-likelihood, convergence, sample size) and the
+cut points of the base-relative classes (RFM quintiles, ABC, gold)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base
+
+
+class Calibration(Base):
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    fits: Mapped[dict[str, Any]] = mapped_column(JSONB)  # model name -> FitResult fields
+    cuts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the rule sets in force, for reproducibility
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

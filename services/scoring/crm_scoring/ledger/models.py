@@ -1,0 +1,24 @@
+"""The monthly membership points ledger: per customer and month, points equal to that month's composite score."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Date, DateTime, Integer, Numeric, func
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base
+
+
+class PointsEntry(Base):
+    __tablename__ = "points_ledger"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True, index=True)  # first day of the month
+    points: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    formula_version: Mapped[int | None] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

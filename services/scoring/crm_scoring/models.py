@@ -1,0 +1,24 @@
+"""Every table of the service, imported in one place for Alembic."""
+
+from .base import Base
+from .batch.models import BatchRun
+from .calibration.models import Calibration
+from .formulas.models import FormulaVersion
+from .ledger.models import PointsEntry
+from .purchases.models import KnownCustomer, Purchase
+from .rules.models import RuleSet
+from .scores.models import CustomerScore, ScoreChange, StageChange
+
+__all__ = [
+    "Base",
+    "BatchRun",
+    "Calibration",
+    "CustomerScore",
+    "FormulaVersion",
+    "KnownCustomer",
+    "PointsEntry",
+    "Purchase",
+    "RuleSet",
+    "ScoreChange",
+    "StageChange",
+]

@@ -1,0 +1,52 @@
+"""What the scoring service knows of customers and their orders: a copy kept current from the customer
+service's events (or rebuilt from its NDJSON export), so scores can be recomputed as of any date."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, DateTime, Index, Numeric, String, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base
+
+
+class Purchase(Base):
+    """One order. Cancellation and refunds keep their time, so an as-of recompute counts an order cancelled
+    later, and subtracts a refund only from the date it was made (the latest refund's date, for the total)."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        CheckConstraint("refunded_amount >= 0 AND refunded_amount <= amount", name="refund_within_amount"),
+        Index("ix_purchases_customer_id_ordered_at", "customer_id", "ordered_at"),
+    )
+
+    order_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    refunded_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default=text("0"))
+    refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    product_lines: Mapped[list[str]] = mapped_column(ARRAY(String(100)), server_default=text("'{}'"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class KnownCustomer(Base):
+    """A customer the service has heard of, with the attributes the composite score reads. A merged customer
+    keeps its row with `merged_into`, so late events about it land on the survivor."""
+
+    __tablename__ = "known_customers"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    payment_terms: Mapped[str | None] = mapped_column(String(16))
+    brand_contribution: Mapped[str | None] = mapped_column(String(24))
+    declared_budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    share_of_wallet: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
+    merged_into: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

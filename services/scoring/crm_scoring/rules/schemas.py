@@ -1,0 +1,132 @@
+"""The rule sets, their defaults and their validation. Each is a pydantic model so a bad update is refused
+with a pointer to the offending field; `RULE_SETS` maps a rule set's name to its model."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..value.abc import AbcThresholds
+from ..value.errors import FormulaError
+from ..value.rfm import RFM_SEGMENTS_DEFAULT, validate_segments
+
+
+class _Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RfmSegmentRule(_Rules):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    r: tuple[int, int] | None = Field(default=None, description="inclusive [low, high] within 1-5; omitted = 1-5")
+    f: tuple[int, int] | None = None
+    m: tuple[int, int] | None = None
+
+
+class RfmSegments(_Rules):
+    """Named RFM segments: the first rule whose ranges contain a customer's (R, F, M) wins; the last rule
+    must match everything."""
+
+    segments: list[RfmSegmentRule] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        try:
+            validate_segments([s.model_dump(exclude_none=True) for s in self.segments])
+        except FormulaError as exc:
+            raise ValueError(f"{exc.term}: {exc.detail}") from exc
+        return self
+
+
+class Abc(_Rules):
+    """ABC by cumulative revenue share (A = first `a`, B = next `b`), gold = top `gold_share` by the last 12
+    months' revenue, drag = no order for more than `drag_days` days."""
+
+    a: float = Field(default=0.80, gt=0, lt=1)
+    b: float = Field(default=0.15, gt=0, lt=1)
+    gold_share: float = Field(default=0.05, gt=0, le=1)
+    drag_days: int = Field(default=365, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.a + self.b >= 1:
+            raise ValueError("a + b must be < 1")
+        return self
+
+    def thresholds(self) -> AbcThresholds:
+        return AbcThresholds(self.a, self.b)
+
+
+class Lifecycle(_Rules):
+    """Stage thresholds, checked in this order: churned, introduction, decline, growth, else maturity."""
+
+    churned_p_alive: float = Field(default=0.15, ge=0, le=1, description="P(alive) below this: churned")
+    churned_days: int = Field(default=365, ge=1, description="no purchase for more days than this: churned")
+    decline_p_alive: float = Field(default=0.5, ge=0, le=1, description="P(alive) below this: decline")
+    decline_trend: float = Field(
+        default=-0.3, ge=-1, le=0, description="frequency and spend trends both at or below this: decline"
+    )
+    growth_max_purchase_days: int = Field(default=3, ge=1, description="up to this many purchase days: growth")
+    growth_trend: float = Field(default=0.2, ge=0, le=1, description="spend trend at or above this: growth")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.churned_p_alive > self.decline_p_alive:
+            raise ValueError("churned_p_alive must not exceed decline_p_alive")
+        return self
+
+
+class Clv(_Rules):
+    """Purchase-model time unit, prediction horizons, CLV horizon, margin and discount rate, trend window."""
+
+    unit_days: float = Field(default=7.0, gt=0, le=365, description="model time unit in days (7 = weeks)")
+    horizons_days: list[int] = Field(default=[90, 365], min_length=1, max_length=6)
+    horizon_months: int = Field(default=12, ge=1, le=120, description="CLV horizon")
+    annual_discount_rate: float = Field(default=0.10, ge=0, le=1)
+    margin: float = Field(default=0.30, gt=0, le=1, description="profit margin on spend")
+    trend_window_days: int = Field(default=180, ge=7, le=730, description="recent vs previous window")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if any(h <= 0 or h > 3650 for h in self.horizons_days) or len(set(self.horizons_days)) != len(
+            self.horizons_days
+        ):
+            raise ValueError("horizons_days must be distinct whole days in 1..3650")
+        return self
+
+
+class Changes(_Rules):
+    """What counts as a material score change (published as `score.changed`); class and segment changes
+    always count."""
+
+    composite_points: float = Field(default=1.0, ge=0)
+    clv_relative: float = Field(default=0.05, ge=0)
+    p_alive: float = Field(default=0.05, ge=0, le=1)
+
+
+RULE_SETS: dict[str, type[_Rules]] = {
+    "rfm_segments": RfmSegments,
+    "abc": Abc,
+    "lifecycle": Lifecycle,
+    "clv": Clv,
+    "changes": Changes,
+}
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """The seeded rule sets (the migration stores these)."""
+    out = {name: model().model_dump(mode="json") for name, model in RULE_SETS.items() if name != "rfm_segments"}
+    out["rfm_segments"] = {"segments": RFM_SEGMENTS_DEFAULT}
+    return out
+
+
+class Rules(BaseModel):
+    """All rule sets in force, as one object."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rfm_segments: RfmSegments = RfmSegments(segments=[RfmSegmentRule(**s) for s in RFM_SEGMENTS_DEFAULT])
+    abc: Abc = Abc()
+    lifecycle: Lifecycle = Lifecycle()
+    clv: Clv = Clv()
+    changes: Changes = Changes()

@@ -1,0 +1,120 @@
+"""Current scores per customer, and the history of material changes and lifecycle stage changes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base
+
+STAGES = ("introduction", "growth", "maturity", "decline", "churned")
+STAGE_CHECK = "stage IN ('introduction', 'growth', 'maturity', 'decline', 'churned')"
+
+
+class CustomerScore(Base):
+    """Everything computed for one customer as of `as_of`. Money is numeric; model outputs (probabilities,
+    expected counts) are double precision. The CLV fields are null until a calibration (a batch fit) exists."""
+
+    __tablename__ = "customer_scores"
+    __table_args__ = (
+        CheckConstraint(STAGE_CHECK, name="stage"),
+        CheckConstraint("abc_class IN ('A', 'B', 'C')", name="abc_class"),
+        Index("ix_customer_scores_stage_customer_id", "stage", "customer_id"),
+        Index("ix_customer_scores_clv_customer_id", "clv", "customer_id"),
+        Index("ix_customer_scores_composite_score_customer_id", "composite_score", "customer_id"),
+        Index("ix_customer_scores_churn_risk_customer_id", "churn_risk", "customer_id"),
+    )
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # purchase summary
+    first_purchase_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_purchase_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    purchase_days: Mapped[int] = mapped_column(Integer)
+    order_count: Mapped[int] = mapped_column(Integer)
+    total_spend: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    avg_spend: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    spend_12m: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    monthly_frequency: Mapped[float | None] = mapped_column(Double)
+    monthly_avg_spend: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    tenure_months: Mapped[float | None] = mapped_column(Double)
+    recency_days: Mapped[int | None] = mapped_column(Integer)
+    frequency_trend: Mapped[float | None] = mapped_column(Double)
+    spend_trend: Mapped[float | None] = mapped_column(Double)
+    # RFM and ABC (relative to the base: placed against the current calibration's cut points)
+    r: Mapped[int] = mapped_column(SmallInteger)
+    f: Mapped[int] = mapped_column(SmallInteger)
+    m: Mapped[int] = mapped_column(SmallInteger)
+    rfm_segment: Mapped[str | None] = mapped_column(String(32), index=True)
+    abc_class: Mapped[str] = mapped_column(String(1), index=True)
+    gold: Mapped[bool] = mapped_column(Boolean)
+    drag: Mapped[bool] = mapped_column(Boolean)
+    # composite value score
+    composite_score: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    formula_version: Mapped[int | None] = mapped_column(Integer)
+    # CLV
+    p_alive: Mapped[float | None] = mapped_column(Double)
+    churn_risk: Mapped[float | None] = mapped_column(Double)
+    expected_purchases: Mapped[list[float] | None] = mapped_column(ARRAY(Double))  # per calibration horizon
+    expected_spend: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    clv: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    calibration_id: Mapped[int | None] = mapped_column(Integer)
+    # lifecycle
+    stage: Mapped[str] = mapped_column(String(16))
+    stage_reason: Mapped[str] = mapped_column(Text)
+    stage_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ScoreChange(Base):
+    """A material change of a customer's scores (also published as `score.changed`)."""
+
+    __tablename__ = "score_changes"
+    __table_args__ = (Index("ix_score_changes_customer_id_at", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cause: Mapped[str] = mapped_column(String(16))  # event | batch
+    composite_score: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    clv: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    p_alive: Mapped[float | None] = mapped_column(Double)
+    abc_class: Mapped[str] = mapped_column(String(1))
+    rfm_segment: Mapped[str | None] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(16))
+    changed: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+
+
+class StageChange(Base):
+    """A lifecycle stage change (also published as `lifecycle.changed`); from_stage is null for the first."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_customer_id_at", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cause: Mapped[str] = mapped_column(String(16))
+    from_stage: Mapped[str | None] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,46 @@
+"""Scoring-service fixtures: a fresh migrated database per test, the app as staff, a direct connection."""
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from crm_scoring.config import Settings
+from crm_scoring.main import SERVICE_DIR, create_app
+from crm_shared.testing import DatabaseFactory, app_client
+
+ANALYST = {"x-crm-client-id": "analyst-1", "x-crm-client-kind": "user", "x-crm-scopes": "scores:read"}
+ADMIN = {"x-crm-client-id": "admin-1", "x-crm-client-kind": "user", "x-crm-scopes": "scores:read scores:write"}
+
+
+@pytest.fixture
+async def db_url(databases: DatabaseFactory) -> str:
+    return await databases.fresh(SERVICE_DIR)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, environment="test", log_json=False, log_level="WARNING")
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as an admin (scores:read and scores:write)."""
+    async with app_client(create_app(settings), headers=ADMIN) as c:
+        yield c
+
+
+@pytest.fixture
+async def reader(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as an analyst (scores:read only)."""
+    async with app_client(create_app(settings), headers=ANALYST) as c:
+        yield c
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    yield conn
+    await conn.close()
