@@ -8,7 +8,15 @@ from fastapi import FastAPI
 
 from crm_shared.app import create_service_app
 
+from .batch.endpoints import router as batch_router
+from .calibration.endpoints import router as models_router
 from .config import Settings
+from .distributions.endpoints import router as distributions_router
+from .formulas.endpoints import router as formulas_router
+from .ledger.endpoints import router as points_router
+from .purchases.handlers import HANDLERS
+from .rules.endpoints import router as rules_router
+from .scores.endpoints import router as scores_router
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,6 +28,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Customer value and lifecycle: RFM, ABC, composite value score, CLV with P(alive), "
         "lifecycle stages; kept current from order events, recomputed in batch as of any date.",
         service_dir=SERVICE_DIR,
-        routers=[],
-        event_handlers={},
+        routers=[
+            batch_router,
+            formulas_router,
+            rules_router,
+            points_router,
+            models_router,
+            scores_router,
+            distributions_router,
+        ],
+        event_handlers=HANDLERS,
     )

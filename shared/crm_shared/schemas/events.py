@@ -12,6 +12,7 @@ from .complaints import COMPLAINT_EVENT_TYPES
 from .customers import CustomerRead
 from .engagement import EVENT_TYPES as ENGAGEMENT_EVENT_TYPES
 from .relations import EVENT_TYPES as RELATION_EVENT_TYPES
+from .scores import EVENT_TYPES as SCORE_EVENT_TYPES
 
 
 class OrderLineData(BaseModel):
@@ -70,3 +71,4 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
 EVENT_TYPES.update(COMPLAINT_EVENT_TYPES)
 EVENT_TYPES.update(RELATION_EVENT_TYPES)
 EVENT_TYPES.update(ENGAGEMENT_EVENT_TYPES)
+EVENT_TYPES.update(SCORE_EVENT_TYPES)

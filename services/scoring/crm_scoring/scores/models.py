@@ -64,7 +64,7 @@ class CustomerScore(Base):
     f: Mapped[int] = mapped_column(SmallInteger)
     m: Mapped[int] = mapped_column(SmallInteger)
     rfm_segment: Mapped[str | None] = mapped_column(String(32), index=True)
-    abc_class: Mapped[str] = mapped_column(String(1), index=True)
+    abc_class: Mapped[str | None] = mapped_column(String(1), index=True)  # null before the first batch
     gold: Mapped[bool] = mapped_column(Boolean)
     drag: Mapped[bool] = mapped_column(Boolean)
     # composite value score
@@ -98,7 +98,7 @@ class ScoreChange(Base):
     composite_score: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     clv: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     p_alive: Mapped[float | None] = mapped_column(Double)
-    abc_class: Mapped[str] = mapped_column(String(1))
+    abc_class: Mapped[str | None] = mapped_column(String(1))
     rfm_segment: Mapped[str | None] = mapped_column(String(32))
     stage: Mapped[str] = mapped_column(String(16))
     changed: Mapped[list[str]] = mapped_column(ARRAY(String(32)))

@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('running', 'succeeded', 'failed')", name=op.f('ck_batch_runs_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batch_runs'))
     )
@@ -70,7 +71,7 @@ def upgrade() -> None:
     sa.Column('f', sa.SmallInteger(), nullable=False),
     sa.Column('m', sa.SmallInteger(), nullable=False),
     sa.Column('rfm_segment', sa.String(length=32), nullable=True),
-    sa.Column('abc_class', sa.String(length=1), nullable=False),
+    sa.Column('abc_class', sa.String(length=1), nullable=True),
     sa.Column('gold', sa.Boolean(), nullable=False),
     sa.Column('drag', sa.Boolean(), nullable=False),
     sa.Column('composite_score', sa.Numeric(precision=10, scale=2), nullable=False),
@@ -161,7 +162,7 @@ def upgrade() -> None:
     sa.Column('composite_score', sa.Numeric(precision=10, scale=2), nullable=False),
     sa.Column('clv', sa.Numeric(precision=14, scale=2), nullable=True),
     sa.Column('p_alive', sa.Double(), nullable=True),
-    sa.Column('abc_class', sa.String(length=1), nullable=False),
+    sa.Column('abc_class', sa.String(length=1), nullable=True),
     sa.Column('rfm_segment', sa.String(length=32), nullable=True),
     sa.Column('stage', sa.String(length=16), nullable=False),
     sa.Column('changed', postgresql.ARRAY(sa.String(length=32)), nullable=False),

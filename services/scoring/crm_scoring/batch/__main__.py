@@ -1,0 +1,55 @@
+"""`python -m crm_scoring.batch [--as-of 2026-11-01T00:00:00Z] [--no-refit]`: recompute every customer's
+scores (the same run as POST /api/v1/scores/recompute); progress on stderr, the run's stats as JSON on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+
+from crm_shared.db import create_engine
+
+from ..config import Settings
+from .runner import BatchAlreadyRunning, run_batch
+
+
+def _aware(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a timezone, e.g. 2026-11-01T00:00:00Z")
+    return parsed
+
+
+async def _main(as_of: datetime | None, refit: bool) -> int:
+    settings = Settings()
+    engine = create_engine(settings.async_database_url, application_name="scoring-batch")
+    try:
+        result = await run_batch(
+            engine,
+            settings,
+            as_of=as_of,
+            refit=refit,
+            requested_by="cli",
+            on_progress=lambda phase, f: print(f"{phase} {f:.0%}", file=sys.stderr, flush=True),
+        )
+    except BatchAlreadyRunning as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    print(json.dumps({"run_id": result.run_id, **result.stats}, default=str, indent=2))
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m crm_scoring.batch", description=__doc__)
+    parser.add_argument("--as-of", type=_aware, default=None, help="only orders up to this instant count")
+    parser.add_argument("--no-refit", action="store_true", help="keep the current model fits")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(_main(args.as_of, not args.no_refit)))
+
+
+if __name__ == "__main__":
+    main()

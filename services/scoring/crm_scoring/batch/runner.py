@@ -1,0 +1,269 @@
+"""The batch recompute: read every customer's summary as of a date, refit the models, cut the base, score
+everyone and write it all back in one transaction, with progress recorded on the run.
+
+Phases and what runs where: `read` is one aggregation in PostgreSQL returned by binary COPY; `fit` and
+`score` are NumPy/SciPy in a worker thread (the service keeps serving meanwhile); `write` is a binary COPY
+into a staging table and set-based upserts. Customers rescored by an event after the read keep their newer
+scores (the write skips rows computed after the read started).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from crm_shared.db import create_sessionmaker, driver_connection
+from crm_shared.events import new_event
+from crm_shared.outbox import publish
+
+from ..compute.fitting import fit_models, fit_to_json
+from ..compute.model_inputs import model_inputs
+from ..compute.score import Calibration, cut_base, derive, score
+from ..compute.state import ScoringState, load_state
+from ..compute.summary import Summaries, read_summaries
+from ..compute.write import SOURCE, write_scores
+from ..config import Settings
+
+log = logging.getLogger("crm.scoring.batch")
+Progress = Callable[[str, float], None]
+# A run whose heartbeat is older than this died with its process; it no longer blocks new runs.
+STALE_AFTER_SECONDS = 600
+WRITE_LOCK_TIMEOUT = "60s"
+
+
+class BatchAlreadyRunning(Exception):
+    def __init__(self, run_id: int | None) -> None:
+        super().__init__(f"batch run {run_id} is still running")
+        self.run_id = run_id
+
+
+@dataclass
+class BatchResult:
+    run_id: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+async def start_run(engine: AsyncEngine, *, as_of: datetime, refit: bool, requested_by: str | None) -> int:
+    """Record a new running run; BatchAlreadyRunning if one is (a stale one is marked failed first)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE batch_runs SET status = 'failed', finished_at = now(), "
+                "error = 'abandoned: no progress for ' || :secs || ' s (its process stopped)' "
+                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => :secs)"
+            ),
+            {"secs": STALE_AFTER_SECONDS},
+        )
+    try:
+        async with engine.begin() as conn:
+            return int(
+                await conn.scalar(
+                    text(
+                        "INSERT INTO batch_runs (as_of, refit, status, phase, requested_by, started_at) "
+                        "VALUES (:as_of, :refit, 'running', 'starting', :by, now()) RETURNING id"
+                    ),
+                    {"as_of": as_of, "refit": refit, "by": requested_by},
+                )
+            )
+    except IntegrityError:
+        async with engine.connect() as conn:
+            running = await conn.scalar(text("SELECT id FROM batch_runs WHERE status = 'running'"))
+        raise BatchAlreadyRunning(running) from None
+
+
+async def _report(engine: AsyncEngine, run_id: int, phase: str, progress: float, stats: dict[str, Any]) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE batch_runs SET phase = :phase, progress = :progress, stats = CAST(:stats AS jsonb), "
+                "heartbeat_at = now() WHERE id = :id"
+            ),
+            {"phase": phase, "progress": progress, "stats": _json(stats), "id": run_id},
+        )
+
+
+def _json(value: Any) -> str:
+    import msgspec
+
+    return msgspec.json.encode(value).decode()
+
+
+async def _finish_failed(engine: AsyncEngine, run_id: int, error: str, stats: dict[str, Any]) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE batch_runs SET status = 'failed', error = :error, finished_at = now(), "
+                "stats = CAST(:stats AS jsonb), heartbeat_at = now() WHERE id = :id"
+            ),
+            {"error": error[:2000], "stats": _json(stats), "id": run_id},
+        )
+
+
+def _compute(
+    summaries: Summaries, state: ScoringState, refit: bool, timings: dict[str, float]
+) -> tuple[Calibration, dict[str, Any], list[str]]:
+    """Fit (or keep the current fits), cut the base and score it: the CPU-bound part, run in a thread."""
+    t = time.perf_counter()
+    notes: list[str] = []
+    if refit:
+        fits, notes = fit_models(model_inputs(summaries, state.rules.clv.unit_days))
+    else:
+        fits = dict(state.calibration.fits)
+        if not fits:
+            notes.append("no current fits to keep: CLV stays empty until a run with refit")
+    timings["fit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    cal = Calibration(None, fits, cut_base(summaries, derive(summaries), state.rules))
+    scored = score(summaries, state.rules, state.formula_version, state.formula, cal)
+    timings["score"] = time.perf_counter() - t
+    return cal, scored, notes
+
+
+_LEDGER_SQL = """
+INSERT INTO points_ledger AS l (customer_id, month, points, formula_version, run_id)
+SELECT customer_id, $1, round(composite::numeric, 2), NULLIF(formula_version, -1), $2 FROM staged_scores
+ON CONFLICT (customer_id, month) DO UPDATE SET
+    points = EXCLUDED.points, formula_version = EXCLUDED.formula_version, run_id = EXCLUDED.run_id, recorded_at = now()
+"""
+
+
+async def _write(
+    session: AsyncSession,
+    *,
+    run_id: int,
+    as_of: datetime,
+    refit: bool,
+    read_started: datetime,
+    state: ScoringState,
+    cal: Calibration,
+    scored: dict[str, Any],
+    settings: Settings,
+) -> dict[str, int]:
+    conn = await driver_connection(session)
+    await conn.execute(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'")
+    calibration_id = await conn.fetchval(
+        "INSERT INTO calibrations (as_of, run_id, fits, cuts, rules) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb) "
+        "RETURNING id",
+        as_of,
+        run_id,
+        _json({name: fit_to_json(f) for name, f in cal.fits.items()}),
+        _json(cal.cuts),
+        state.rules.model_dump_json(),
+    )
+    result = await write_scores(
+        session,
+        scored,
+        as_of=as_of,
+        rules=state.rules,
+        calibration_id=calibration_id,
+        cause="batch",
+        segment_names=state.segment_names,
+        not_touched_since=read_started,
+        events_per_message=settings.batch_events_per_message,
+        copy_chunk=settings.batch_write_chunk,
+    )
+    month = date(as_of.year, as_of.month, 1)
+    ledger = await conn.execute(_LEDGER_SQL, month, run_id)
+    data = {
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "customers": len(scored["customer_id"]),
+        "calibration_id": calibration_id,
+        "refit": refit,
+    }
+    await publish(session, [new_event("scores.recomputed", source=SOURCE, subject=None, data=data)])
+    return {
+        "calibration_id": calibration_id,
+        "written": result.written,
+        "skipped_newer": len(scored["customer_id"]) - result.written,
+        "stage_changes": result.stage_changes,
+        "score_changes": result.score_changes,
+        "events": result.events,
+        "ledger_rows": int(ledger.split()[-1]),
+    }
+
+
+async def run_batch(
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    as_of: datetime | None = None,
+    refit: bool = True,
+    requested_by: str | None = None,
+    on_progress: Progress | None = None,
+    run_id: int | None = None,
+) -> BatchResult:
+    """Recompute every customer's scores as of `as_of` (default now). Pass `run_id` when the run row was
+    already created with `start_run` (the API does, to answer 202 at once)."""
+    as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    if run_id is None:
+        run_id = await start_run(engine, as_of=as_of, refit=refit, requested_by=requested_by)
+    stats: dict[str, Any] = {"timings": {}}
+    timings: dict[str, float] = stats["timings"]
+    sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)
+
+    async def progress(phase: str, fraction: float) -> None:
+        await _report(engine, run_id, phase, fraction, stats)
+        if on_progress is not None:
+            on_progress(phase, fraction)
+
+    started = time.perf_counter()
+    try:
+        await progress("read", 0.0)
+        t = time.perf_counter()
+        async with sessionmaker() as session:
+            conn = await driver_connection(session)
+            read_started = await conn.fetchval("SELECT clock_timestamp()")
+            state = await load_state(session)
+            summaries = await read_summaries(conn, as_of, trend_window_days=state.rules.clv.trend_window_days)
+            await session.rollback()
+        timings["read"] = time.perf_counter() - t
+        stats["customers"] = len(summaries)
+        await progress("fit" if refit else "score", 0.25)
+        cal, scored, notes = await asyncio.to_thread(_compute, summaries, state, refit, timings)
+        stats["notes"] = notes
+        stats["fits"] = {
+            name: {"converged": f.converged, "log_likelihood": f.log_likelihood} for name, f in cal.fits.items()
+        }
+        await progress("write", 0.6)
+        t = time.perf_counter()
+        async with sessionmaker() as session, session.begin():
+            stats.update(
+                await _write(
+                    session,
+                    run_id=run_id,
+                    as_of=as_of,
+                    refit=refit,
+                    read_started=read_started,
+                    state=state,
+                    cal=cal,
+                    scored=scored,
+                    settings=settings,
+                )
+            )
+            timings["write"] = time.perf_counter() - t
+            timings["total"] = time.perf_counter() - started
+            await (await driver_connection(session)).execute(
+                "UPDATE batch_runs SET status = 'succeeded', phase = 'done', progress = 1, finished_at = now(), "
+                "heartbeat_at = now(), calibration_id = $2, stats = $3::jsonb WHERE id = $1",
+                run_id,
+                stats["calibration_id"],
+                _json(stats),
+            )
+        if on_progress is not None:
+            on_progress("done", 1.0)
+        log.info("batch run %s done", run_id, extra={"stats": stats})
+        return BatchResult(run_id, stats)
+    except BaseException as exc:
+        timings["total"] = time.perf_counter() - started
+        await asyncio.shield(_finish_failed(engine, run_id, f"{type(exc).__name__}: {exc}", stats))
+        raise

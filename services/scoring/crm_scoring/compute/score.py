@@ -1,0 +1,219 @@
+"""Scoring a set of customers from their summaries: one vectorized function for the batch (the whole base)
+and for incremental rescoring (the customers an event touched), so both give the same numbers.
+
+Base-relative classes (RFM quintiles, ABC, gold) are placed against the calibration's cut points. The batch
+first cuts its own base (`cut_base`) and then places everyone with the same `place` as incremental scoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..clv import gammagamma
+from ..clv._fit import FitResult
+from ..clv.summary import group
+from ..clv.value import clv as discounted_clv
+from ..clv.value import purchase_model
+from ..rules.schemas import Rules
+from ..value.abc import abc_classes, gold_flags
+from ..value.cuts import Cuts, cuts_from_levels, place
+from ..value.formulas import Formula
+from ..value.formulas import score as composite_score
+from ..value.rfm import quintile_scores, segment_codes
+from .fitting import usable
+from .lifecycle import stages
+from .model_inputs import ModelInputs, model_inputs
+from .summary import BRAND_CONTRIBUTIONS, PAYMENT_TERMS, Summaries
+
+DAYS_PER_MONTH = 365.25 / 12
+PURCHASE_MODEL = "mbgnbd"  # the churn signal: see clv/value.py
+SPEND_MODEL = "gammagamma"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fits and cut points in force (id None: not stored yet, or none exists)."""
+
+    id: int | None = None
+    fits: dict[str, FitResult] = field(default_factory=dict)
+    cuts: dict[str, Cuts] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Per-customer figures every class and rule reads."""
+
+    recency_days: np.ndarray  # NaN without purchase
+    tenure_months: np.ndarray
+    monthly_frequency: np.ndarray
+    monthly_avg_spend: np.ndarray
+    avg_spend: np.ndarray
+    frequency_trend: np.ndarray
+    spend_trend: np.ndarray
+
+
+def _trend(recent: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """(recent - previous) / max(recent, previous) in [-1, 1]; NaN when both windows are empty."""
+    r, p = recent.astype(np.float64), previous.astype(np.float64)
+    scale = np.maximum(np.abs(r), np.abs(p))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, (r - p) / scale, np.nan)
+
+
+def derive(s: Summaries) -> Derived:
+    has = s["n_days"] > 0
+    n_orders = s["n_orders"].astype(np.float64)
+    recency = np.where(has, s.as_of_day - s["last_day"], np.nan).astype(np.float64)
+    tenure = np.where(has, (s.as_of_day - s["first_day"]) / DAYS_PER_MONTH, np.nan)
+    months = np.maximum(tenure, 1.0)  # rates over less than a month are per month of one month
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = np.where(n_orders > 0, s["total"] / n_orders, np.nan)
+    return Derived(
+        recency_days=recency,
+        tenure_months=tenure,
+        monthly_frequency=np.where(has, n_orders / months, np.nan),
+        monthly_avg_spend=np.where(has, s["total"] / months, np.nan),
+        avg_spend=avg,
+        frequency_trend=_trend(s["days_recent"], s["days_prev"]),
+        spend_trend=_trend(s["spend_recent"], s["spend_prev"]),
+    )
+
+
+def cut_base(s: Summaries, d: Derived, rules: Rules) -> dict[str, Cuts]:
+    """The batch's cut points over its whole base: RFM quintiles, ABC classes and the gold share."""
+    has = s["n_days"] > 0
+    total, n_orders = s["total"], s["n_orders"].astype(np.float64)
+    base = has & np.isfinite(total)
+    abc = abc_classes(total, rules.abc.thresholds())
+    abc_level = np.select([abc == "A", abc == "B"], [3, 2], 1)
+    gold_level = gold_flags(s["spend_12m"], rules.abc.gold_share).astype(np.int64) + 1
+    return {
+        "r": cuts_from_levels(-d.recency_days, quintile_scores(d.recency_days, base, higher_is_better=False), 5),
+        "f": cuts_from_levels(n_orders, quintile_scores(n_orders, base), 5),
+        "m": cuts_from_levels(total, quintile_scores(total, base), 5),
+        "abc": cuts_from_levels(total, abc_level, 3),
+        "gold": cuts_from_levels(s["spend_12m"], gold_level, 2),
+    }
+
+
+def _clv_block(mi: ModelInputs, cal: Calibration, rules: Rules, n: int) -> dict[str, np.ndarray]:
+    """P(alive), churn risk, expected purchases per horizon, expected spend and CLV; NaN when the
+    calibration has no usable fits. Special functions run once per distinct (x, t_x, T)."""
+    horizons = rules.clv.horizons_days
+    out = {name: np.full(n, np.nan) for name in ("p_alive", "churn_risk", "expected_spend", "clv")}
+    out.update({f"exp_{i}": np.full(n, np.nan) for i in range(len(horizons))})
+    purchase_fit, spend_fit = cal.fits.get(PURCHASE_MODEL), cal.fits.get(SPEND_MODEL)
+    has = mi.has_purchase
+    if not usable(purchase_fit) or not has.any():
+        return out
+    assert purchase_fit is not None
+    unit = rules.clv.unit_days
+    rows, _, inverse = group(mi.x[has], mi.t_x[has], mi.T[has])
+    gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
+    model, params = purchase_model(purchase_fit), purchase_fit.values()
+    pa = model.p_alive(params, gx, gt, gT)[inverse]
+    out["p_alive"][has] = pa
+    out["churn_risk"][has] = 1.0 - pa
+    for i, h in enumerate(horizons):
+        out[f"exp_{i}"][has] = model.conditional_expected_purchases(params, h / unit, gx, gt, gT)[inverse]
+    if spend_fit is not None and usable(spend_fit) and spend_fit.params["q"] > 1:
+        m_x = np.where(mi.x[has] > 0, np.maximum(np.nan_to_num(mi.m_x[has]), 0.0), 0.0)
+        spend = gammagamma.conditional_expected_spend(spend_fit.values(), mi.x[has], m_x)
+        per_unit_margin = discounted_clv(
+            purchase_fit,
+            gx,
+            gt,
+            gT,
+            np.ones_like(gx),
+            horizon_periods=rules.clv.horizon_months,
+            period_length=DAYS_PER_MONTH / unit,
+            periods_per_year=12.0,
+            annual_discount_rate=rules.clv.annual_discount_rate,
+            margin=rules.clv.margin,
+        )[inverse]
+        out["expected_spend"][has] = spend
+        out["clv"][has] = per_unit_margin * spend
+    # Degenerate fits (e.g. a and b in the tens of thousands on a tiny base) can overflow the hypergeometric
+    # series for some customers: such a customer gets no model outputs at all rather than a partial set.
+    outputs = ["p_alive", *(f"exp_{i}" for i in range(len(horizons)))]
+    broken = has & ~np.all([np.isfinite(out[k]) for k in outputs], axis=0)
+    broken |= has & np.isfinite(out["expected_spend"]) & ~np.isfinite(out["clv"])
+    for values in out.values():
+        values[broken] = np.nan
+    return out
+
+
+def _categories(codes: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+    return np.array([None, *vocabulary], dtype=object)[codes.astype(np.intp)]
+
+
+def score(
+    s: Summaries, rules: Rules, formula_version: int | None, formula: Formula | None, cal: Calibration
+) -> dict[str, np.ndarray]:
+    """Every stored figure per customer, as arrays named like the staging columns (see write.STAGED)."""
+    n = len(s)
+    d = derive(s)
+    mi = model_inputs(s, rules.clv.unit_days)
+    has = mi.has_purchase
+    total, n_orders = s["total"], s["n_orders"].astype(np.float64)
+    out: dict[str, np.ndarray] = {
+        "customer_id": s["customer_id"],
+        "n_days": s["n_days"],
+        "n_orders": s["n_orders"],
+        "first_at": s["first_at"],
+        "last_at": s["last_at"],
+        "total": total,
+        "avg_spend": d.avg_spend,
+        "spend_12m": s["spend_12m"],
+        "monthly_frequency": d.monthly_frequency,
+        "monthly_avg_spend": d.monthly_avg_spend,
+        "tenure_months": d.tenure_months,
+        "recency_days": np.where(has, np.nan_to_num(d.recency_days), -1).astype(np.int32),
+        "frequency_trend": d.frequency_trend,
+        "spend_trend": d.spend_trend,
+    }
+    # Base-relative classes against the calibration's cuts (none before the first batch: unscored).
+    cuts = cal.cuts
+    eligible = has & np.isfinite(total)
+    for axis, key in (("r", -d.recency_days), ("f", n_orders), ("m", total)):
+        out[axis] = place(key, cuts[axis], eligible).astype(np.int16) if axis in cuts else np.zeros(n, np.int16)
+    seg, _ = segment_codes(
+        out["r"], out["f"], out["m"], [r.model_dump(exclude_none=True) for r in rules.rfm_segments.segments]
+    )
+    out["segment"] = seg.astype(np.int16)  # -1: unscored
+    everyone = np.ones(n, dtype=bool)
+    out["abc"] = place(total, cuts["abc"], everyone).astype(np.int16) if "abc" in cuts else np.zeros(n, np.int16)
+    out["gold"] = place(s["spend_12m"], cuts["gold"], everyone) == 2 if "gold" in cuts else np.zeros(n, bool)
+    out["drag"] = has & (d.recency_days > rules.abc.drag_days)
+    # Composite value score from the active formula.
+    if formula is not None:
+        composite, _ = composite_score(
+            formula,
+            {
+                "total_spend": total,
+                "monthly_frequency": d.monthly_frequency,
+                "monthly_avg_spend": d.monthly_avg_spend,
+                "tenure_months": d.tenure_months,
+                "declared_budget": s["declared_budget"],
+                "share_of_wallet": s["share_of_wallet"],
+                "payment_terms": _categories(s["payment_terms"], PAYMENT_TERMS),
+                "brand_contribution": _categories(s["brand_contribution"], BRAND_CONTRIBUTIONS),
+            },
+        )
+    else:
+        composite = np.zeros(n)
+    out["composite"] = composite
+    out["formula_version"] = np.full(n, formula_version if formula_version is not None else -1, dtype=np.int32)
+    out.update(_clv_block(mi, cal, rules, n))
+    stage, rule = stages(
+        rules.lifecycle,
+        n_days=s["n_days"],
+        recency_days=d.recency_days,
+        p_alive=out["p_alive"],
+        frequency_trend=d.frequency_trend,
+        spend_trend=d.spend_trend,
+    )
+    out["stage"], out["stage_rule"] = stage, rule
+    return out

@@ -1,0 +1,94 @@
+"""Formula endpoints: author, dry-run, list and activate versions of the composite value formula.
+Thin handlers; the rules live in service.py. Fixed paths come before /formulas/{version}."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from crm_shared.auth import PrincipalDep
+from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.idempotency import IdempotencyDep
+from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+
+from . import service
+from .schemas import RECOMPUTE_NOTE, FormulaActivated, FormulaCheck, FormulaCheckResult, FormulaCreate, FormulaRead
+from .schemas import FormulaStatus as Status
+
+router = APIRouter(prefix="/api/v1/scores", tags=["formulas"])
+READ, WRITE = "scores:read", "scores:write"
+Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="the formula version")]
+INVALID = {422: {"description": "invalid formula: `term`, `field` and an error pointer name what to fix"}}
+
+
+@router.get("/formulas", response_model=Page[FormulaRead])
+async def list_formulas(
+    request: Request,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    status: Annotated[Status | None, Query(description="only versions with this status")] = None,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[FormulaRead]:
+    """Formula versions, newest first; cursor pagination."""
+    principal.require(READ)
+    rows, next_cursor = await service.list_versions(
+        session,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+        secret=request.app.state.settings.cursor_secret.get_secret_value(),
+    )
+    return Page[FormulaRead](items=[service.to_read(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/formulas/active", response_model=FormulaRead)
+async def active_formula(session: ReadSessionDep, principal: PrincipalDep) -> FormulaRead:
+    """The version scores are computed with."""
+    principal.require(READ)
+    return service.to_read(await service.get_active(session))
+
+
+@router.post("/formulas/validate", response_model=FormulaCheckResult, responses=INVALID)
+async def validate_formula(data: FormulaCheck, principal: PrincipalDep) -> FormulaCheckResult:
+    """Dry run: validate a formula without storing it; with `sample`, score that one customer's inputs term
+    by term. Needs only scores:read, since nothing changes."""
+    principal.require(READ)
+    return service.check(data)
+
+
+@router.post("/formulas", status_code=201, response_model=FormulaRead, responses=INVALID)
+async def create_formula(
+    data: FormulaCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    """Store a new draft version; it takes effect once activated."""
+    principal.require(WRITE)
+    if (replay := await idem.claim()) is not None:
+        return replay
+    row = await service.create(session, data, by=principal.client_id)
+    body = service.to_read(row).model_dump_json().encode()
+    return await idem.respond(201, body, headers={"Location": f"{router.prefix}/formulas/{row.version}"})
+
+
+@router.get("/formulas/{version:int}", response_model=FormulaRead)
+async def get_formula(version: Version, session: ReadSessionDep, principal: PrincipalDep) -> FormulaRead:
+    """One formula version."""
+    principal.require(READ)
+    return service.to_read(await service.get(session, version))
+
+
+@router.post(
+    "/formulas/{version:int}/activate",
+    response_model=FormulaActivated,
+    description="Make this version the active one, retiring the previous one in the same transaction. A retired "
+    "version may be activated again (a rollback); activating the active version changes nothing. " + RECOMPUTE_NOTE,
+)
+async def activate_formula(
+    version: Version, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+) -> Response:
+    principal.require(WRITE)
+    if (replay := await idem.claim()) is not None:
+        return replay
+    activated = await service.activate(session, version, by=principal.client_id)
+    return await idem.respond(200, activated.model_dump_json().encode())

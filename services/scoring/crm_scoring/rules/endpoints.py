@@ -1,0 +1,73 @@
+"""Rule-set endpoints: read the scoring rules in force, and replace one rule set (If-Match required).
+Thin handlers; the rules live in service.py."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Response
+
+from crm_shared.auth import PrincipalDep
+from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.idempotency import IdempotencyDep
+
+from . import service
+from .api_schemas import RuleSetRead
+from .schemas import Abc
+
+router = APIRouter(prefix="/api/v1/scores", tags=["rules"])
+READ, WRITE = "scores:read", "scores:write"
+Name = Annotated[str, Path(max_length=32, description="rfm_segments, abc, lifecycle, clv or changes")]
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() else -1
+
+
+@router.get("/rules", response_model=dict[str, RuleSetRead])
+async def list_rule_sets(session: ReadSessionDep, principal: PrincipalDep) -> dict[str, RuleSetRead]:
+    """Every rule set in force, by name."""
+    principal.require(READ)
+    return await service.all_rule_sets(session)
+
+
+@router.get("/rules/{name}", response_model=RuleSetRead, responses={404: {"description": "unknown rule set"}})
+async def get_rule_set(name: Name, session: ReadSessionDep, principal: PrincipalDep) -> Response:
+    """One rule set; the ETag header is what `If-Match` on an update expects."""
+    principal.require(READ)
+    rule_set = await service.get(session, name)
+    return Response(
+        rule_set.model_dump_json(), media_type="application/json", headers={"ETag": _etag(rule_set.version)}
+    )
+
+
+@router.put(
+    "/rules/{name}",
+    response_model=RuleSetRead,
+    responses={404: {"description": "unknown rule set"}, 412: {"description": "stale If-Match"}, 428: {}},
+)
+async def put_rule_set(
+    name: Name,
+    body: Annotated[
+        dict[str, Any],
+        Body(description="the full rule set, as GET returns its `rules`", examples=[Abc().model_dump()]),
+    ],
+    session: SessionDep,
+    principal: PrincipalDep,
+    idem: IdempotencyDep,
+    if_match: Annotated[str | None, Header(alias="If-Match", description="the ETag from a read")] = None,
+) -> Response:
+    """Replace a rule set (optimistic concurrency with If-Match). Scores follow on the next recompute
+    (POST /api/v1/scores/recompute) and for each customer rescored by a new order."""
+    principal.require(WRITE)
+    if (replay := await idem.claim()) is not None:
+        return replay
+    rule_set = await service.replace(session, name, body, if_match=_parse_if_match(if_match), by=principal.client_id)
+    return await idem.respond(200, rule_set.model_dump_json().encode(), headers={"ETag": _etag(rule_set.version)})

@@ -1,0 +1,104 @@
+"""Score endpoints: thin handlers, the rules live in service.py."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from crm_shared.auth import PrincipalDep
+from crm_shared.db import ReadSessionDep
+from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+
+from . import service
+from .schemas import (
+    CustomerScores,
+    ScoreChangeRead,
+    ScoreCount,
+    ScoreFiltersQuery,
+    ScoreListItem,
+    ScoreListQueryDep,
+    StageChangeRead,
+)
+
+SCOPE = "scores:read"
+router = APIRouter(prefix="/api/v1/scores", tags=["scores"])
+
+
+def _secret(request: Request) -> str:
+    return request.app.state.settings.cursor_secret.get_secret_value()
+
+
+def _survivor_location(response: Response, asked: uuid.UUID, survivor: uuid.UUID, suffix: str = "") -> None:
+    """A merged id answers with its survivor's data, which has its own address."""
+    if survivor != asked:
+        response.headers["Content-Location"] = f"{router.prefix}/customers/{survivor}{suffix}"
+
+
+@router.get("/customers", response_model=Page[ScoreListItem])
+async def list_scores(
+    request: Request, session: ReadSessionDep, principal: PrincipalDep, query: ScoreListQueryDep
+) -> Page[ScoreListItem]:
+    """Customers matching a segment's filters, as compact rows; keyset pagination with `limit` up to 1000
+    (the campaign service pages through large segments). Sorted by CLV, highest first, by default; customers
+    without a value for the sort key (no CLV before the first calibration) come last, by id."""
+    principal.require(SCOPE)
+    items, next_cursor = await service.list_scores(session, query, secret=_secret(request))
+    return Page[ScoreListItem](items=items, next_cursor=next_cursor)
+
+
+@router.get("/customers/count", response_model=ScoreCount)
+async def count_scores(session: ReadSessionDep, principal: PrincipalDep, filters: ScoreFiltersQuery) -> ScoreCount:
+    """How many customers the same filters as the list select (a segment's size)."""
+    principal.require(SCOPE)
+    return ScoreCount(count=await service.count_scores(session, filters))
+
+
+@router.get("/customers/{customer_id:uuid}", response_model=CustomerScores)
+async def get_scores(
+    customer_id: uuid.UUID, response: Response, session: ReadSessionDep, principal: PrincipalDep
+) -> CustomerScores:
+    """The customer's current scores grouped for display, with the composite score explained term by term.
+    A merged id answers with the survivor's scores and `Content-Location` naming it."""
+    principal.require(SCOPE)
+    scores = await service.get_scores(session, customer_id)
+    _survivor_location(response, customer_id, scores.customer_id)
+    return scores
+
+
+@router.get("/customers/{customer_id:uuid}/history", response_model=Page[ScoreChangeRead])
+async def score_history(
+    customer_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[ScoreChangeRead]:
+    """Material score changes, newest first; cursor pagination."""
+    principal.require(SCOPE)
+    survivor, items, next_cursor = await service.score_history(
+        session, customer_id, cursor=cursor, limit=limit, secret=_secret(request)
+    )
+    _survivor_location(response, customer_id, survivor, "/history")
+    return Page[ScoreChangeRead](items=items, next_cursor=next_cursor)
+
+
+@router.get("/customers/{customer_id:uuid}/stages", response_model=Page[StageChangeRead])
+async def stage_history(
+    customer_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[StageChangeRead]:
+    """Lifecycle stage changes, newest first; cursor pagination."""
+    principal.require(SCOPE)
+    survivor, items, next_cursor = await service.stage_history(
+        session, customer_id, cursor=cursor, limit=limit, secret=_secret(request)
+    )
+    _survivor_location(response, customer_id, survivor, "/stages")
+    return Page[StageChangeRead](items=items, next_cursor=next_cursor)

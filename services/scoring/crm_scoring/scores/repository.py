@@ -1,0 +1,194 @@
+"""Every query of the scores domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Select, distinct, exists, func, literal, or_, select, true, tuple_
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..calibration.models import Calibration
+from ..formulas.models import FormulaVersion
+from ..purchases.models import KnownCustomer, Purchase
+from .models import CustomerScore, ScoreChange, StageChange
+from .schemas import ScoreFilters
+
+MAX_MERGE_HOPS = 8  # merges keep chains one hop long; the bound only guards against bad data
+
+S = CustomerScore
+LIST_COLUMNS = (
+    S.customer_id,
+    S.stage,
+    S.abc_class,
+    S.gold,
+    S.drag,
+    S.rfm_segment,
+    S.r,
+    S.f,
+    S.m,
+    S.composite_score,
+    S.clv,
+    S.p_alive,
+    S.churn_risk,
+    S.total_spend,
+    S.last_purchase_at,
+)
+SORT_COLUMNS: dict[str, Any] = {
+    "clv": S.clv,
+    "composite_score": S.composite_score,
+    "churn_risk": S.churn_risk,
+    "customer_id": S.customer_id,
+}
+# Null before the first calibration. Nulls go last, as a second section ordered by id alone, so each
+# section is one range of a (column, customer_id) index and the keyset stays a plain row comparison.
+NULLABLE_SORTS = frozenset({"clv", "churn_risk"})
+
+
+async def resolve_merged(session: AsyncSession, customer_id: uuid.UUID) -> uuid.UUID:
+    """The survivor of a merged customer (the id itself when it was not merged)."""
+    for _ in range(MAX_MERGE_HOPS):
+        survivor = await session.scalar(
+            select(KnownCustomer.merged_into).where(KnownCustomer.customer_id == customer_id)
+        )
+        if survivor is None:
+            return customer_id
+        customer_id = survivor
+    return customer_id
+
+
+async def is_known(session: AsyncSession, customer_id: uuid.UUID) -> bool:
+    """Whether the service has heard of the customer or scored it."""
+    known = exists().where(KnownCustomer.customer_id == customer_id)
+    scored = exists().where(S.customer_id == customer_id)
+    return bool(await session.scalar(select(or_(known, scored))))
+
+
+def _product_lines() -> Any:
+    """Distinct product lines of the row's customer's orders placed by `as_of` and not cancelled by then."""
+    lines = func.unnest(Purchase.product_lines).table_valued("line").render_derived(name="pl")
+    return (
+        select(func.array_agg(aggregate_order_by(distinct(lines.c.line), lines.c.line)))
+        .select_from(Purchase)
+        .join(lines, true())  # a function in FROM sees the rows before it (implicitly lateral)
+        .where(
+            Purchase.customer_id == S.customer_id,
+            Purchase.ordered_at <= S.as_of,
+            or_(Purchase.cancelled_at.is_(None), Purchase.cancelled_at > S.as_of),
+        )
+        .scalar_subquery()
+    )
+
+
+async def detail(session: AsyncSession, customer_id: uuid.UUID) -> Row[Any] | None:
+    """The score row with what explaining it needs: the known attributes, the formula version it was
+    scored with, the horizons of its calibration and the product lines, in one round trip."""
+    stmt = (
+        select(
+            S,
+            KnownCustomer.payment_terms,
+            KnownCustomer.brand_contribution,
+            KnownCustomer.declared_budget,
+            KnownCustomer.share_of_wallet,
+            FormulaVersion.formula,
+            Calibration.rules["clv"]["horizons_days"].label("horizons"),
+            _product_lines().label("product_lines"),
+        )
+        .outerjoin(KnownCustomer, KnownCustomer.customer_id == S.customer_id)
+        .outerjoin(FormulaVersion, FormulaVersion.version == S.formula_version)
+        .outerjoin(Calibration, Calibration.id == S.calibration_id)
+        .where(S.customer_id == customer_id)
+    )
+    return (await session.execute(stmt)).one_or_none()
+
+
+def conditions(filters: ScoreFilters) -> list[ColumnElement[bool]]:
+    """The WHERE terms of a segment (shared with the distributions)."""
+    out: list[ColumnElement[bool]] = []
+    for name, column in (("stage", S.stage), ("abc_class", S.abc_class), ("rfm_segment", S.rfm_segment)):
+        values = getattr(filters, name)
+        if values:
+            out.append(column.in_(values))
+    for name, column in (("gold", S.gold), ("drag", S.drag)):
+        value = getattr(filters, name)
+        if value is not None:
+            out.append(column == value)
+    bounds = (
+        ("clv", S.clv),
+        ("p_alive", S.p_alive),
+        ("churn_risk", S.churn_risk),
+        ("composite", S.composite_score),
+    )
+    for name, column in bounds:
+        low, high = getattr(filters, f"{name}_min"), getattr(filters, f"{name}_max")
+        if low is not None:
+            out.append(column >= low)
+        if high is not None:
+            out.append(column <= high)
+    return out
+
+
+def _keyset(
+    stmt: Select[Any], columns: Sequence[Any], descending: bool, after: Sequence[Any] | None, n: int
+) -> Select[Any]:
+    """Rows after `after` in (columns) order, as a row comparison an index on the columns can range-scan."""
+    if after is not None:
+        key = tuple_(*columns)
+        position = tuple_(*(literal(v, c.type) for c, v in zip(columns, after, strict=True)))
+        stmt = stmt.where(key < position if descending else key > position)
+    return stmt.order_by(*(c.desc() if descending else c.asc() for c in columns)).limit(n)
+
+
+async def list_page(
+    session: AsyncSession,
+    filters: ScoreFilters,
+    field: str,
+    descending: bool,
+    after: tuple[Any, uuid.UUID] | None,
+    limit: int,
+) -> list[Row[Any]]:
+    """Up to limit + 1 rows after `after` = (sort value or None in the nulls section, customer id)."""
+    base = select(*LIST_COLUMNS).where(*conditions(filters))
+    key, ident = SORT_COLUMNS[field], S.customer_id
+
+    async def fetch(stmt: Select[Any]) -> list[Row[Any]]:
+        return list((await session.execute(stmt)).all())
+
+    if field == "customer_id":
+        return await fetch(_keyset(base, [ident], descending, None if after is None else [after[1]], limit + 1))
+    if field not in NULLABLE_SORTS:
+        return await fetch(_keyset(base, [key, ident], descending, after, limit + 1))
+    rows: list[Row[Any]] = []
+    bounded = getattr(filters, f"{field}_min") is not None or getattr(filters, f"{field}_max") is not None
+    if after is None or after[0] is not None:
+        rows = await fetch(_keyset(base.where(key.is_not(None)), [key, ident], descending, after, limit + 1))
+    if len(rows) <= limit and not bounded:  # a bound on the column excludes its nulls
+        tail_after = [after[1]] if after is not None and after[0] is None else None
+        rows += await fetch(_keyset(base.where(key.is_(None)), [ident], descending, tail_after, limit + 1 - len(rows)))
+    return rows
+
+
+async def count(session: AsyncSession, filters: ScoreFilters) -> int:
+    stmt = select(func.count()).select_from(S).where(*conditions(filters))
+    return int(await session.scalar(stmt) or 0)
+
+
+async def score_changes_page(
+    session: AsyncSession, customer_id: uuid.UUID, after: tuple[datetime, int] | None, limit: int
+) -> list[ScoreChange]:
+    """Newest first; limit + 1 rows."""
+    stmt = select(ScoreChange).where(ScoreChange.customer_id == customer_id)
+    stmt = _keyset(stmt, [ScoreChange.at, ScoreChange.id], True, after, limit + 1)
+    return list((await session.scalars(stmt)).all())
+
+
+async def stage_changes_page(
+    session: AsyncSession, customer_id: uuid.UUID, after: tuple[datetime, int] | None, limit: int
+) -> list[StageChange]:
+    """Newest first; limit + 1 rows."""
+    stmt = select(StageChange).where(StageChange.customer_id == customer_id)
+    stmt = _keyset(stmt, [StageChange.at, StageChange.id], True, after, limit + 1)
+    return list((await session.scalars(stmt)).all())

@@ -1,0 +1,221 @@
+"""Score reads: a merged id answers with its survivor, the composite score is explained with the formula
+version it was computed with, and the lists page by keyset with cursors bound to their filters and sort."""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_shared.pagination import decode_cursor, encode_cursor
+
+from ..value.errors import FormulaError
+from ..value.formulas import explain
+from . import repository
+from .exceptions import InvalidRange, ScoresNotFound
+from .schemas import (
+    RANGES,
+    Abc,
+    Clv,
+    Composite,
+    CustomerScores,
+    Explanation,
+    ExplanationTerm,
+    Lifecycle,
+    Rfm,
+    ScoreChangeRead,
+    ScoreFilters,
+    ScoreListItem,
+    ScoreListQuery,
+    StageChangeRead,
+    Summary,
+)
+
+log = logging.getLogger("crm.scoring.scores")
+ReadT = TypeVar("ReadT", bound=BaseModel)
+
+
+def check_ranges(filters: ScoreFilters) -> None:
+    for low, high in RANGES:
+        lo, hi = getattr(filters, low), getattr(filters, high)
+        if lo is not None and hi is not None and lo > hi:
+            raise InvalidRange(low, high)
+
+
+def _number(value: Decimal | float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _points(value: float) -> Decimal:
+    """The 2-decimal points `explain` computed, as an exact decimal so the terms add up to the score."""
+    return Decimal(f"{value:.2f}") + 0 if math.isfinite(value) else Decimal("0.00")  # + 0: no "-0.00"
+
+
+def explanation(row: Row[Any]) -> Explanation | None:
+    """Per-term points of the row's formula version on the row's inputs and the known attributes."""
+    if row.formula is None:
+        return None
+    s = row.CustomerScore
+    inputs = {
+        "total_spend": _number(s.total_spend),
+        "monthly_frequency": s.monthly_frequency,
+        "monthly_avg_spend": _number(s.monthly_avg_spend),
+        "tenure_months": s.tenure_months,
+        "payment_terms": row.payment_terms,
+        "brand_contribution": row.brand_contribution,
+        "declared_budget": _number(row.declared_budget),
+        "share_of_wallet": _number(row.share_of_wallet),
+    }
+    try:
+        rows = explain(row.formula, inputs)
+    except FormulaError:  # a stored version was validated when written; do not fail the whole read over it
+        log.warning("formula version %s of customer %s cannot be explained", s.formula_version, s.customer_id)
+        return None
+    terms = [ExplanationTerm(**{**r, "points": _points(r["points"])}) for r in rows]
+    return Explanation(terms=terms, total=sum((t.points for t in terms), Decimal("0.00")))
+
+
+def _clv(row: Row[Any]) -> Clv | None:
+    s = row.CustomerScore
+    if s.calibration_id is None:
+        return None
+    expected = None
+    if s.expected_purchases is not None and row.horizons is not None:
+        expected = {str(h): v for h, v in zip(row.horizons, s.expected_purchases, strict=False)}
+    return Clv(
+        p_alive=s.p_alive,
+        churn_risk=s.churn_risk,
+        expected_purchases=expected,
+        expected_spend=s.expected_spend,
+        clv=s.clv,
+        calibration_id=s.calibration_id,
+    )
+
+
+def to_scores(row: Row[Any]) -> CustomerScores:
+    s = row.CustomerScore
+    summary = Summary.model_validate(
+        {name: getattr(s, name) for name in Summary.model_fields if name != "product_lines"}
+        | {"product_lines": row.product_lines or []}
+    )
+    return CustomerScores(
+        customer_id=s.customer_id,
+        as_of=s.as_of,
+        computed_at=s.computed_at,
+        summary=summary,
+        rfm=Rfm(r=s.r, f=s.f, m=s.m, segment=s.rfm_segment),
+        abc=Abc(abc_class=s.abc_class, gold=s.gold, drag=s.drag),
+        composite=Composite(score=s.composite_score, formula_version=s.formula_version, explanation=explanation(row)),
+        clv=_clv(row),
+        lifecycle=Lifecycle(stage=s.stage, reason=s.stage_reason, since=s.stage_since),
+    )
+
+
+async def get_scores(session: AsyncSession, customer_id: uuid.UUID) -> CustomerScores:
+    """The customer's scores, or its survivor's when it was merged (then `.customer_id != customer_id`)."""
+    survivor = await repository.resolve_merged(session, customer_id)
+    row = await repository.detail(session, survivor)
+    if row is None:
+        raise ScoresNotFound(customer_id)
+    return to_scores(row)
+
+
+def _sort_value(field: str, raw: str | None) -> Any:
+    if raw is None:
+        return None
+    if field in ("clv", "composite_score"):
+        return Decimal(raw)
+    if field == "churn_risk":
+        return float(raw)
+    return uuid.UUID(raw)
+
+
+async def list_scores(
+    session: AsyncSession, query: ScoreListQuery, *, secret: str
+) -> tuple[list[ScoreListItem], str | None]:
+    check_ranges(query)
+    field, descending = query.sort.removeprefix("-"), query.sort.startswith("-")
+    binding = {**query.binding(), "sort": query.sort}
+    after = None
+    if query.cursor:
+        raw_value, raw_id = decode_cursor(query.cursor, binding, secret)
+        after = (_sort_value(field, raw_value), uuid.UUID(raw_id))
+    rows = await repository.list_page(session, query, field, descending, after, query.limit)
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        value = getattr(rows[-1], field)
+        position = [None if value is None else str(value), str(rows[-1].customer_id)]
+        next_cursor = encode_cursor(position, binding, secret)
+    return [ScoreListItem.model_validate(r) for r in rows], next_cursor
+
+
+async def count_scores(session: AsyncSession, filters: ScoreFilters) -> int:
+    check_ranges(filters)
+    return await repository.count(session, filters)
+
+
+async def _history(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    kind: str,
+    fetch: Callable[[AsyncSession, uuid.UUID, tuple[datetime, int] | None, int], Awaitable[Sequence[Any]]],
+    read: type[ReadT],
+    *,
+    cursor: str | None,
+    limit: int,
+    secret: str,
+) -> tuple[uuid.UUID, list[ReadT], str | None]:
+    """A change log of the customer (its survivor's when merged), newest first."""
+    survivor = await repository.resolve_merged(session, customer_id)
+    if not await repository.is_known(session, survivor):
+        raise ScoresNotFound(customer_id)
+    binding = {kind: str(survivor)}
+    after = None
+    if cursor:
+        at, rid = decode_cursor(cursor, binding, secret)
+        after = (datetime.fromisoformat(at), int(rid))
+    rows = list(await fetch(session, survivor, after, limit))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].at.isoformat(), rows[-1].id], binding, secret)
+    return survivor, [read.model_validate(r) for r in rows], next_cursor
+
+
+async def score_history(
+    session: AsyncSession, customer_id: uuid.UUID, *, cursor: str | None, limit: int, secret: str
+) -> tuple[uuid.UUID, list[ScoreChangeRead], str | None]:
+    return await _history(
+        session,
+        customer_id,
+        "score_changes",
+        repository.score_changes_page,
+        ScoreChangeRead,
+        cursor=cursor,
+        limit=limit,
+        secret=secret,
+    )
+
+
+async def stage_history(
+    session: AsyncSession, customer_id: uuid.UUID, *, cursor: str | None, limit: int, secret: str
+) -> tuple[uuid.UUID, list[StageChangeRead], str | None]:
+    return await _history(
+        session,
+        customer_id,
+        "stage_changes",
+        repository.stage_changes_page,
+        StageChangeRead,
+        cursor=cursor,
+        limit=limit,
+        secret=secret,
+    )
