@@ -349,3 +349,15 @@ async def test_no_scope_cannot_read(settings):
     async with app_client(create_app(settings), headers=headers) as c:
         assert (await c.get(URL)).status_code == 403
         assert (await c.post(f"{URL}/validate", json=DEFAULT_FORMULA)).status_code == 403
+
+
+async def test_terms_keep_the_order_they_were_written_in(api):
+    terms = {
+        "zeta": {"input": "total_spend", "rule": {"type": "linear", "points_per_unit": 1}},
+        "alpha_long_name": {"input": "tenure_months", "rule": {"type": "linear", "points_per_unit": 1}},
+        "mid": {"input": "monthly_frequency", "rule": {"type": "linear", "points_per_unit": 1}},
+    }
+    created = await api.post(URL, json={"terms": terms}, headers=idem())
+    assert created.status_code == 201, created.text
+    read = (await api.get(created.headers["location"])).json()
+    assert list(read["terms"]) == ["zeta", "alpha_long_name", "mid"]

@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..calibration.models import Calibration as CalibrationRow
-from ..formulas.models import FormulaVersion
+from ..formulas import repository as formula_repository
+from ..formulas.exceptions import NoActiveFormula
 from ..rules.repository import load_rules
 from ..rules.schemas import Rules
-from ..value.formulas import Formula, validate
+from ..value.formulas import Formula
 from .fitting import fit_from_json
 from .score import Calibration
 
@@ -43,10 +44,11 @@ async def current_calibration(session: AsyncSession) -> Calibration:
 
 
 async def active_formula(session: AsyncSession) -> tuple[int | None, Formula | None]:
-    row = await session.scalar(select(FormulaVersion).where(FormulaVersion.status == "active"))
-    if row is None:
+    """Scoring goes on without an active formula (composite score 0) rather than failing every event."""
+    try:
+        return await formula_repository.active_formula(session)
+    except NoActiveFormula:
         return None, None
-    return row.version, validate(row.formula)
 
 
 async def load_state(session: AsyncSession) -> ScoringState:

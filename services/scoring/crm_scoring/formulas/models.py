@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base
@@ -21,7 +21,8 @@ class FormulaVersion(Base):
     )
 
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    formula: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # json, not jsonb: jsonb reorders object keys, and the terms' order is the order they are explained in.
+    formula: Mapped[dict[str, Any]] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(Text, server_default="")
     status: Mapped[str] = mapped_column(String(12), server_default=text("'draft'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -98,7 +98,7 @@ def upgrade() -> None:
     op.create_index('ix_customer_scores_stage_customer_id', 'customer_scores', ['stage', 'customer_id'], unique=False)
     op.create_table('formula_versions',
     sa.Column('version', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('formula', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('formula', postgresql.JSON(astext_type=sa.Text()), nullable=False),
     sa.Column('description', sa.Text(), server_default='', nullable=False),
     sa.Column('status', sa.String(length=12), server_default=sa.text("'draft'"), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -262,7 +262,7 @@ def seed_formula() -> None:
     """Version 1 of the composite formula, active: the seven terms of DOMAIN.md 2 (frozen copy)."""
     formulas = sa.table(
         "formula_versions",
-        sa.column("formula", postgresql.JSONB),
+        sa.column("formula", postgresql.JSON),
         sa.column("description", sa.Text),
         sa.column("status", sa.String),
         sa.column("created_by", sa.String),

@@ -1,0 +1,171 @@
+"""Rebuild the purchase copy from the customer service: its NDJSON order export (every order, current state)
+and its customer list (the attributes the composite score reads). For recovery (a lost database, a consumer
+that missed events beyond the outbox's retention) and for a first load; a batch recompute follows.
+
+The export is read as a stream and resumed after the last `seq` seen if the connection drops. The export
+carries no refund time: a refund counts from the order's last update (`updated_at`), which is when the
+customer service recorded it; a full refund counts as a cancellation from then, as in the event handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import httpx
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_shared.db import driver_connection
+
+log = logging.getLogger("crm.scoring.rebuild")
+EXPORT_PATH = "/api/v1/orders/export"
+CUSTOMERS_PATH = "/api/v1/customers"
+
+
+class _Line(msgspec.Struct):
+    product_line: str | None = None
+
+
+class _Order(msgspec.Struct):
+    seq: int
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    ordered_at: datetime
+    currency: str
+    amount: Decimal
+    status: str
+    refunded_amount: Decimal
+    updated_at: datetime
+    cancelled_at: datetime | None = None
+    lines: list[_Line] | None = None
+
+
+_decode_order = msgspec.json.Decoder(_Order)
+
+_STAGE = """
+CREATE TEMP TABLE rebuilt_orders (
+    order_id uuid, customer_id uuid, ordered_at timestamptz, amount numeric, currency text, refunded numeric,
+    refunded_at timestamptz, cancelled_at timestamptz, product_lines text[]
+) ON COMMIT DROP
+"""
+_MERGE = """
+WITH known AS (
+    INSERT INTO known_customers (customer_id) SELECT DISTINCT customer_id FROM rebuilt_orders
+    ON CONFLICT (customer_id) DO NOTHING
+)
+INSERT INTO purchases AS p (order_id, customer_id, ordered_at, amount, currency, refunded_amount, refunded_at,
+                            cancelled_at, product_lines)
+SELECT order_id, customer_id, ordered_at, amount, currency, refunded, refunded_at, cancelled_at, product_lines
+FROM rebuilt_orders
+ON CONFLICT (order_id) DO UPDATE SET
+    customer_id = EXCLUDED.customer_id, ordered_at = EXCLUDED.ordered_at, amount = EXCLUDED.amount,
+    currency = EXCLUDED.currency, refunded_amount = EXCLUDED.refunded_amount, refunded_at = EXCLUDED.refunded_at,
+    cancelled_at = EXCLUDED.cancelled_at, product_lines = EXCLUDED.product_lines, updated_at = now()
+"""
+_ATTRIBUTES = """
+INSERT INTO known_customers AS k (customer_id, payment_terms, brand_contribution, declared_budget, share_of_wallet)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::numeric[])
+ON CONFLICT (customer_id) DO UPDATE SET
+    payment_terms = EXCLUDED.payment_terms, brand_contribution = EXCLUDED.brand_contribution,
+    declared_budget = EXCLUDED.declared_budget, share_of_wallet = EXCLUDED.share_of_wallet, updated_at = now()
+"""
+
+
+@dataclass
+class RebuildStats:
+    orders: int = 0
+    customers: int = 0
+    resumed: int = 0
+
+
+def _record(o: _Order) -> tuple[object, ...]:
+    full_refund = o.refunded_amount >= o.amount > 0
+    refunded_at = o.updated_at if o.refunded_amount > 0 else None
+    cancelled_at = o.cancelled_at or (o.updated_at if full_refund else None)
+    lines = sorted({ln.product_line for ln in o.lines or () if ln.product_line})
+    return (
+        o.id,
+        o.customer_id,
+        o.ordered_at,
+        o.amount,
+        o.currency,
+        o.refunded_amount,
+        refunded_at,
+        cancelled_at,
+        lines,
+    )
+
+
+async def _flush(session: AsyncSession, rows: list[tuple[object, ...]]) -> None:
+    conn = await driver_connection(session)
+    await conn.execute("DROP TABLE IF EXISTS rebuilt_orders")
+    await conn.execute(_STAGE)
+    await conn.copy_records_to_table("rebuilt_orders", records=rows)
+    await conn.execute(_MERGE)
+
+
+async def rebuild_orders(
+    session: AsyncSession, client: httpx.AsyncClient, *, chunk: int = 10_000, max_resumes: int = 5
+) -> RebuildStats:
+    """Upsert every exported order into `purchases` (the customer service's state wins)."""
+    stats, after, rows = RebuildStats(), 0, []
+    while True:
+        try:
+            async with client.stream("GET", EXPORT_PATH, params={"after": after}) as response:
+                response.raise_for_status()
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    order = _decode_order.decode(line)
+                    rows.append(_record(order))
+                    after = order.seq
+                    if len(rows) >= chunk:
+                        await _flush(session, rows)
+                        stats.orders += len(rows)
+                        rows = []
+            break
+        except httpx.TransportError as exc:
+            if stats.resumed >= max_resumes:
+                raise
+            stats.resumed += 1
+            log.warning("export interrupted after seq %s (%s): resuming", after, exc)
+    if rows:
+        await _flush(session, rows)
+        stats.orders += len(rows)
+    return stats
+
+
+async def rebuild_customers(session: AsyncSession, client: httpx.AsyncClient) -> int:
+    """Page through the customer list and store each customer's score attributes."""
+    conn = await driver_connection(session)
+    cursor: str | None = None
+    count = 0
+    while True:
+        params: dict[str, str | int] = {"limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get(CUSTOMERS_PATH, params=params)).raise_for_status().json()
+        items = page["items"]
+        if items:
+            await conn.execute(
+                _ATTRIBUTES,
+                [uuid.UUID(c["id"]) for c in items],
+                [c.get("payment_terms") for c in items],
+                [c.get("brand_contribution") for c in items],
+                [None if c.get("declared_budget") is None else Decimal(c["declared_budget"]) for c in items],
+                [None if c.get("share_of_wallet") is None else Decimal(c["share_of_wallet"]) for c in items],
+            )
+            count += len(items)
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return count
+
+
+async def rebuild(session: AsyncSession, client: httpx.AsyncClient) -> RebuildStats:
+    stats = await rebuild_orders(session, client)
+    stats.customers = await rebuild_customers(session, client)
+    return stats
