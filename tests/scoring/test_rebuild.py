@@ -1,7 +1,6 @@
 """Rebuilding the purchase copy from the customer service's NDJSON export and customer list gives the same
 scores as having received every event."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -23,10 +22,27 @@ from crm_shared.testing import DatabaseFactory, app_client, partner_headers
 from tests.scoring.events import deliver
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-COMPARED = (
-    "purchase_days order_count total_spend spend_12m recency_days frequency_trend spend_trend r f m rfm_segment "
-    "abc_class gold drag composite_score p_alive clv stage stage_reason"
-).split()
+COMPARED = [
+    "purchase_days",
+    "order_count",
+    "total_spend",
+    "spend_12m",
+    "recency_days",
+    "frequency_trend",
+    "spend_trend",
+    "r",
+    "f",
+    "m",
+    "rfm_segment",
+    "abc_class",
+    "gold",
+    "drag",
+    "composite_score",
+    "p_alive",
+    "clv",
+    "stage",
+    "stage_reason",
+]
 
 
 def _dsn(url: str) -> str:
