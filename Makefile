@@ -8,7 +8,7 @@ PARTS  := shared services/customer services/scoring services/churn services/camp
 STAMP  := $(VENV)/.installed-stamp
 PYPROJECTS := $(foreach p,$(PARTS),$(p)/pyproject.toml)
 
-.PHONY: install run test lint format migrate revision bench-ingest bench-gateway clean
+.PHONY: install run test lint format migrate recompute revision bench-ingest bench-gateway bench-scoring clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ format: install
 migrate: install
 	$(BIN)/python -m crm_shared.migrate $(S)
 
+# make recompute ARGS="--as-of 2026-11-01T00:00:00Z"   (uses SCORING_DATABASE_URL or DATABASE_URL;
+# the running service offers the same as POST /api/v1/scores/recompute)
+recompute: install
+	$(BIN)/python -m crm_scoring.batch $(ARGS)
+
 # make revision S=customer M="add complaints"   (autogenerate against DATABASE_URL's server)
 revision: install
 	cd services/$(S) && ../../$(BIN)/alembic revision --autogenerate -m "$(M)"
@@ -45,6 +50,9 @@ bench-ingest: install
 
 bench-gateway: install
 	$(BIN)/python bench/gateway/run.py $(BENCH_ARGS)
+
+bench-scoring: install
+	$(BIN)/python bench/scoring/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache
