@@ -115,7 +115,7 @@ def _compute(
     t = time.perf_counter()
     notes: list[str] = []
     if refit:
-        fits, notes = fit_models(model_inputs(summaries, state.rules.clv.unit_days))
+        fits, notes = fit_models(model_inputs(summaries, state.rules.clv.unit_days), state.calibration.fits)
     else:
         fits = dict(state.calibration.fits)
         if not fits:

@@ -7,6 +7,7 @@ once with `shift`: the "still alive" beta term is B(a, b + x + shift) and the "d
 purchase" term is B(a + 1, b + x + shift - 1), present for x > 0 only in BG/NBD.
 """
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -79,7 +80,10 @@ def log_likelihood_and_grad(
     return ll, grad
 
 
-def fit(model: str, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int) -> FitResult:
+def fit(
+    model: str, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int, start: Sequence[float] | None = None
+) -> FitResult:
+    """Maximum likelihood; `start` (e.g. the previous fit on nearly the same base) replaces the multi-start."""
     xa, ta, Ta = _arrays(x, t_x, T)
     rows, weights, _ = group(xa, ta, Ta)
     gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
@@ -91,6 +95,8 @@ def fit(model: str, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int) -> F
     # (heavy early churn, moderate, rare) because the (a, b) surface can be flat and multi-modal-ish.
     rate = max(float(np.sum(xa) / max(np.sum(Ta), 1e-9)), 1e-3)
     starts = [(1.0, 1.0 / rate, a0, b0) for a0, b0 in ((1.0, 1.0), (0.5, 2.0), (2.0, 8.0))]
+    if start is not None:
+        starts = [tuple(start)]
     return fit_log_params(model, PARAM_NAMES, loglik_grad, starts, len(xa), len(rows))
 
 

@@ -4,6 +4,8 @@ Parameters are (r, alpha, a, b): purchase rate lambda ~ Gamma(r, alpha), drop-ou
 The algebra is shared with the sibling model in `_nbd.py`; this module fixes the drop-out convention.
 """
 
+from collections.abc import Sequence
+
 from numpy.typing import ArrayLike
 
 from crm_scoring.clv import _nbd
@@ -36,8 +38,8 @@ def log_likelihood_and_grad(
     return _nbd.log_likelihood_and_grad(params, x, t_x, T, weights, _SHIFT)
 
 
-def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FitResult:
-    return _nbd.fit(MODEL, x, t_x, T, _SHIFT)
+def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, start: Sequence[float] | None = None) -> FitResult:
+    return _nbd.fit(MODEL, x, t_x, T, _SHIFT, start)
 
 
 def p_alive(params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FloatArray:

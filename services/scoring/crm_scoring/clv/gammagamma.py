@@ -4,6 +4,8 @@ Each purchase's value z ~ Gamma(p, nu) with customer-level nu ~ Gamma(q, gamma);
 (x > 0) with m_x = mean spend over their x repeat purchases, whose density given nu is Gamma(p x, nu x).
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
@@ -56,8 +58,9 @@ def log_likelihood_and_grad(
     return ll, np.array([np.dot(w, d_p), np.dot(w, d_q), np.dot(w, d_g)])
 
 
-def fit(x: ArrayLike, m_x: ArrayLike) -> FitResult:
-    """Fit on the customers with x > 0; others are ignored (their spend is unobserved)."""
+def fit(x: ArrayLike, m_x: ArrayLike, start: Sequence[float] | None = None) -> FitResult:
+    """Fit on the customers with x > 0; others are ignored (their spend is unobserved). `start` (e.g. the
+    previous fit) replaces the multi-start."""
     xa, ma = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
     keep = xa > 0
     xa, ma = _repeat(xa[keep], ma[keep])
@@ -70,6 +73,8 @@ def fit(x: ArrayLike, m_x: ArrayLike) -> FitResult:
     # E[m] = p gamma / (q - 1): start with q = 3 and match the mean for a couple of shapes p.
     mean = float(np.mean(ma))
     starts = [(p0, 3.0, 2.0 * mean / p0) for p0 in (1.0, 5.0)]
+    if start is not None:
+        starts = [tuple(start)]
     return fit_log_params(MODEL, PARAM_NAMES, loglik_grad, starts, len(xa), len(rows))
 
 

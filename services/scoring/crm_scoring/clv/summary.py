@@ -87,6 +87,21 @@ def group(*columns: ArrayLike) -> tuple[FloatArray, FloatArray, IntArray]:
     Likelihoods are then evaluated once per distinct row and weighted: with day-resolution data most
     one-time buyers of a cohort share (0, 0, T), so this shrinks the work by a large factor.
     """
-    stacked = np.stack([np.asarray(c, dtype=float) for c in columns], axis=1)
-    rows, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    return rows, counts.astype(float), inverse.ravel().astype(np.int64)
+    cols = [np.asarray(c, dtype=float) for c in columns]
+    n = cols[0].size
+    if n == 0:
+        return np.zeros((0, len(cols))), np.zeros(0), np.zeros(0, dtype=np.int64)
+    # A lexsort and one pass over neighbours: the same rows in the same order as np.unique(axis=0), which
+    # is about ten times slower on a million rows (it sorts a structured view).
+    order = np.lexsort(cols[::-1])
+    ordered = [c[order] for c in cols]
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for c in ordered:
+        new[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(new)
+    rows = np.stack([c[starts] for c in ordered], axis=1)
+    counts = np.diff(np.append(starts, n)).astype(float)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return rows, counts, inverse

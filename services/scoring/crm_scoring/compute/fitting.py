@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,30 +19,42 @@ MIN_BUYERS = 50
 MIN_REPEAT_BUYERS = 20
 
 
-def fit_models(mi: ModelInputs) -> tuple[dict[str, FitResult], list[str]]:
-    """BG/NBD and MBG/NBD on every buyer, Gamma-Gamma on repeat buyers with positive spend.
+def fit_models(
+    mi: ModelInputs, previous: Mapping[str, FitResult] | None = None
+) -> tuple[dict[str, FitResult], list[str]]:
+    """BG/NBD and MBG/NBD on every buyer, Gamma-Gamma on repeat buyers with positive spend, in parallel
+    threads (SciPy's special functions and NumPy release the GIL). A previous fit of a model is its single
+    start: the base changes little between runs, so one local search from there replaces the multi-start.
 
     Returns the fits and notes on what was skipped and why (too few customers, a failed fit)."""
-    fits: dict[str, FitResult] = {}
+    previous = previous or {}
     notes: list[str] = []
     has = mi.has_purchase
     x, t_x, T = mi.x[has], mi.t_x[has], mi.T[has]
+    repeat = has & (mi.x > 0) & (mi.m_x > 0)
+    jobs: dict[str, Callable[[], FitResult]] = {}
+
+    def start(model: str) -> tuple[float, ...] | None:
+        fit = previous.get(model)
+        return fit.values() if usable(fit) else None  # type: ignore[union-attr]
+
     if has.sum() < MIN_BUYERS:
         notes.append(f"purchase models not fitted: {int(has.sum())} buyers (< {MIN_BUYERS})")
     else:
         for module in (bgnbd, mbgnbd):
-            try:
-                fits[module.MODEL] = module.fit(x, t_x, T)
-            except (ValueError, FloatingPointError) as exc:
-                notes.append(f"{module.MODEL} fit failed: {exc}")
-    repeat = has & (mi.x > 0) & (mi.m_x > 0)
+            jobs[module.MODEL] = partial(module.fit, x, t_x, T, start(module.MODEL))
     if repeat.sum() < MIN_REPEAT_BUYERS:
         notes.append(f"spend model not fitted: {int(repeat.sum())} repeat buyers (< {MIN_REPEAT_BUYERS})")
     else:
-        try:
-            fits[gammagamma.MODEL] = gammagamma.fit(mi.x[repeat], mi.m_x[repeat])
-        except (ValueError, FloatingPointError) as exc:
-            notes.append(f"gammagamma fit failed: {exc}")
+        jobs[gammagamma.MODEL] = partial(gammagamma.fit, mi.x[repeat], mi.m_x[repeat], start(gammagamma.MODEL))
+    fits: dict[str, FitResult] = {}
+    with ThreadPoolExecutor(max_workers=len(jobs) or 1, thread_name_prefix="fit") as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        for name, future in futures.items():
+            try:
+                fits[name] = future.result()
+            except (ValueError, FloatingPointError) as exc:
+                notes.append(f"{name} fit failed: {exc}")
     return fits, notes
 
 

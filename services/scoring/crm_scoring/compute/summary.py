@@ -1,9 +1,12 @@
-"""Per-customer purchase summaries as of a date, aggregated in PostgreSQL and read as NumPy arrays.
+"""Per-customer purchase summaries as of a date, as NumPy arrays.
 
-One pass over `purchases`: orders up to `as_of` that were not cancelled by then, net of refunds made by
-then, collapsed to purchase days (several orders on one day are one purchase occasion for the models),
-then to one row per customer with the windows the trends need. Known customers without a purchase are
-included (they are prospects: introduction stage).
+PostgreSQL only selects and nets: the orders placed up to `as_of` and not cancelled by then, each net of the
+refunds made by then, streamed out by binary COPY (for the whole base, a sequential scan: aggregating in SQL
+made the planner walk the customer index and read the heap at random). NumPy then sorts them by customer and
+time and aggregates: purchase days (several orders on one day are one purchase occasion for the models),
+first and last purchase, totals, the first day's spend (which Gamma-Gamma leaves out), the last 12 months
+and the two trend windows. Known customers without a purchase are included (prospects: introduction stage).
+The same code serves one customer (an event) and the whole base (a batch), so both see the same figures.
 """
 
 from __future__ import annotations
@@ -19,32 +22,17 @@ import numpy as np
 from .binary_copy import copy_out
 
 EPOCH = date(1970, 1, 1)
+SECONDS_PER_DAY = 86_400
 PAYMENT_TERMS = ("prepaid", "cash", "on_time", "on_account")  # code = index + 1; 0 = unknown
 BRAND_CONTRIBUTIONS = ("none", "public_figure", "senior_position")
-# day * _KEY + cents: the smallest key of a customer is its first purchase day and that day's spend, so the
-# first day's spend (which Gamma-Gamma leaves out) comes from the same single aggregation pass.
-_KEY = 100_000_000_000
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("customer_id", "uuid"),
-    ("n_days", "int4"),
-    ("n_orders", "int4"),
-    ("first_day", "int4"),
-    ("last_day", "int4"),
-    ("first_at", "float8"),
-    ("last_at", "float8"),
-    ("total", "float8"),
-    ("first_key", "int8"),
-    ("spend_12m", "float8"),
-    ("days_recent", "int4"),
-    ("days_prev", "int4"),
-    ("spend_recent", "float8"),
-    ("spend_prev", "float8"),
-    ("payment_terms", "int2"),
-    ("brand_contribution", "int2"),
-    ("declared_budget", "float8"),
-    ("share_of_wallet", "float8"),
-)
+_ORDER_COLUMNS = (("customer_id", "uuid"), ("at", "float8"), ("net", "float8"))
+_ORDERS_SQL = """
+SELECT p.customer_id, extract(epoch FROM p.ordered_at)::float8,
+       (p.amount - CASE WHEN p.refunded_at <= $1::timestamptz THEN p.refunded_amount ELSE 0 END)::float8
+FROM purchases p
+WHERE p.ordered_at <= $1::timestamptz AND (p.cancelled_at IS NULL OR p.cancelled_at > $1::timestamptz) {filter}
+"""
 
 
 def _codes(column: str, vocabulary: Sequence[str]) -> str:
@@ -52,70 +40,46 @@ def _codes(column: str, vocabulary: Sequence[str]) -> str:
     return f"(CASE k.{column} {whens} ELSE 0 END)::int2"
 
 
-SQL = f"""
-WITH d AS (
-    SELECT p.customer_id,
-           (p.ordered_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01' AS day,
-           count(*) AS orders,
-           min(p.ordered_at) AS first_at,
-           max(p.ordered_at) AS last_at,
-           sum(p.amount - CASE WHEN p.refunded_at <= $1::timestamptz THEN p.refunded_amount ELSE 0 END) AS net
-    FROM purchases p
-    WHERE p.ordered_at <= $1::timestamptz
-      AND (p.cancelled_at IS NULL OR p.cancelled_at > $1::timestamptz) {{purchase_filter}}
-    GROUP BY 1, 2
-), c AS (
-    SELECT customer_id,
-           count(*)::int4 AS n_days,
-           sum(orders)::int4 AS n_orders,
-           min(day)::int4 AS first_day,
-           max(day)::int4 AS last_day,
-           extract(epoch FROM min(first_at))::float8 AS first_at,
-           extract(epoch FROM max(last_at))::float8 AS last_at,
-           sum(net)::float8 AS total,
-           min(day::int8 * {_KEY} + round(net * 100)::int8) AS first_key,
-           coalesce(sum(net) FILTER (WHERE day > $2::int - 365), 0)::float8 AS spend_12m,
-           (count(*) FILTER (WHERE day > $2::int - $3::int))::int4 AS days_recent,
-           (count(*) FILTER (WHERE day > $2::int - 2 * $3::int AND day <= $2::int - $3::int))::int4 AS days_prev,
-           coalesce(sum(net) FILTER (WHERE day > $2::int - $3::int), 0)::float8 AS spend_recent,
-           coalesce(sum(net) FILTER (WHERE day > $2::int - 2 * $3::int AND day <= $2::int - $3::int), 0)::float8
-               AS spend_prev
-    FROM d GROUP BY customer_id
+_CUSTOMER_COLUMNS = (
+    ("customer_id", "uuid"),
+    ("prospect", "bool"),
+    ("payment_terms", "int2"),
+    ("brand_contribution", "int2"),
+    ("declared_budget", "float8"),
+    ("share_of_wallet", "float8"),
 )
-SELECT coalesce(c.customer_id, k.customer_id),
-       coalesce(c.n_days, 0), coalesce(c.n_orders, 0), coalesce(c.first_day, 0), coalesce(c.last_day, 0),
-       coalesce(c.first_at, 'NaN'), coalesce(c.last_at, 'NaN'), coalesce(c.total, 0),
-       coalesce(c.first_key, 0), coalesce(c.spend_12m, 0),
-       coalesce(c.days_recent, 0), coalesce(c.days_prev, 0), coalesce(c.spend_recent, 0), coalesce(c.spend_prev, 0),
-       {_codes("payment_terms", PAYMENT_TERMS)},
-       {_codes("brand_contribution", BRAND_CONTRIBUTIONS)},
+_CUSTOMERS_SQL = f"""
+SELECT k.customer_id, k.created_at <= $1::timestamptz,
+       {_codes("payment_terms", PAYMENT_TERMS)}, {_codes("brand_contribution", BRAND_CONTRIBUTIONS)},
        coalesce(k.declared_budget::float8, 'NaN'), coalesce(k.share_of_wallet::float8, 'NaN')
-FROM c FULL JOIN known_customers k ON k.customer_id = c.customer_id
-WHERE coalesce(k.merged_into IS NULL, true)
-  AND (c.customer_id IS NOT NULL OR k.created_at <= $1::timestamptz) {{customer_filter}}
+FROM known_customers k
+WHERE k.merged_into IS NULL {{filter}}
 """
+
+INT_FIELDS = ("n_days", "n_orders", "first_day", "last_day", "days_recent", "days_prev")
+FLOAT_FIELDS = ("first_at", "last_at", "total", "first_spend", "spend_12m", "spend_recent", "spend_prev")
 
 
 @dataclass(frozen=True)
 class Summaries:
-    """Column arrays of the summaries (see COLUMNS), the as-of instant and its day number."""
+    """Column arrays, one entry per customer: `customer_id` (16-byte records), the purchase aggregates
+    (INT_FIELDS, FLOAT_FIELDS; zeros and NaN times without purchase) and the score attributes."""
 
-    rows: np.ndarray
+    columns: dict[str, np.ndarray]
     as_of: datetime
     as_of_day: int
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.columns["customer_id"])
 
     def __getitem__(self, column: str) -> np.ndarray:
-        return self.rows[column]
+        return self.columns[column]
 
     def first_day_spend(self) -> np.ndarray:
-        key = self.rows["first_key"].astype(np.int64)
-        return (key - self.rows["first_day"].astype(np.int64) * _KEY) / 100.0
+        return self.columns["first_spend"]
 
     def customer_ids(self) -> list[uuid.UUID]:
-        raw = self.rows["customer_id"].tobytes()
+        raw = self.columns["customer_id"].tobytes()
         return [uuid.UUID(bytes=raw[i : i + 16]) for i in range(0, len(raw), 16)]
 
 
@@ -123,16 +87,98 @@ def day_number(instant: datetime) -> int:
     return (instant.astimezone(UTC).date() - EPOCH).days
 
 
+def _halves(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 16-byte id as two unsigned 64-bit halves: sortable, comparable, exact."""
+    pairs = np.frombuffer(np.ascontiguousarray(ids).tobytes(), dtype=">u8").reshape(-1, 2)
+    return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
+
+
+def aggregate(
+    customer: np.ndarray, at: np.ndarray, net: np.ndarray, as_of_day: int, window: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Orders -> (distinct customer ids, per-customer aggregates), in customer id order."""
+    if len(at) == 0:
+        empty = {name: np.zeros(0, dtype=np.int64) for name in INT_FIELDS}
+        empty.update({name: np.zeros(0) for name in FLOAT_FIELDS})
+        return np.ascontiguousarray(customer), empty
+    hi, lo = _halves(customer)
+    order = np.lexsort((at, lo, hi))
+    hi, lo, at, net = hi[order], lo[order], at[order], net[order]
+    day = np.floor(at / SECONDS_PER_DAY).astype(np.int64)
+    n = len(at)
+    new_customer = np.ones(n, dtype=bool)
+    new_customer[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+    new_day = new_customer.copy()
+    new_day[1:] |= day[1:] != day[:-1]
+    c_start = np.flatnonzero(new_customer)
+    d_start = np.flatnonzero(new_day)
+    k = len(c_start)
+    d_customer = np.cumsum(new_customer)[d_start] - 1  # customer index of each purchase day
+    d_day = day[d_start]
+    d_net = np.add.reduceat(net, d_start)
+    c_end = np.append(c_start[1:], n) - 1
+    first_day_index = np.searchsorted(d_start, c_start)  # a customer's first day starts with the customer
+    recent = d_day > as_of_day - window
+    previous = (d_day > as_of_day - 2 * window) & ~recent
+
+    def per_customer(weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(d_customer, weights=weights, minlength=k)
+
+    aggregates = {
+        "n_days": per_customer().astype(np.int64),
+        "n_orders": np.diff(np.append(c_start, n)).astype(np.int64),
+        "first_day": day[c_start],
+        "last_day": day[c_end],
+        "first_at": at[c_start],
+        "last_at": at[c_end],
+        "total": np.add.reduceat(net, c_start),
+        "first_spend": d_net[first_day_index],
+        "spend_12m": per_customer(np.where(d_day > as_of_day - 365, d_net, 0.0)),
+        "days_recent": per_customer(recent.astype(np.float64)).astype(np.int64),
+        "days_prev": per_customer(previous.astype(np.float64)).astype(np.int64),
+        "spend_recent": per_customer(np.where(recent, d_net, 0.0)),
+        "spend_prev": per_customer(np.where(previous, d_net, 0.0)),
+    }
+    ids = customer[order][c_start]
+    return ids, aggregates
+
+
 async def read_summaries(
     conn: asyncpg.Connection, as_of: datetime, *, trend_window_days: int, customers: Sequence[uuid.UUID] | None = None
 ) -> Summaries:
     """Summaries of every customer (customers=None) or of the given ones, as of `as_of`."""
-    args: list[object] = [as_of, day_number(as_of), trend_window_days]
-    purchase_filter = customer_filter = ""
+    args: list[object] = [as_of]
+    order_filter = customer_filter = ""
     if customers is not None:
         args.append(list(customers))
-        purchase_filter = "AND p.customer_id = ANY($4::uuid[])"
-        customer_filter = "AND coalesce(c.customer_id, k.customer_id) = ANY($4::uuid[])"
-    query = SQL.format(purchase_filter=purchase_filter, customer_filter=customer_filter)
-    rows = await copy_out(conn, query, COLUMNS, *args)
-    return Summaries(rows, as_of, day_number(as_of))
+        order_filter = "AND p.customer_id = ANY($2::uuid[])"
+        customer_filter = "AND k.customer_id = ANY($2::uuid[])"
+    orders = await copy_out(conn, _ORDERS_SQL.format(filter=order_filter), _ORDER_COLUMNS, *args)
+    known = await copy_out(conn, _CUSTOMERS_SQL.format(filter=customer_filter), _CUSTOMER_COLUMNS, *args)
+    as_of_day = day_number(as_of)
+    buyers, agg = aggregate(orders["customer_id"], orders["at"], orders["net"], as_of_day, trend_window_days)
+    # Everyone = the buyers, plus the known customers (prospects only if known by as_of), in id order.
+    # As 16-byte strings, ids sort and search like their bytes (all the same length, so NumPy's
+    # trailing-NUL padding rule never makes two different ids equal).
+    buyer_keys = np.ascontiguousarray(buyers).view("S16")
+    known_keys = np.ascontiguousarray(known["customer_id"]).view("S16")
+    keys = np.unique(np.concatenate([buyer_keys, known_keys[known["prospect"]]]))
+    n = len(keys)
+    ids = keys.view("V16")
+    where = np.searchsorted(keys, buyer_keys)
+    columns: dict[str, np.ndarray] = {"customer_id": ids}
+    for name in INT_FIELDS:
+        columns[name] = np.zeros(n, dtype=np.int64)
+    for name in FLOAT_FIELDS:
+        columns[name] = np.full(n, np.nan if name.endswith("_at") else 0.0)
+    for name, values in agg.items():
+        columns[name][where] = values
+    columns["payment_terms"] = np.zeros(n, dtype=np.int16)
+    columns["brand_contribution"] = np.zeros(n, dtype=np.int16)
+    columns["declared_budget"] = np.full(n, np.nan)
+    columns["share_of_wallet"] = np.full(n, np.nan)
+    at = np.minimum(np.searchsorted(keys, known_keys), max(n - 1, 0))
+    hit = (keys[at] == known_keys) if n else np.zeros(len(known_keys), dtype=bool)
+    for name in ("payment_terms", "brand_contribution", "declared_budget", "share_of_wallet"):
+        columns[name][at[hit]] = known[name][hit]
+    return Summaries(columns, as_of, as_of_day)

@@ -1,0 +1,59 @@
+"""The NumPy aggregation of orders into per-customer summaries, against a plain Python reference."""
+
+import uuid
+from collections import defaultdict
+
+import numpy as np
+
+from crm_scoring.compute.summary import aggregate
+
+DAY = 86_400
+
+
+def test_aggregate_matches_a_plain_reference() -> None:
+    rng = np.random.default_rng(7)
+    ids = [uuid.uuid4() for _ in range(40)]
+    rows = []
+    for c in ids:
+        for _ in range(int(rng.integers(1, 9))):
+            day = int(rng.integers(19_000, 19_700))
+            rows.append((c, day * DAY + float(rng.integers(0, DAY)), round(float(rng.gamma(2, 30)), 2)))
+    rows.append((ids[0], rows[0][1] + 1.0, 5.0))  # a second order on the same day
+    as_of_day, window = 19_700, 180
+    customer = np.frombuffer(b"".join(c.bytes for c, _, _ in rows), dtype="V16")
+    at = np.array([r[1] for r in rows])
+    net = np.array([r[2] for r in rows])
+    got_ids, agg = aggregate(customer, at, net, as_of_day, window)
+
+    per: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
+    for c, t, v in rows:
+        per[c].append((t, v))
+    expected_ids = sorted(per, key=lambda u: u.bytes)
+    assert [uuid.UUID(bytes=b.tobytes()) for b in got_ids] == expected_ids
+    for i, c in enumerate(expected_ids):
+        orders = sorted(per[c])
+        days: dict[int, float] = defaultdict(float)
+        for t, v in orders:
+            days[int(t // DAY)] += v
+        first = min(days)
+        assert agg["n_orders"][i] == len(orders)
+        assert agg["n_days"][i] == len(days)
+        assert agg["first_day"][i] == first
+        assert agg["last_day"][i] == max(days)
+        assert agg["first_at"][i] == orders[0][0]
+        assert agg["last_at"][i] == orders[-1][0]
+        assert abs(agg["total"][i] - sum(days.values())) < 1e-9
+        assert abs(agg["first_spend"][i] - days[first]) < 1e-9
+        assert abs(agg["spend_12m"][i] - sum(v for d, v in days.items() if d > as_of_day - 365)) < 1e-9
+        recent = [d for d in days if d > as_of_day - window]
+        previous = [d for d in days if as_of_day - 2 * window < d <= as_of_day - window]
+        assert agg["days_recent"][i] == len(recent)
+        assert agg["days_prev"][i] == len(previous)
+        assert abs(agg["spend_recent"][i] - sum(days[d] for d in recent)) < 1e-9
+        assert abs(agg["spend_prev"][i] - sum(days[d] for d in previous)) < 1e-9
+
+
+def test_no_orders() -> None:
+    ids, agg = aggregate(np.zeros(0, dtype="V16"), np.zeros(0), np.zeros(0), 19_700, 180)
+    assert len(ids) == 0
+    assert all(len(v) == 0 for v in agg.values())
