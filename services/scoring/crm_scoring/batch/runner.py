@@ -30,7 +30,8 @@ from ..compute.model_inputs import model_inputs
 from ..compute.score import Calibration, cut_base, derive, score
 from ..compute.state import ScoringState, load_state
 from ..compute.summary import Summaries, read_summaries
-from ..compute.write import SOURCE, write_scores
+from ..compute.swap import replace_all
+from ..compute.write import SOURCE
 from ..config import Settings
 
 log = logging.getLogger("crm.scoring.batch")
@@ -159,15 +160,14 @@ async def _write(
         _json(cal.cuts),
         state.rules.model_dump_json(),
     )
-    result = await write_scores(
+    result = await replace_all(
         session,
         scored,
         as_of=as_of,
         rules=state.rules,
         calibration_id=calibration_id,
-        cause="batch",
         segment_names=state.segment_names,
-        not_touched_since=read_started,
+        read_started=read_started,
         events_per_message=settings.batch_events_per_message,
         copy_chunk=settings.batch_write_chunk,
     )

@@ -91,62 +91,71 @@ REASON_SQL = f"""CASE s.stage_rule
                 coalesce(round({_flt("p_alive")}::numeric, 3)::text, 'n/a'), {_pct("spend_trend")})
 END"""
 
-_STAGES_SQL = "ARRAY[" + ", ".join(f"'{s}'" for s in STAGES) + "]"
+STAGES_SQL = "ARRAY[" + ", ".join(f"'{s}'" for s in STAGES) + "]"
 
 
-def _upsert_sql(n_horizons: int) -> str:
+SCORE_COLUMNS = (
+    "customer_id, as_of, first_purchase_at, last_purchase_at, purchase_days, order_count, total_spend, avg_spend, "
+    "spend_12m, monthly_frequency, monthly_avg_spend, tenure_months, recency_days, frequency_trend, spend_trend, "
+    "r, f, m, rfm_segment, abc_class, gold, drag, composite_score, formula_version, p_alive, churn_risk, "
+    "expected_purchases, expected_spend, clv, calibration_id, stage, stage_reason, stage_since, computed_at"
+)
+
+
+def select_list(n_horizons: int, stage_since: str = "$1") -> str:
+    """The stored row computed from a staged one (alias `s`): $1 = as_of, $2 = calibration id, $3 = segment
+    names, $4.. the lifecycle thresholds (see REASON_SQL)."""
     exp = ", ".join(_flt(f"exp_{i}") for i in range(n_horizons))
-    return f"""
-WITH up AS (
-    INSERT INTO customer_scores AS cs (
-        customer_id, as_of, first_purchase_at, last_purchase_at, purchase_days, order_count, total_spend,
-        avg_spend, spend_12m, monthly_frequency, monthly_avg_spend, tenure_months, recency_days,
-        frequency_trend, spend_trend, r, f, m, rfm_segment, abc_class, gold, drag, composite_score,
-        formula_version, p_alive, churn_risk, expected_purchases, expected_spend, clv, calibration_id,
-        stage, stage_reason, stage_since, computed_at)
-    SELECT s.customer_id, $1, to_timestamp({_flt("first_at")}), to_timestamp({_flt("last_at")}), s.n_days,
-        s.n_orders, {_num("total")}, {_num("avg_spend")}, {_num("spend_12m")}, {_flt("monthly_frequency")},
-        {_num("monthly_avg_spend")}, {_flt("tenure_months")}, NULLIF(s.recency_days, -1),
-        {_flt("frequency_trend")}, {_flt("spend_trend")}, s.r, s.f, s.m, ($3::text[])[s.segment + 1],
-        (ARRAY['C', 'B', 'A'])[s.abc], s.gold, s.drag, round(s.composite::numeric, 2),
+    return f"""s.customer_id, $1::timestamptz, to_timestamp({_flt("first_at")}), to_timestamp({_flt("last_at")}),
+        s.n_days, s.n_orders, {_num("total")}, {_num("avg_spend")}, {_num("spend_12m")},
+        {_flt("monthly_frequency")}, {_num("monthly_avg_spend")}, {_flt("tenure_months")},
+        NULLIF(s.recency_days, -1), {_flt("frequency_trend")}, {_flt("spend_trend")}, s.r, s.f, s.m,
+        ($3::text[])[s.segment + 1], (ARRAY['C', 'B', 'A'])[s.abc], s.gold, s.drag, round(s.composite::numeric, 2),
         NULLIF(s.formula_version, -1), {_flt("p_alive")}, {_flt("churn_risk")},
         CASE WHEN s.p_alive = 'NaN' THEN NULL ELSE ARRAY[{exp}] END, {_num("expected_spend")}, {_num("clv")},
         CASE WHEN s.p_alive = 'NaN' THEN NULL ELSE $2::int END,
-        ({_STAGES_SQL})[s.stage + 1], {REASON_SQL}, $1, now()
+        ({STAGES_SQL})[s.stage + 1], {REASON_SQL}, {stage_since}, now()"""
+
+
+def changed_sql(new: str, old: str, first: int) -> str:
+    """What moved materially between two score rows; ${first}.. are the `changes` thresholds."""
+    p, c, a = f"${first}", f"${first + 1}", f"${first + 2}"
+    return f"""array_remove(ARRAY[
+           CASE WHEN abs({new}.composite_score - {old}.composite_score) >= {p} THEN 'composite_score' END,
+           CASE WHEN ({new}.clv IS NULL) <> ({old}.clv IS NULL)
+                  OR abs({new}.clv - {old}.clv) >= {c} * greatest(abs({old}.clv), 0.01) THEN 'clv' END,
+           CASE WHEN ({new}.p_alive IS NULL) <> ({old}.p_alive IS NULL)
+                  OR abs({new}.p_alive - {old}.p_alive) >= {a} THEN 'p_alive' END,
+           CASE WHEN {new}.abc_class IS DISTINCT FROM {old}.abc_class THEN 'abc_class' END,
+           CASE WHEN {new}.rfm_segment IS DISTINCT FROM {old}.rfm_segment THEN 'rfm_segment' END,
+           CASE WHEN {new}.gold <> {old}.gold THEN 'gold' END,
+           CASE WHEN {new}.drag <> {old}.drag THEN 'drag' END
+       ]::text[], NULL)"""
+
+
+DIFF_COLUMNS = (
+    "customer_id, stage, stage_reason, composite_score, clv, p_alive, churn_risk, abc_class, rfm_segment, gold, drag"
+)
+_UPDATE_SET = ", ".join(
+    f"{c} = EXCLUDED.{c}" for c in SCORE_COLUMNS.replace(" ", "").split(",") if c not in ("customer_id", "stage_since")
+)
+
+
+def _upsert_sql(n_horizons: int) -> str:
+    returning = ", ".join(f"cs.{c}" for c in DIFF_COLUMNS.split(", "))
+    return f"""
+WITH up AS (
+    INSERT INTO customer_scores AS cs ({SCORE_COLUMNS})
+    SELECT {select_list(n_horizons)}
     FROM staged_scores s
-    ON CONFLICT (customer_id) DO UPDATE SET
-        as_of = EXCLUDED.as_of, first_purchase_at = EXCLUDED.first_purchase_at,
-        last_purchase_at = EXCLUDED.last_purchase_at, purchase_days = EXCLUDED.purchase_days,
-        order_count = EXCLUDED.order_count, total_spend = EXCLUDED.total_spend, avg_spend = EXCLUDED.avg_spend,
-        spend_12m = EXCLUDED.spend_12m, monthly_frequency = EXCLUDED.monthly_frequency,
-        monthly_avg_spend = EXCLUDED.monthly_avg_spend, tenure_months = EXCLUDED.tenure_months,
-        recency_days = EXCLUDED.recency_days, frequency_trend = EXCLUDED.frequency_trend,
-        spend_trend = EXCLUDED.spend_trend, r = EXCLUDED.r, f = EXCLUDED.f, m = EXCLUDED.m,
-        rfm_segment = EXCLUDED.rfm_segment, abc_class = EXCLUDED.abc_class, gold = EXCLUDED.gold,
-        drag = EXCLUDED.drag, composite_score = EXCLUDED.composite_score,
-        formula_version = EXCLUDED.formula_version, p_alive = EXCLUDED.p_alive, churn_risk = EXCLUDED.churn_risk,
-        expected_purchases = EXCLUDED.expected_purchases, expected_spend = EXCLUDED.expected_spend,
-        clv = EXCLUDED.clv, calibration_id = EXCLUDED.calibration_id, stage = EXCLUDED.stage,
-        stage_reason = EXCLUDED.stage_reason,
-        stage_since = CASE WHEN cs.stage = EXCLUDED.stage THEN cs.stage_since ELSE EXCLUDED.stage_since END,
-        computed_at = EXCLUDED.computed_at
+    ON CONFLICT (customer_id) DO UPDATE SET {_UPDATE_SET},
+        stage_since = CASE WHEN cs.stage = EXCLUDED.stage THEN cs.stage_since ELSE EXCLUDED.stage_since END
     WHERE cs.computed_at < coalesce($11::timestamptz, 'infinity')
-    RETURNING cs.customer_id, cs.stage, cs.stage_reason, cs.composite_score, cs.clv, cs.p_alive, cs.churn_risk,
-              cs.abc_class, cs.rfm_segment, cs.gold, cs.drag
+    RETURNING {returning}
 )
 INSERT INTO score_diffs
 SELECT up.*, prev.customer_id IS NOT NULL, prev.stage, prev.composite_score, prev.clv, prev.p_alive,
-       array_remove(ARRAY[
-           CASE WHEN abs(up.composite_score - prev.composite_score) >= $12 THEN 'composite_score' END,
-           CASE WHEN (up.clv IS NULL) <> (prev.clv IS NULL)
-                  OR abs(up.clv - prev.clv) >= $13 * greatest(abs(prev.clv), 0.01) THEN 'clv' END,
-           CASE WHEN (up.p_alive IS NULL) <> (prev.p_alive IS NULL)
-                  OR abs(up.p_alive - prev.p_alive) >= $14 THEN 'p_alive' END,
-           CASE WHEN up.abc_class IS DISTINCT FROM prev.abc_class THEN 'abc_class' END,
-           CASE WHEN up.rfm_segment IS DISTINCT FROM prev.rfm_segment THEN 'rfm_segment' END,
-           CASE WHEN up.gold <> prev.gold THEN 'gold' END,
-           CASE WHEN up.drag <> prev.drag THEN 'drag' END
-       ]::text[], NULL)
+       {changed_sql("up", "prev", 12)}
 FROM up LEFT JOIN score_prev prev ON prev.customer_id = up.customer_id
 """
 
@@ -249,6 +258,47 @@ def _events(rows: list[asyncpg.Record], as_of: datetime, cause: Cause) -> list[d
     return events
 
 
+def reason_args(rules: Rules) -> list[Any]:
+    """$4..$10: the lifecycle thresholds and the trend window the reason texts quote."""
+    lc = rules.lifecycle
+    return [
+        lc.churned_days,
+        lc.churned_p_alive,
+        lc.decline_p_alive,
+        lc.decline_trend,
+        lc.growth_max_purchase_days,
+        rules.clv.trend_window_days,
+        lc.growth_trend,
+    ]
+
+
+async def stage(conn: asyncpg.Connection, scored: dict[str, np.ndarray], n_horizons: int, copy_chunk: int) -> None:
+    """The scored rows into a staging table, and the empty tables the diffs go through."""
+    columns = staged_columns(n_horizons)
+    ddl = ", ".join(f"{name} {_PG_TYPES[t]}" for name, t in columns)
+    # One delivery can rescore several times in one transaction (one handler per event type).
+    await conn.execute("DROP TABLE IF EXISTS staged_scores, score_prev, score_diffs")
+    await conn.execute(f"CREATE TEMP TABLE staged_scores ({ddl}) ON COMMIT DROP")
+    await conn.execute(_PREV_DDL)
+    await conn.execute(_DIFFS_DDL)
+    for start in range(0, len(scored["customer_id"]), copy_chunk):
+        chunk = {k: v[start : start + copy_chunk] for k, v in scored.items()}
+        await copy_in(conn, "staged_scores", columns, chunk)
+
+
+async def record(
+    session: AsyncSession, conn: asyncpg.Connection, *, as_of: datetime, cause: Cause, events_per_message: int
+) -> tuple[int, int, int]:
+    """From score_diffs: stage and score history, and the events, published in the same transaction.
+    Returns (stage changes, score changes, events)."""
+    stage_count, score_count = await conn.fetchrow(_HISTORY_SQL, as_of, cause)
+    rows = await conn.fetch(_EVENTS_SQL, cause == "event")
+    events = _events(rows, as_of, cause)
+    for i in range(0, len(events), events_per_message):
+        await publish(session, events[i : i + events_per_message])
+    return int(stage_count), int(score_count), len(events)
+
+
 async def write_scores(
     session: AsyncSession,
     scored: dict[str, np.ndarray],
@@ -267,39 +317,14 @@ async def write_scores(
     `not_touched_since` (batch): rows rescored by an event after that instant keep their newer values."""
     conn = await driver_connection(session)
     n_horizons = len(rules.clv.horizons_days)
-    columns = staged_columns(n_horizons)
-    ddl = ", ".join(f"{name} {_PG_TYPES[t]}" for name, t in columns)
-    # One delivery can rescore several times in one transaction (one handler per event type).
-    await conn.execute("DROP TABLE IF EXISTS staged_scores, score_prev, score_diffs")
-    await conn.execute(f"CREATE TEMP TABLE staged_scores ({ddl}) ON COMMIT DROP")
-    await conn.execute(_PREV_DDL)
-    await conn.execute(_DIFFS_DDL)
-    for start in range(0, len(scored["customer_id"]), copy_chunk):
-        chunk = {k: v[start : start + copy_chunk] for k, v in scored.items()}
-        await copy_in(conn, "staged_scores", columns, chunk)
+    await stage(conn, scored, n_horizons, copy_chunk)
     await conn.execute(_PREV_SQL)
-    lc, ch = rules.lifecycle, rules.changes
-    args: list[Any] = [
-        as_of,
-        calibration_id,
-        segment_names,
-        lc.churned_days,
-        lc.churned_p_alive,
-        lc.decline_p_alive,
-        lc.decline_trend,
-        lc.growth_max_purchase_days,
-        rules.clv.trend_window_days,
-        lc.growth_trend,
-    ]
+    ch = rules.changes
+    args: list[Any] = [as_of, calibration_id, segment_names, *reason_args(rules)]
     args += [not_touched_since, ch.composite_points, ch.clv_relative, ch.p_alive]
     status = await conn.execute(_upsert_sql(n_horizons), *args)
-    written = int(status.split()[-1])
-    stage_count, score_count = await conn.fetchrow(_HISTORY_SQL, as_of, cause)
-    rows = await conn.fetch(_EVENTS_SQL, cause == "event")
-    events = _events(rows, as_of, cause)
-    for i in range(0, len(events), events_per_message):
-        await publish(session, events[i : i + events_per_message])
-    return WriteResult(written, int(stage_count), int(score_count), len(events))
+    counts = await record(session, conn, as_of=as_of, cause=cause, events_per_message=events_per_message)
+    return WriteResult(int(status.split()[-1]), *counts)
 
 
 def uuid_array(ids: list[uuid.UUID]) -> np.ndarray:
