@@ -134,7 +134,8 @@ INSERT INTO points_ledger AS l (customer_id, month, points, formula_version, run
 SELECT customer_id, $1, round(composite::numeric, 2), NULLIF(formula_version, -1), $2 FROM staged_scores
 ON CONFLICT (customer_id, month) DO UPDATE SET
     points = EXCLUDED.points, formula_version = EXCLUDED.formula_version, run_id = EXCLUDED.run_id, recorded_at = now()
-"""
+WHERE l.points IS DISTINCT FROM EXCLUDED.points OR l.formula_version IS DISTINCT FROM EXCLUDED.formula_version
+"""  # a rerun in the same month rewrites only the points that changed (run_id: the run that last set them)
 
 
 async def _write(

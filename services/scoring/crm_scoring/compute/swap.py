@@ -63,6 +63,7 @@ async def replace_all(
     n_horizons = len(rules.clv.horizons_days)
     await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     await stage(conn, scored, n_horizons, copy_chunk)
+    await conn.execute("ANALYZE staged_scores")  # temp tables are never auto-analyzed: plan joins on real sizes
     # Writers wait from here to the commit; readers do not.
     await conn.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
     await conn.execute(f"DROP TABLE IF EXISTS {NEXT}")
@@ -80,11 +81,12 @@ async def replace_all(
     )
     await conn.execute(
         f"""
-        INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old
-        WHERE old.computed_at >= $1 OR NOT EXISTS (SELECT 1 FROM staged_scores s WHERE s.customer_id = old.customer_id)
+        INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old LEFT JOIN staged_scores s ON s.customer_id = old.customer_id
+        WHERE s.customer_id IS NULL OR old.computed_at >= $1
         """,
         read_started,
     )
+    await conn.execute(f"ANALYZE {NEXT}")
     ch = rules.changes
     new_columns = ", ".join(f"n.{c}" for c in DIFF_COLUMNS.split(", "))
     await conn.execute(
