@@ -239,11 +239,14 @@ def run_batch(admin_url: str, url: str, as_of: datetime, *, refit: bool, wrap: l
 def print_batch(label: str, b: BatchTiming) -> None:
     timings = b.stats.get("timings", {})
     total = float(timings.get("total", b.wall))
-    phases = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.items() if k != "total")
+    phases = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.items() if k not in ("total", "write_steps"))
+    steps = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.get("write_steps", {}).items())
     counts = {k: v for k, v in b.stats.items() if isinstance(v, int) and k not in ("run_id", "calibration_id")}
     pg = f", PostgreSQL CPU {b.postgres_cpu:.1f} s" if b.postgres_cpu is not None else ""
     print(f"{label}: {b.wall:.2f} s wall for the CLI process ({b.wall / BATCH_TARGET_SECONDS:.2f}x the 60 s target)")
     print(f"    runner total {total:.2f} s; phases (s): {phases}")
+    if steps:
+        print(f"    write steps (s): {steps}")
     rss = f", peak RSS {b.max_rss_mb:,.0f} MB" if b.max_rss_mb is not None else ""
     print(f"    batch process CPU {b.cpu:.1f} s{rss}{pg}")
     print(f"    {', '.join(f'{k} {v:,}' for k, v in counts.items())}", flush=True)

@@ -149,6 +149,7 @@ async def _write(
     cal: Calibration,
     scored: dict[str, Any],
     settings: Settings,
+    write_steps: dict[str, float],
 ) -> dict[str, int]:
     conn = await driver_connection(session)
     await conn.execute(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'")
@@ -171,9 +172,12 @@ async def _write(
         read_started=read_started,
         events_per_message=settings.batch_events_per_message,
         copy_chunk=settings.batch_write_chunk,
+        timings=write_steps,
     )
     month = date(as_of.year, as_of.month, 1)
+    started = time.perf_counter()
     ledger = await conn.execute(_LEDGER_SQL, month, run_id)
+    write_steps["ledger"] = round(time.perf_counter() - started, 3)
     data = {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
@@ -209,7 +213,7 @@ async def run_batch(
     if run_id is None:
         run_id = await start_run(engine, as_of=as_of, refit=refit, requested_by=requested_by)
     stats: dict[str, Any] = {"timings": {}}
-    timings: dict[str, float] = stats["timings"]
+    timings: dict[str, Any] = stats["timings"]
     sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)
 
     async def progress(phase: str, fraction: float) -> None:
@@ -249,6 +253,7 @@ async def run_batch(
                     cal=cal,
                     scored=scored,
                     settings=settings,
+                    write_steps=timings.setdefault("write_steps", {}),
                 )
             )
             timings["write"] = time.perf_counter() - t

@@ -11,6 +11,7 @@ out; readers keep reading the old table until the swap commits.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -58,12 +59,24 @@ async def replace_all(
     read_started: datetime,
     events_per_message: int = 5000,
     copy_chunk: int = 100_000,
+    timings: dict[str, float] | None = None,
 ) -> WriteResult:
+    """Write the batch's scores; `timings` receives seconds per step (what ops look at when a run is slow)."""
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
     conn = await driver_connection(session)
     n_horizons = len(rules.clv.horizons_days)
     await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     await stage(conn, scored, n_horizons, copy_chunk)
     await conn.execute("ANALYZE staged_scores")  # temp tables are never auto-analyzed: plan joins on real sizes
+    lap("stage")
     # Writers wait from here to the commit; readers do not.
     await conn.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
     await conn.execute(f"DROP TABLE IF EXISTS {NEXT}")
@@ -79,6 +92,7 @@ async def replace_all(
         """,
         *args,
     )
+    lap("insert")
     await conn.execute(
         f"""
         INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old LEFT JOIN staged_scores s ON s.customer_id = old.customer_id
@@ -87,6 +101,7 @@ async def replace_all(
         read_started,
     )
     await conn.execute(f"ANALYZE {NEXT}")
+    lap("carry_over")
     ch = rules.changes
     new_columns = ", ".join(f"n.{c}" for c in DIFF_COLUMNS.split(", "))
     await conn.execute(
@@ -103,15 +118,19 @@ async def replace_all(
         ch.clv_relative,
         ch.p_alive,
     )
+    lap("diff")
     await conn.execute(f"CREATE UNIQUE INDEX {TABLE}_pk_next ON {NEXT} (customer_id)")
     indexes = _index_ddl()
     for _, ddl in indexes:
         await conn.execute(ddl)
+    lap("indexes")
     await conn.execute(f"DROP TABLE {TABLE}")
     await conn.execute(f"ALTER TABLE {NEXT} RENAME TO {TABLE}")
     await conn.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT pk_{TABLE} PRIMARY KEY USING INDEX {TABLE}_pk_next")
     for name, _ in indexes:
         await conn.execute(f"ALTER INDEX {name}_next RENAME TO {name}")
     await conn.execute(f"ANALYZE {TABLE}")
+    lap("swap")
     counts = await record(session, conn, as_of=as_of, cause="batch", events_per_message=events_per_message)
+    lap("history_and_events")
     return WriteResult(int(written.split()[-1]), *counts)
