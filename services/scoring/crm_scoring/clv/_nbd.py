@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from crm_scoring.clv._fit import FitResult, fit_log_params
+from crm_scoring.clv._fit import FitResult, fit_log_params, presample
 from crm_scoring.clv.summary import group
 
 FloatArray = NDArray[np.float64]
@@ -83,8 +83,12 @@ def log_likelihood_and_grad(
 def fit(
     model: str, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int, start: Sequence[float] | None = None
 ) -> FitResult:
-    """Maximum likelihood; `start` (e.g. the previous fit on nearly the same base) replaces the multi-start."""
+    """Maximum likelihood; `start` (e.g. the previous fit on nearly the same base) replaces the multi-start.
+    On a large base without a start, the multi-start runs on a random sample and the whole base is then fitted
+    from the sample's optimum (see `_fit.presample`)."""
     xa, ta, Ta = _arrays(x, t_x, T)
+    if start is None and (sample := presample(len(xa))) is not None:
+        start = fit(model, xa[sample], ta[sample], Ta[sample], shift).values()
     rows, weights, _ = group(xa, ta, Ta)
     gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
 

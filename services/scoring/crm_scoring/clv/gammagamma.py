@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
 
-from crm_scoring.clv._fit import FitResult, fit_log_params
+from crm_scoring.clv._fit import FitResult, fit_log_params, presample
 from crm_scoring.clv.summary import group
 
 FloatArray = NDArray[np.float64]
@@ -64,6 +64,8 @@ def fit(x: ArrayLike, m_x: ArrayLike, start: Sequence[float] | None = None) -> F
     xa, ma = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
     keep = xa > 0
     xa, ma = _repeat(xa[keep], ma[keep])
+    if start is None and (sample := presample(len(xa))) is not None:
+        start = fit(xa[sample], ma[sample]).values()
     rows, weights, _ = group(xa, ma)
     gx, gm = rows[:, 0], rows[:, 1]
 
