@@ -233,3 +233,18 @@ def test_cli_runs_a_batch(db_url):
 
 def test_app_factory_is_importable():
     assert create_app is not None
+
+
+async def test_reads_keep_working_across_the_table_swap(api, engine, settings):
+    """The batch replaces customer_scores with a new table: the service's pooled connections, with their
+    prepared statements, go on reading it."""
+    events, ids = _history(5, 60)
+    await _load(api, events)
+    for _ in range(3):
+        listed = await api.get("/api/v1/scores/customers", params={"limit": 10})
+        one = await api.get(f"/api/v1/scores/customers/{ids[0]}")
+        assert (listed.status_code, one.status_code) == (200, 200)
+        await run_batch(engine, settings, as_of=NOW)
+    after = await api.get(f"/api/v1/scores/customers/{ids[0]}")
+    assert after.status_code == 200
+    assert after.json()["clv"] is not None
