@@ -1,4 +1,4 @@
-"""`python -m crm_scoring.batch [--as-of 2026-11-01T00:00:00Z] [--no-refit]`: recompute every customer's
+"""`python -m crm_scoring.batch [--as-of 2026-11-01T00:00:00Z] [--no-refit] [--backtest]`: recompute every customer's
 scores (the same run as POST /api/v1/scores/recompute); progress on stderr, the run's stats as JSON on stdout."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _aware(value: str) -> datetime:
     return parsed
 
 
-async def _main(as_of: datetime | None, refit: bool) -> int:
+async def _main(as_of: datetime | None, refit: bool, store: bool) -> int:
     settings = Settings()
     engine = create_engine(settings.async_database_url, application_name="scoring-batch")
     try:
@@ -31,6 +31,7 @@ async def _main(as_of: datetime | None, refit: bool) -> int:
             settings,
             as_of=as_of,
             refit=refit,
+            store=store,
             requested_by="cli",
             on_progress=lambda phase, f: print(f"{phase} {f:.0%}", file=sys.stderr, flush=True),
         )
@@ -47,8 +48,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m crm_scoring.batch", description=__doc__)
     parser.add_argument("--as-of", type=_aware, default=None, help="only orders up to this instant count")
     parser.add_argument("--no-refit", action="store_true", help="keep the current model fits")
+    parser.add_argument(
+        "--backtest", action="store_true", help="store nothing; compare predictions as of --as-of with what followed"
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(_main(args.as_of, not args.no_refit)))
+    sys.exit(asyncio.run(_main(args.as_of, not args.no_refit, not args.backtest)))
 
 
 if __name__ == "__main__":

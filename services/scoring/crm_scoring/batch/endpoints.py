@@ -49,7 +49,7 @@ async def recompute(data: RecomputeRequest, request: Request, principal: Princip
             f"batch run {exc.run_id} is still running", headers={"Retry-After": "30"}, running_run_id=exc.run_id
         ) from None
     task = asyncio.create_task(
-        run_batch(app.state.engine, app.state.settings, as_of=as_of, refit=data.refit, run_id=run_id)
+        run_batch(app.state.engine, app.state.settings, as_of=as_of, refit=data.refit, store=data.store, run_id=run_id)
     )
     tasks: set[asyncio.Task[object]] = app.state.__dict__.setdefault("batch_tasks", set())
     tasks.add(task)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -29,10 +31,12 @@ from ..compute.fitting import fit_models, fit_to_json
 from ..compute.model_inputs import model_inputs
 from ..compute.score import Calibration, cut_base, derive, score
 from ..compute.state import ScoringState, load_state
-from ..compute.summary import Summaries, read_summaries
+from ..compute.summary import Summaries, day_number, read_summaries
 from ..compute.swap import replace_all
 from ..compute.write import SOURCE
 from ..config import Settings
+from ..scores.models import STAGES
+from .backtest import distribution, evaluate
 
 log = logging.getLogger("crm.scoring.batch")
 Progress = Callable[[str, float], None]
@@ -93,9 +97,14 @@ async def _report(engine: AsyncEngine, run_id: int, phase: str, progress: float,
 
 
 def _json(value: Any) -> str:
-    import msgspec
+    return msgspec.json.encode(value, enc_hook=_plain).decode()
 
-    return msgspec.json.encode(value).decode()
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars in stats (counts, sums) as Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
 
 
 async def _finish_failed(engine: AsyncEngine, run_id: int, error: str, stats: dict[str, Any]) -> None:
@@ -197,22 +206,49 @@ async def _write(
     }
 
 
+async def _backtest(
+    sessionmaker: Any,
+    then: Summaries,
+    scored: dict[str, Any],
+    cal: Calibration,
+    state: ScoringState,
+    stats: dict[str, Any],
+    progress: Callable[[str, float], Any],
+) -> None:
+    """For a past as_of: what customers did from then to now, against what was predicted."""
+    now = datetime.now(UTC)
+    if day_number(now) - then.as_of_day < 1:
+        return
+    await progress("backtest", 0.6)
+    t = time.perf_counter()
+    async with sessionmaker() as session:
+        conn = await driver_connection(session)
+        current = await read_summaries(conn, now, trend_window_days=state.rules.clv.trend_window_days)
+        await session.rollback()
+    stats["backtest"] = await asyncio.to_thread(evaluate, then, current, scored, cal, state.rules)
+    stats["timings"]["backtest"] = time.perf_counter() - t
+
+
 async def run_batch(
     engine: AsyncEngine,
     settings: Settings,
     *,
     as_of: datetime | None = None,
     refit: bool = True,
+    store: bool = True,
     requested_by: str | None = None,
     on_progress: Progress | None = None,
     run_id: int | None = None,
 ) -> BatchResult:
     """Recompute every customer's scores as of `as_of` (default now). Pass `run_id` when the run row was
-    already created with `start_run` (the API does, to answer 202 at once)."""
+    already created with `start_run` (the API does, to answer 202 at once).
+
+    `store=False` is a backtest: nothing is written but the run's stats, which then hold the distribution of
+    the scores and, for a past `as_of`, how the predictions compare with what customers did since."""
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     if run_id is None:
         run_id = await start_run(engine, as_of=as_of, refit=refit, requested_by=requested_by)
-    stats: dict[str, Any] = {"timings": {}}
+    stats: dict[str, Any] = {"timings": {}, "stored": store}
     timings: dict[str, Any] = stats["timings"]
     sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)
 
@@ -239,6 +275,21 @@ async def run_batch(
         stats["fits"] = {
             name: {"converged": f.converged, "log_likelihood": f.log_likelihood} for name, f in cal.fits.items()
         }
+        stats.update(distribution(scored, STAGES))
+        if not store:
+            await _backtest(sessionmaker, summaries, scored, cal, state, stats, progress)
+            timings["total"] = time.perf_counter() - started
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "UPDATE batch_runs SET status = 'succeeded', phase = 'done', progress = 1, "
+                        "finished_at = now(), heartbeat_at = now(), stats = CAST(:stats AS jsonb) WHERE id = :id"
+                    ),
+                    {"stats": _json(stats), "id": run_id},
+                )
+            if on_progress is not None:
+                on_progress("done", 1.0)
+            return BatchResult(run_id, stats)
         await progress("write", 0.6)
         t = time.perf_counter()
         async with sessionmaker() as session, session.begin():

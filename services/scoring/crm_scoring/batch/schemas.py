@@ -17,6 +17,11 @@ class RecomputeRequest(BaseModel):
         "the scores of that day, and is what the scores then show until the next run",
     )
     refit: bool = Field(default=True, description="refit the purchase and spend models (false: keep the current fits)")
+    store: bool = Field(
+        default=True,
+        description="false: a backtest that writes nothing but the run's stats: the scores' distribution and, for "
+        "a past as_of, predicted against actual purchases since and the churn risk's AUC",
+    )
 
 
 class RunRead(BaseModel):
