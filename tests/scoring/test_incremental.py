@@ -176,3 +176,26 @@ async def test_one_delivery_with_several_event_types(api, db):
     await deliver(api, customer_event("customer.created", c, payment_terms="cash"), order_created(c, ago(2), "30.00"))
     row = await _row(db, c)
     assert (row["order_count"], row["stage"]) == (1, "introduction")
+
+
+async def test_explain_shows_each_term_and_the_stage_rule(api, reader, db):
+    c = uuid.uuid4()
+    await deliver(
+        api,
+        customer_event("customer.created", c, payment_terms="cash"),
+        order_created(c, ago(400), "1000.00"),
+        order_created(c, ago(380), "500.00"),
+    )
+    r = await reader.get(f"/api/v1/scores/customers/{c}/explain")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    terms = {t["term"]: t for t in body["composite"]["explanation"]["terms"]}
+    assert terms["spend"]["value"] == 1500.0
+    assert terms["spend"]["points"] == "15.00"  # 0.01 per unit
+    assert terms["credit"]["value"] == "cash"
+    assert terms["credit"]["points"] == "12.00"
+    total = sum(Decimal(t["points"]) for t in terms.values())
+    assert Decimal(body["composite"]["score"]) == total
+    assert body["lifecycle"]["stage"] == "churned"
+    assert body["lifecycle"]["reason"] == "no purchase for 380 days (churned after 365)"
+    assert (await reader.get(f"/api/v1/scores/customers/{uuid.uuid4()}/explain")).status_code == 404

@@ -15,6 +15,7 @@ from .schemas import (
     CustomerScores,
     ScoreChangeRead,
     ScoreCount,
+    ScoreExplanation,
     ScoreFiltersQuery,
     ScoreListItem,
     ScoreListQueryDep,
@@ -64,6 +65,25 @@ async def get_scores(
     scores = await service.get_scores(session, customer_id)
     _survivor_location(response, customer_id, scores.customer_id)
     return scores
+
+
+@router.get("/customers/{customer_id:uuid}/explain", response_model=ScoreExplanation)
+async def explain_scores(
+    customer_id: uuid.UUID, response: Response, session: ReadSessionDep, principal: PrincipalDep
+) -> ScoreExplanation:
+    """Why the customer scores as it does: the composite score term by term (input, rule, points), the rule
+    that put it in its lifecycle stage, and its RFM and ABC placement."""
+    principal.require(SCOPE)
+    scores = await service.get_scores(session, customer_id)
+    _survivor_location(response, customer_id, scores.customer_id, "/explain")
+    return ScoreExplanation(
+        customer_id=scores.customer_id,
+        as_of=scores.as_of,
+        composite=scores.composite,
+        lifecycle=scores.lifecycle,
+        rfm=scores.rfm,
+        abc=scores.abc,
+    )
 
 
 @router.get("/customers/{customer_id:uuid}/history", response_model=Page[ScoreChangeRead])

@@ -243,3 +243,15 @@ class StageChangeRead(BaseModel):
     from_stage: Stage | None
     to_stage: Stage
     reason: str
+
+
+class ScoreExplanation(BaseModel):
+    """Why a customer scores as it does: each composite term's input and points, the rule behind the
+    lifecycle stage, and the customer's RFM and ABC placement."""
+
+    customer_id: uuid.UUID
+    as_of: datetime
+    composite: Composite
+    lifecycle: Lifecycle
+    rfm: Rfm
+    abc: Abc
