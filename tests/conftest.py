@@ -5,10 +5,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from crm_customer.config import Settings
 from crm_customer.main import SERVICE_DIR, create_app
+from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, app_client, partner_headers
 
 PARTNER = "shop-1"
@@ -48,6 +48,6 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection, to check what the API really stored."""
-    conn = await asyncpg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
     yield conn
     await conn.close()

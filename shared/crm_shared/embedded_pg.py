@@ -20,7 +20,8 @@ def start_embedded(data_dir: Path) -> tuple[object, str]:
     return server, server.get_uri()
 
 
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
+    """A SQLAlchemy URL (any driver) as the plain DSN asyncpg.connect takes, optionally for another database."""
     u = make_url(url).set(drivername="postgresql")
     if database is not None:
         u = u.set(database=database)
@@ -37,7 +38,7 @@ def database_url(admin_url: str, database: str) -> str:
 
 
 async def create_database(admin_url: str, name: str, *, template: str | None = None, exist_ok: bool = True) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(admin_url, "postgres"))
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url, "postgres"))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists and exist_ok:
@@ -49,7 +50,7 @@ async def create_database(admin_url: str, name: str, *, template: str | None = N
 
 
 async def drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(admin_url, "postgres"))
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url, "postgres"))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

@@ -5,9 +5,9 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from crm_customer.hygiene.service import resolve_customer_ids
+from crm_shared.embedded_pg import asyncpg_dsn
 
 from .helpers import idem, order, outbox_events, snapshot
 
@@ -216,7 +216,7 @@ async def test_resolve_customer_ids_for_order_ingest(client, db, db_url):
     s, m, x, _ = await _seed(client, db)
     await _merge(client, s, m)
     unknown = uuid.uuid4()
-    conn = await asyncpg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
     try:
         async with conn.transaction():
             mapping = await resolve_customer_ids(conn, [uuid.UUID(m), uuid.UUID(x), unknown])

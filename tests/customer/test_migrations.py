@@ -6,11 +6,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import make_url
 
 from crm_customer.config import Settings
 from crm_customer.main import SERVICE_DIR, create_app
 from crm_customer.models import Base
+from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.infra_tables import infra_metadata
 from crm_shared.migrations import alembic_config, upgrade_head
 from crm_shared.testing import app_client
@@ -37,7 +37,7 @@ async def test_downgrade_to_base_and_up_again(db_url):
 
     cfg = alembic_config(SERVICE_DIR, db_url)
     await asyncio.to_thread(command.downgrade, cfg, "base")
-    conn = await asyncpg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
     try:
         tables = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert tables == {"alembic_version"}

@@ -15,10 +15,10 @@ import asyncpg
 import httpx
 import jwt
 import pytest
-from sqlalchemy.engine import make_url
 
 from crm_customer.main import SERVICE_DIR
 from crm_shared.auth import generate_api_key
+from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, ServerProcess, eventually, free_port
 from tests.customer.helpers import order
 from tests.support.receiver import CREATE_TABLE
@@ -51,14 +51,10 @@ def _key(client_id: str, scopes: list[str]) -> tuple[str, dict]:
     return key, {"id": key_id, "hash": hashed, "client_id": client_id, "scopes": scopes, "name": client_id}
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture
 async def receiver_url(databases: DatabaseFactory) -> str:
     url = await databases.fresh(SERVICE_DIR)
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     await conn.execute(CREATE_TABLE)
     await conn.close()
     return url
@@ -165,7 +161,7 @@ async def test_gateway_refuses_what_it_should(suite: Suite):
         bad = await http.post("/api/v1/orders", json=order(amount="-1"), headers=_auth(suite.partner_key))
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["pointer"] == "#/amount"
-    conn = await asyncpg.connect(_dsn(suite.db_url))
+    conn = await asyncpg.connect(asyncpg_dsn(suite.db_url))
     try:
         assert await conn.fetchval("SELECT count(*) FROM orders") == 0
     finally:
@@ -205,7 +201,7 @@ async def test_acknowledged_order_survives_a_crash_and_its_event_arrives(suite: 
     )
     try:
         receiver.wait_ready()
-        conn = await asyncpg.connect(_dsn(receiver_url))
+        conn = await asyncpg.connect(asyncpg_dsn(receiver_url))
         try:
 
             async def arrived():
@@ -287,7 +283,7 @@ async def test_care_through_the_gateway(suite: Suite, receiver_url, receiver_por
     )
     try:
         receiver.wait_ready()
-        conn = await asyncpg.connect(_dsn(receiver_url))
+        conn = await asyncpg.connect(asyncpg_dsn(receiver_url))
         try:
 
             async def delivered():
@@ -297,7 +293,7 @@ async def test_care_through_the_gateway(suite: Suite, receiver_url, receiver_por
             try:
                 await eventually(delivered, within=30)
             except TimeoutError:
-                pub = await asyncpg.connect(_dsn(suite.db_url))
+                pub = await asyncpg.connect(asyncpg_dsn(suite.db_url))
                 rows = await pub.fetch(
                     "SELECT id, event_types, pending, attempts, last_error, dead, delivered_at "
                     "FROM outbox_messages ORDER BY id"

@@ -7,7 +7,6 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
-from sqlalchemy.engine import make_url
 
 from crm_customer.config import Settings as CustomerSettings
 from crm_customer.main import SERVICE_DIR as CUSTOMER_DIR
@@ -18,6 +17,7 @@ from crm_scoring.main import SERVICE_DIR as SCORING_DIR
 from crm_scoring.main import create_app
 from crm_scoring.purchases.rebuild import rebuild
 from crm_shared.db import create_engine, create_sessionmaker
+from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, app_client, partner_headers
 from tests.scoring.events import deliver
 
@@ -45,10 +45,6 @@ COMPARED = [
 ]
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def _order(i: int, customer: int, days_ago: float) -> dict:
     return {
         "external_id": f"O-{i}",
@@ -61,7 +57,7 @@ def _order(i: int, customer: int, days_ago: float) -> dict:
 
 
 async def _scores(url: str) -> dict:
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         return {
             r["customer_id"]: {k: r[k] for k in COMPARED} for r in await conn.fetch("SELECT * FROM customer_scores")
@@ -95,7 +91,7 @@ async def test_rebuild_from_the_export_equals_the_event_stream(databases: Databa
         )
         assert r.status_code == 200, r.text
     # Path 1: every event the customer service published, delivered to a scoring service.
-    conn = await asyncpg.connect(_dsn(customer_db))
+    conn = await asyncpg.connect(asyncpg_dsn(customer_db))
     events = [
         e
         for r in await conn.fetch("SELECT events FROM outbox_messages ORDER BY id")

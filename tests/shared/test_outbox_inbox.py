@@ -11,11 +11,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from crm_customer.config import Settings
 from crm_customer.main import SERVICE_DIR, create_app
 from crm_shared import signing
+from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.settings import Subscription
 from crm_shared.testing import DatabaseFactory, ServerProcess, app_client, eventually, free_port, partner_headers
 from tests.customer.helpers import idem, order
@@ -25,10 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-event-secret"
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture
 async def receiver_db_url(databases: DatabaseFactory) -> str:
     return await databases.fresh(SERVICE_DIR)
@@ -36,7 +32,7 @@ async def receiver_db_url(databases: DatabaseFactory) -> str:
 
 @pytest.fixture
 async def receiver_db(receiver_db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(_dsn(receiver_db_url))
+    conn = await asyncpg.connect(asyncpg_dsn(receiver_db_url))
     await conn.execute(CREATE_TABLE)
     yield conn
     await conn.close()
