@@ -8,6 +8,7 @@ purchase" term is B(a + 1, b + x + shift - 1), present for x > 0 only in BG/NBD.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -151,3 +152,45 @@ def p_no_purchase(params: Params, t: float, x: ArrayLike, t_x: ArrayLike, T: Arr
     pa = p_alive(params, xa, ta, Ta, shift)
     quiet = np.exp((r + xa) * np.log((alpha + Ta) / (alpha + Ta + t)))
     return 1.0 - pa * (1.0 - quiet)
+
+
+@dataclass(frozen=True)
+class NBDModel:
+    """One member of the family, with its `shift` bound: the object the rest of the code calls `bgnbd` or
+    `mbgnbd`, so the two models are one piece of code rather than two modules of wrappers."""
+
+    name: str
+    shift: int
+    PARAM_NAMES: tuple[str, ...] = PARAM_NAMES
+
+    def log_likelihood(self, params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FloatArray:
+        return log_likelihood(params, x, t_x, T, self.shift)
+
+    def log_likelihood_and_grad(
+        self, params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
+    ) -> tuple[float, FloatArray]:
+        return log_likelihood_and_grad(params, x, t_x, T, weights, self.shift)
+
+    def fit(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, start: Sequence[float] | None = None) -> FitResult:
+        return fit(self.name, x, t_x, T, self.shift, start)
+
+    def p_alive(self, params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FloatArray:
+        return p_alive(params, x, t_x, T, self.shift)
+
+    def conditional_expected_purchases(
+        self, params: Params, t: float, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        return conditional_expected_purchases(params, t, x, t_x, T, self.shift)
+
+    def expected_purchases(self, params: Params, t: ArrayLike) -> FloatArray:
+        return expected_purchases(params, t, self.shift)
+
+    def p_no_purchase(self, params: Params, t: float, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FloatArray:
+        return p_no_purchase(params, t, x, t_x, T, self.shift)
+
+
+# Fader, Hardie & Lee (2005): a customer can drop out only after a repeat purchase.
+bgnbd = NBDModel("bgnbd", shift=0)
+# Batislam, Denizel & Filiztekin (2007): also right after the first purchase, so P(alive) < 1 for one-time buyers.
+mbgnbd = NBDModel("mbgnbd", shift=1)
+MODELS: dict[str, NBDModel] = {m.name: m for m in (bgnbd, mbgnbd)}

@@ -8,13 +8,13 @@ holdout horizon ranks them best, because it also accounts for slow-but-alive cus
 """
 
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from crm_scoring.clv import bgnbd, gammagamma, mbgnbd
+from crm_scoring.clv import gammagamma
 from crm_scoring.clv._fit import FitResult
+from crm_scoring.clv._nbd import MODELS, NBDModel
 from crm_scoring.clv.simulate import simulate_bgnbd, simulate_mbgnbd, simulate_spend
 
 FloatArray = NDArray[np.float64]
@@ -30,12 +30,10 @@ __all__ = [
     "simulate_spend",
 ]
 
-_PURCHASE_MODELS: dict[str, ModuleType] = {bgnbd.MODEL: bgnbd, mbgnbd.MODEL: mbgnbd}
 
-
-def purchase_model(fit: FitResult) -> ModuleType:
+def purchase_model(fit: FitResult) -> NBDModel:
     try:
-        return _PURCHASE_MODELS[fit.model]
+        return MODELS[fit.model]
     except KeyError:
         raise ValueError(f"not a purchase model: {fit.model!r}") from None
 

@@ -41,8 +41,8 @@ def fit_models(
     if has.sum() < MIN_BUYERS:
         notes.append(f"purchase models not fitted: {int(has.sum())} buyers (< {MIN_BUYERS})")
     else:
-        for module in (bgnbd, mbgnbd):
-            jobs[module.MODEL] = partial(module.fit, x, t_x, T, start(module.MODEL))
+        for model in (bgnbd, mbgnbd):
+            jobs[model.name] = partial(model.fit, x, t_x, T, start(model.name))
     if repeat.sum() < MIN_REPEAT_BUYERS:
         notes.append(f"spend model not fitted: {int(repeat.sum())} repeat buyers (< {MIN_REPEAT_BUYERS})")
     else:
