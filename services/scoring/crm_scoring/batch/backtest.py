@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from ..clv.summary import group
-from ..clv.value import purchase_model
+from ..clv.value import score_customers
 from ..compute.fitting import usable
 from ..compute.model_inputs import model_inputs
 from ..compute.score import PURCHASE_MODEL, Calibration
@@ -64,10 +63,17 @@ def evaluate(
     if usable(fit) and holdout_days > 0:
         assert fit is not None
         mi = model_inputs(then, rules.clv.unit_days)
-        rows, _, inverse = group(mi.x[buyers], mi.t_x[buyers], mi.T[buyers])
-        expected = purchase_model(fit).conditional_expected_purchases(
-            fit.values(), holdout_days / rules.clv.unit_days, rows[:, 0], rows[:, 1], rows[:, 2]
-        )[inverse]
+        x = mi.x[buyers]
+        expected = score_customers(
+            fit,
+            None,
+            x,
+            mi.t_x[buyers],
+            mi.T[buyers],
+            np.zeros_like(x),
+            unit_days=rules.clv.unit_days,
+            horizons_days=(holdout_days,),
+        ).expected_purchases[holdout_days]
         predicted = float(np.nansum(expected))
         out["predicted_purchase_days"] = round(predicted, 1)
         out["predicted_over_actual"] = round(predicted / float(actual.sum()), 4) if actual.sum() else None

@@ -7,6 +7,7 @@ customers who then buy nothing at least as well as days-since-last-purchase, and
 holdout horizon ranks them best, because it also accounts for slow-but-alive customers.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from crm_scoring.clv import gammagamma
 from crm_scoring.clv._fit import FitResult
 from crm_scoring.clv._nbd import MODELS, NBDModel
 from crm_scoring.clv.simulate import simulate_bgnbd, simulate_mbgnbd, simulate_spend
+from crm_scoring.clv.summary import group
 
 FloatArray = NDArray[np.float64]
 __all__ = [
@@ -85,35 +87,49 @@ class CustomerValue:
 
 def score_customers(
     purchase_fit: FitResult,
-    spend_fit: FitResult,
+    spend_fit: FitResult | None,
     x: ArrayLike,
     t_x: ArrayLike,
     T: ArrayLike,
     m_x: ArrayLike,
     *,
     unit_days: float = 7.0,
-    horizons_days: tuple[float, ...] = (90.0, 365.0),
+    horizons_days: Sequence[float] = (90.0, 365.0),
     horizon_periods: int = 12,
     period_days: float = 365.25 / 12.0,
     annual_discount_rate: float = 0.10,
     margin: float = 0.30,
 ) -> CustomerValue:
-    """All per-customer outputs at once; times x/t_x/T are in the model unit of `unit_days` days."""
+    """All per-customer outputs at once; times x/t_x/T are in the model unit of `unit_days` days.
+
+    The special functions run once per distinct (x, t_x, T): with day-resolution data a base of a million
+    customers has a fraction as many, and CLV is linear in the expected spend, so the discounted purchase
+    stream is computed per distinct row and multiplied by each customer's spend. Without a spend fit,
+    expected spend and CLV are NaN."""
+    xa = np.asarray(x, dtype=float)
     model = purchase_model(purchase_fit)
     params = purchase_fit.values()
-    pa = model.p_alive(params, x, t_x, T)
-    spend = gammagamma.conditional_expected_spend(spend_fit.values(), x, m_x)
-    expected = {h: model.conditional_expected_purchases(params, h / unit_days, x, t_x, T) for h in horizons_days}
-    value = clv(
-        purchase_fit,
-        x,
-        t_x,
-        T,
-        spend,
-        horizon_periods=horizon_periods,
-        period_length=period_days / unit_days,
-        periods_per_year=365.25 / period_days,
-        annual_discount_rate=annual_discount_rate,
-        margin=margin,
-    )
+    rows, _, inverse = group(xa, t_x, T)
+    gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
+    pa = model.p_alive(params, gx, gt, gT)[inverse]
+    expected = {
+        h: model.conditional_expected_purchases(params, h / unit_days, gx, gt, gT)[inverse] for h in horizons_days
+    }
+    if spend_fit is None:
+        spend = value = np.full(xa.shape, np.nan)
+    else:
+        spend = gammagamma.conditional_expected_spend(spend_fit.values(), xa, m_x)
+        per_unit_spend = clv(
+            purchase_fit,
+            gx,
+            gt,
+            gT,
+            np.ones_like(gx),
+            horizon_periods=horizon_periods,
+            period_length=period_days / unit_days,
+            periods_per_year=365.25 / period_days,
+            annual_discount_rate=annual_discount_rate,
+            margin=margin,
+        )[inverse]
+        value = per_unit_spend * spend
     return CustomerValue(pa, 1.0 - pa, expected, spend, value)

@@ -11,11 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..clv import gammagamma
 from ..clv._fit import FitResult
-from ..clv.summary import group
-from ..clv.value import clv as discounted_clv
-from ..clv.value import purchase_model
+from ..clv.value import score_customers
 from ..rules.schemas import Rules
 from ..value.abc import abc_classes, gold_flags
 from ..value.cuts import Cuts, cuts_from_levels, place
@@ -109,32 +106,28 @@ def _clv_block(mi: ModelInputs, cal: Calibration, rules: Rules, n: int) -> dict[
     if not usable(purchase_fit) or not has.any():
         return out
     assert purchase_fit is not None
-    unit = rules.clv.unit_days
-    rows, _, inverse = group(mi.x[has], mi.t_x[has], mi.T[has])
-    gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
-    model, params = purchase_model(purchase_fit), purchase_fit.values()
-    pa = model.p_alive(params, gx, gt, gT)[inverse]
-    out["p_alive"][has] = pa
-    out["churn_risk"][has] = 1.0 - pa
+    if not usable(spend_fit) or spend_fit.params["q"] <= 1:  # type: ignore[union-attr]
+        spend_fit = None  # E[spend] = p gamma / (q - 1) is finite only for q > 1
+    value = score_customers(
+        purchase_fit,
+        spend_fit,
+        mi.x[has],
+        mi.t_x[has],
+        mi.T[has],
+        np.where(mi.x[has] > 0, np.maximum(np.nan_to_num(mi.m_x[has]), 0.0), 0.0),
+        unit_days=rules.clv.unit_days,
+        horizons_days=horizons,
+        horizon_periods=rules.clv.horizon_months,
+        period_days=DAYS_PER_MONTH,
+        annual_discount_rate=rules.clv.annual_discount_rate,
+        margin=rules.clv.margin,
+    )
+    out["p_alive"][has] = value.p_alive
+    out["churn_risk"][has] = value.churn_risk
     for i, h in enumerate(horizons):
-        out[f"exp_{i}"][has] = model.conditional_expected_purchases(params, h / unit, gx, gt, gT)[inverse]
-    if spend_fit is not None and usable(spend_fit) and spend_fit.params["q"] > 1:
-        m_x = np.where(mi.x[has] > 0, np.maximum(np.nan_to_num(mi.m_x[has]), 0.0), 0.0)
-        spend = gammagamma.conditional_expected_spend(spend_fit.values(), mi.x[has], m_x)
-        per_unit_margin = discounted_clv(
-            purchase_fit,
-            gx,
-            gt,
-            gT,
-            np.ones_like(gx),
-            horizon_periods=rules.clv.horizon_months,
-            period_length=DAYS_PER_MONTH / unit,
-            periods_per_year=12.0,
-            annual_discount_rate=rules.clv.annual_discount_rate,
-            margin=rules.clv.margin,
-        )[inverse]
-        out["expected_spend"][has] = spend
-        out["clv"][has] = per_unit_margin * spend
+        out[f"exp_{i}"][has] = value.expected_purchases[h]
+    out["expected_spend"][has] = value.expected_spend
+    out["clv"][has] = value.clv
     # Degenerate fits (e.g. a and b in the tens of thousands on a tiny base) can overflow the hypergeometric
     # series for some customers: such a customer gets no model outputs at all rather than a partial set.
     outputs = ["p_alive", *(f"exp_{i}" for i in range(len(horizons)))]
