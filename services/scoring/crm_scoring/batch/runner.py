@@ -132,8 +132,9 @@ def _compute(
             notes.append("no current fits to keep: CLV stays empty until a run with refit")
     timings["fit"] = time.perf_counter() - t
     t = time.perf_counter()
-    cal = Calibration(None, fits, cut_base(summaries, derive(summaries), state.rules))
-    scored = score(summaries, state.rules, state.formula_version, state.formula, cal)
+    derived = derive(summaries)
+    cal = Calibration(None, fits, cut_base(summaries, derived, state.rules))
+    scored = score(summaries, state.rules, state.formula_version, state.formula, cal, derived)
     timings["score"] = time.perf_counter() - t
     return cal, scored, notes
 
@@ -278,42 +279,33 @@ async def run_batch(
         stats.update(distribution(scored, STAGES))
         if not store:
             await _backtest(sessionmaker, summaries, scored, cal, state, stats, progress)
-            timings["total"] = time.perf_counter() - started
-            async with engine.begin() as conn:
-                await conn.execute(
-                    text(
-                        "UPDATE batch_runs SET status = 'succeeded', phase = 'done', progress = 1, "
-                        "finished_at = now(), heartbeat_at = now(), stats = CAST(:stats AS jsonb) WHERE id = :id"
-                    ),
-                    {"stats": _json(stats), "id": run_id},
-                )
-            if on_progress is not None:
-                on_progress("done", 1.0)
-            return BatchResult(run_id, stats)
-        await progress("write", 0.6)
+        else:
+            await progress("write", 0.6)
         t = time.perf_counter()
         async with sessionmaker() as session, session.begin():
-            stats.update(
-                await _write(
-                    session,
-                    run_id=run_id,
-                    as_of=as_of,
-                    refit=refit,
-                    read_started=read_started,
-                    state=state,
-                    cal=cal,
-                    scored=scored,
-                    settings=settings,
-                    write_steps=timings.setdefault("write_steps", {}),
+            if store:
+                stats.update(
+                    await _write(
+                        session,
+                        run_id=run_id,
+                        as_of=as_of,
+                        refit=refit,
+                        read_started=read_started,
+                        state=state,
+                        cal=cal,
+                        scored=scored,
+                        settings=settings,
+                        write_steps=timings.setdefault("write_steps", {}),
+                    )
                 )
-            )
-            timings["write"] = time.perf_counter() - t
+                timings["write"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - started
+            # In the write's transaction: a run is "succeeded" exactly when its scores are in.
             await (await driver_connection(session)).execute(
                 "UPDATE batch_runs SET status = 'succeeded', phase = 'done', progress = 1, finished_at = now(), "
                 "heartbeat_at = now(), calibration_id = $2, stats = $3::jsonb WHERE id = $1",
                 run_id,
-                stats["calibration_id"],
+                stats.get("calibration_id"),
                 _json(stats),
             )
         if on_progress is not None:

@@ -27,5 +27,5 @@ def model_inputs(s: Summaries, unit_days: float) -> ModelInputs:
     t_x = np.where(x > 0, (last - first) / unit_days, 0.0)
     T = np.where(has, (s.as_of_day - first) / unit_days, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        m_x = np.where(x > 0, (s["total"] - s.first_day_spend()) / x, np.nan)
+        m_x = np.where(x > 0, (s["total"] - s["first_spend"]) / x, np.nan)
     return ModelInputs(has, x, t_x, T, m_x)

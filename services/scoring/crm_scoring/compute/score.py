@@ -143,11 +143,18 @@ def _categories(codes: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
 
 
 def score(
-    s: Summaries, rules: Rules, formula_version: int | None, formula: Formula | None, cal: Calibration
+    s: Summaries,
+    rules: Rules,
+    formula_version: int | None,
+    formula: Formula | None,
+    cal: Calibration,
+    d: Derived | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every stored figure per customer, as arrays named like the staging columns (see write.STAGED)."""
+    """Every stored figure per customer, as arrays named like the staging columns (see write.staged_columns).
+    `d`: the summaries' derived figures when the caller already has them (the batch cuts the base on them)."""
     n = len(s)
-    d = derive(s)
+    if d is None:
+        d = derive(s)
     mi = model_inputs(s, rules.clv.unit_days)
     has = mi.has_purchase
     total, n_orders = s["total"], s["n_orders"].astype(np.float64)

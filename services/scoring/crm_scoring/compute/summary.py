@@ -75,9 +75,6 @@ class Summaries:
     def __getitem__(self, column: str) -> np.ndarray:
         return self.columns[column]
 
-    def first_day_spend(self) -> np.ndarray:
-        return self.columns["first_spend"]
-
     def customer_ids(self) -> list[uuid.UUID]:
         raw = self.columns["customer_id"].tobytes()
         return [uuid.UUID(bytes=raw[i : i + 16]) for i in range(0, len(raw), 16)]

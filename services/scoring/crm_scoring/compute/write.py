@@ -4,7 +4,6 @@ the same transaction (outbox) for the batch and for incremental rescoring alike.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -325,8 +324,3 @@ async def write_scores(
     status = await conn.execute(_upsert_sql(n_horizons), *args)
     counts = await record(session, conn, as_of=as_of, cause=cause, events_per_message=events_per_message)
     return WriteResult(int(status.split()[-1]), *counts)
-
-
-def uuid_array(ids: list[uuid.UUID]) -> np.ndarray:
-    """Customer ids as the 16-byte records the staging COPY sends."""
-    return np.frombuffer(b"".join(i.bytes for i in ids), dtype="V16")

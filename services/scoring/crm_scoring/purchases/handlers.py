@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -21,6 +20,7 @@ from crm_shared.db import driver_connection
 from crm_shared.inbox import EventHandler
 
 from ..compute.incremental import rescore
+from .repository import money, upsert_attributes
 
 _TOUCH_CUSTOMERS = """
 INSERT INTO known_customers (customer_id) SELECT DISTINCT unnest($1::uuid[])
@@ -57,14 +57,6 @@ ON CONFLICT (order_id) DO UPDATE SET
     updated_at = now()
 """
 
-_UPSERT_ATTRIBUTES = """
-INSERT INTO known_customers AS k (customer_id, payment_terms, brand_contribution, declared_budget, share_of_wallet)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::numeric[])
-ON CONFLICT (customer_id) DO UPDATE SET
-    payment_terms = EXCLUDED.payment_terms, brand_contribution = EXCLUDED.brand_contribution,
-    declared_budget = EXCLUDED.declared_budget, share_of_wallet = EXCLUDED.share_of_wallet, updated_at = now()
-"""
-
 
 async def _lock_resolved(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     """Known, locked customers: each id -> the id its purchases belong to (the survivor of a merge)."""
@@ -87,10 +79,6 @@ def _time(v: Any) -> datetime:
     return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
 
 
-def _money(v: Any) -> Decimal | None:
-    return None if v is None else Decimal(str(v))
-
-
 async def order_created(session: AsyncSession, events: list[dict[str, Any]]) -> None:
     data = [e["data"] for e in events]
     owner = await _lock_resolved(session, (_uuid(d["customer_id"]) for d in data))
@@ -100,7 +88,7 @@ async def order_created(session: AsyncSession, events: list[dict[str, Any]]) -> 
         [_uuid(d["order_id"]) for d in data],
         [owner[_uuid(d["customer_id"])] for d in data],
         [_time(d["ordered_at"]) for d in data],
-        [_money(d["amount"]) for d in data],
+        [money(d["amount"]) for d in data],
         [d["currency"] for d in data],
         [
             msgspec.json.encode([ln["product_line"] for ln in d.get("lines") or [] if ln.get("product_line")]).decode()
@@ -117,7 +105,7 @@ async def order_adjusted(session: AsyncSession, events: list[dict[str, Any]]) ->
     owner = await _lock_resolved(session, (_uuid(d["customer_id"]) for d in data))
     cancelled_at, refunded_at = [], []
     for e, d in zip(events, data, strict=True):
-        full_refund = _money(d["refunded_total"]) >= _money(d["amount"])  # type: ignore[operator]
+        full_refund = money(d["refunded_total"]) >= money(d["amount"])  # type: ignore[operator]
         cancelled = e["type"] == "order.cancelled" or d.get("status") == "cancelled" or full_refund
         cancelled_at.append(_time(d["at"]) if cancelled else None)
         refunded_at.append(_time(d["at"]) if e["type"] == "order.refunded" else None)
@@ -127,9 +115,9 @@ async def order_adjusted(session: AsyncSession, events: list[dict[str, Any]]) ->
         [_uuid(d["order_id"]) for d in data],
         [owner[_uuid(d["customer_id"])] for d in data],
         [_time(d["ordered_at"]) for d in data],
-        [_money(d["amount"]) for d in data],
+        [money(d["amount"]) for d in data],
         [d["currency"] for d in data],
-        [_money(d["refunded_total"]) for d in data],
+        [money(d["refunded_total"]) for d in data],
         refunded_at,
         cancelled_at,
     )
@@ -140,17 +128,8 @@ async def customer_changed(session: AsyncSession, events: list[dict[str, Any]]) 
     """`customer.created` / `customer.updated`: the attributes the composite score reads."""
     latest = {_uuid(e["data"]["customer"]["id"]): e["data"]["customer"] for e in events}
     owner = await _lock_resolved(session, latest)
-    ids = list(latest)
-    conn = await driver_connection(session)
-    await conn.execute(
-        _UPSERT_ATTRIBUTES,
-        ids,
-        [latest[i].get("payment_terms") for i in ids],
-        [latest[i].get("brand_contribution") for i in ids],
-        [_money(latest[i].get("declared_budget")) for i in ids],
-        [_money(latest[i].get("share_of_wallet")) for i in ids],
-    )
-    await rescore(session, [owner[i] for i in ids if owner[i] == i])
+    await upsert_attributes(await driver_connection(session), list(latest.values()))
+    await rescore(session, [owner[i] for i in latest if owner[i] == i])
 
 
 async def customer_merged(session: AsyncSession, events: list[dict[str, Any]]) -> None:

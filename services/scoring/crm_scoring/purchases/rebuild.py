@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.db import driver_connection
 
+from .repository import upsert_attributes
+
 log = logging.getLogger("crm.scoring.rebuild")
 EXPORT_PATH = "/api/v1/orders/export"
 CUSTOMERS_PATH = "/api/v1/customers"
@@ -65,13 +67,6 @@ ON CONFLICT (order_id) DO UPDATE SET
     customer_id = EXCLUDED.customer_id, ordered_at = EXCLUDED.ordered_at, amount = EXCLUDED.amount,
     currency = EXCLUDED.currency, refunded_amount = EXCLUDED.refunded_amount, refunded_at = EXCLUDED.refunded_at,
     cancelled_at = EXCLUDED.cancelled_at, product_lines = EXCLUDED.product_lines, updated_at = now()
-"""
-_ATTRIBUTES = """
-INSERT INTO known_customers AS k (customer_id, payment_terms, brand_contribution, declared_budget, share_of_wallet)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::numeric[])
-ON CONFLICT (customer_id) DO UPDATE SET
-    payment_terms = EXCLUDED.payment_terms, brand_contribution = EXCLUDED.brand_contribution,
-    declared_budget = EXCLUDED.declared_budget, share_of_wallet = EXCLUDED.share_of_wallet, updated_at = now()
 """
 
 
@@ -150,16 +145,8 @@ async def rebuild_customers(session: AsyncSession, client: httpx.AsyncClient) ->
             params["cursor"] = cursor
         page = (await client.get(CUSTOMERS_PATH, params=params)).raise_for_status().json()
         items = page["items"]
-        if items:
-            await conn.execute(
-                _ATTRIBUTES,
-                [uuid.UUID(c["id"]) for c in items],
-                [c.get("payment_terms") for c in items],
-                [c.get("brand_contribution") for c in items],
-                [None if c.get("declared_budget") is None else Decimal(c["declared_budget"]) for c in items],
-                [None if c.get("share_of_wallet") is None else Decimal(c["share_of_wallet"]) for c in items],
-            )
-            count += len(items)
+        await upsert_attributes(conn, items)
+        count += len(items)
         cursor = page.get("next_cursor")
         if not cursor:
             return count
