@@ -241,7 +241,11 @@ def print_batch(label: str, b: BatchTiming) -> None:
     total = float(timings.get("total", b.wall))
     phases = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.items() if k not in ("total", "write_steps"))
     steps = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.get("write_steps", {}).items())
-    counts = {k: v for k, v in b.stats.items() if isinstance(v, int) and k not in ("run_id", "calibration_id")}
+    counts = {
+        k: v
+        for k, v in b.stats.items()
+        if isinstance(v, int) and not isinstance(v, bool) and k not in ("run_id", "calibration_id")
+    }
     pg = f", PostgreSQL CPU {b.postgres_cpu:.1f} s" if b.postgres_cpu is not None else ""
     print(f"{label}: {b.wall:.2f} s wall for the CLI process ({b.wall / BATCH_TARGET_SECONDS:.2f}x the 60 s target)")
     print(f"    runner total {total:.2f} s; phases (s): {phases}")
