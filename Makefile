@@ -36,8 +36,8 @@ format: install
 migrate: install
 	$(BIN)/python -m crm_shared.migrate $(S)
 
-# make recompute ARGS="--as-of 2026-11-01T00:00:00Z"   (uses SCORING_DATABASE_URL or DATABASE_URL;
-# the running service offers the same as POST /api/v1/scores/recompute)
+# make recompute [ARGS="--as-of 2026-06-01T00:00:00Z"]   (a past date backtests; uses SCORING_DATABASE_URL
+# or DATABASE_URL; the running service offers the same as POST /api/v1/scores/recompute)
 recompute: install
 	$(BIN)/python -m crm_scoring.batch $(ARGS)
 

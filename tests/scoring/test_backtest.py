@@ -1,5 +1,6 @@
 """Backtests: a run as of a past date that stores nothing and compares its predictions with what followed."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -80,7 +81,40 @@ async def test_a_backtest_stores_nothing_and_compares_predictions_with_what_foll
     assert (run["status"], run["calibration_id"]) == ("succeeded", None)
 
 
-async def test_backtest_through_the_api(api, db):
-    r = await api.post("/api/v1/scores/recompute", json={"store": False, "as_of": "2026-01-01T00:00:00Z"})
+async def _finished(api, location: str) -> dict:
+    for _ in range(400):
+        run = (await api.get(location)).json()
+        if run["status"] != "running":
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run still running: {run}")
+
+
+async def test_a_past_as_of_is_a_backtest_through_the_api(api, db):
+    customer = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO purchases (order_id, customer_id, ordered_at, amount, currency) VALUES ($1, $2, $3, 25, 'EUR')",
+        uuid.uuid4(),
+        customer,
+        NOW - timedelta(days=400),
+    )
+    await db.execute("INSERT INTO known_customers (customer_id) VALUES ($1)", customer)
+    # Without `store`, a past date backtests: the run succeeds and the live scores stay untouched.
+    r = await api.post("/api/v1/scores/recompute", json={"as_of": (NOW - timedelta(days=30)).isoformat()})
     assert r.status_code == 202
+    run = await _finished(api, r.headers["location"])
+    assert run["status"] == "succeeded", run
+    assert run["stats"]["stored"] is False
+    assert run["stats"]["customers"] == 1
     assert await db.fetchval("SELECT count(*) FROM customer_scores") == 0
+    assert await db.fetchval("SELECT count(*) FROM calibrations") == 0
+    # Asking to store a past date is refused, naming the field, and starts nothing.
+    bad = await api.post("/api/v1/scores/recompute", json={"as_of": "2026-01-01T00:00:00Z", "store": True})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert bad.json()["errors"][0]["pointer"] == "#/store"
+    assert await db.fetchval("SELECT count(*) FROM batch_runs") == 1
+    # A run as of now stores by default.
+    now = await api.post("/api/v1/scores/recompute", json={})
+    assert (await _finished(api, now.headers["location"]))["stats"]["stored"] is True
+    assert await db.fetchval("SELECT count(*) FROM customer_scores") == 1

@@ -223,6 +223,8 @@ def test_cli_runs_a_batch(db_url):
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)
     assert stats["customers"] == 0
+    assert stats["stored"] is False  # a past date backtests
+    assert "backtests" in done.stderr
     assert "done 100%" in done.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "crm_scoring.batch", "--as-of", "2026-01-01"], env=env, capture_output=True, text=True

@@ -1,5 +1,6 @@
 """`python -m crm_scoring.batch [--as-of 2026-11-01T00:00:00Z] [--no-refit] [--backtest]`: recompute every customer's
-scores (the same run as POST /api/v1/scores/recompute); progress on stderr, the run's stats as JSON on stdout."""
+scores (the same run as POST /api/v1/scores/recompute); progress on stderr, the run's stats as JSON on stdout.
+A past --as-of is always a backtest: only a run as of now replaces the live scores."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 
 from crm_shared.db import create_engine
 
 from ..config import Settings
-from .runner import BatchAlreadyRunning, run_batch
+from .runner import CLOCK_SLACK, BatchAlreadyRunning, run_batch
 
 
 def _aware(value: str) -> datetime:
@@ -52,7 +53,14 @@ def main() -> None:
         "--backtest", action="store_true", help="store nothing; compare predictions as of --as-of with what followed"
     )
     args = parser.parse_args()
-    sys.exit(asyncio.run(_main(args.as_of, not args.no_refit, not args.backtest)))
+    now = datetime.now(UTC)
+    if args.as_of is not None and args.as_of > now + CLOCK_SLACK:
+        parser.error("--as-of must not be in the future")
+    store = not args.backtest
+    if store and args.as_of is not None and args.as_of < now - CLOCK_SLACK:
+        print("a past --as-of backtests: the live scores stay as they are", file=sys.stderr)
+        store = False
+    sys.exit(asyncio.run(_main(args.as_of, not args.no_refit, store)))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -16,31 +16,42 @@ from crm_shared.errors import Conflict, FieldError, NotFound, Unprocessable
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 
 from .models import BatchRun
-from .runner import BatchAlreadyRunning, run_batch, start_run
+from .runner import CLOCK_SLACK, BatchAlreadyRunning, run_batch, start_run
 from .schemas import RecomputeRequest, RunRead
 
 router = APIRouter(prefix="/api/v1/scores", tags=["batch"])
 log = logging.getLogger("crm.scoring.batch")
-# Clock skew allowance for "as of now" sent by a client.
-_FUTURE_SLACK = timedelta(minutes=5)
 
 
 @router.post(
     "/recompute",
     status_code=202,
     response_model=RunRead,
-    responses={409: {"description": "a run is already running"}, 422: {"description": "as_of in the future"}},
+    responses={
+        409: {"description": "a run is already running"},
+        422: {"description": "as_of in the future, or a stored run for a past as_of"},
+    },
 )
 async def recompute(data: RecomputeRequest, request: Request, principal: PrincipalDep) -> Response:
     """Recompute every customer's scores as of a date: refit the models, re-cut RFM/ABC/gold, score, write back,
-    record this month's membership points. Answers 202 at once; poll the Location for progress."""
+    record this month's membership points. A past as_of is a backtest: the live scores stay as they are.
+    Answers 202 at once; poll the Location for progress."""
     principal.require("scores:write")
     now = datetime.now(UTC)
     as_of = data.as_of or now
-    if as_of > now + _FUTURE_SLACK:
+    if as_of > now + CLOCK_SLACK:
         raise Unprocessable(
             "as_of is in the future", errors=[FieldError(detail="must not be in the future", pointer="#/as_of")]
         )
+    past = as_of < now - CLOCK_SLACK
+    if data.store and past:
+        # Live scores as of a past day would hide every order since and publish stage changes that are
+        # history, not news, to the services acting on them.
+        raise Unprocessable(
+            "only a run as of now can replace the live scores",
+            errors=[FieldError(detail="must be false (a backtest) for a past as_of", pointer="#/store")],
+        )
+    store = not past if data.store is None else data.store
     app = request.app
     try:
         run_id = await start_run(app.state.engine, as_of=as_of, refit=data.refit, requested_by=principal.client_id)
@@ -49,7 +60,7 @@ async def recompute(data: RecomputeRequest, request: Request, principal: Princip
             f"batch run {exc.run_id} is still running", headers={"Retry-After": "30"}, running_run_id=exc.run_id
         ) from None
     task = asyncio.create_task(
-        run_batch(app.state.engine, app.state.settings, as_of=as_of, refit=data.refit, store=data.store, run_id=run_id)
+        run_batch(app.state.engine, app.state.settings, as_of=as_of, refit=data.refit, store=store, run_id=run_id)
     )
     tasks: set[asyncio.Task[object]] = app.state.__dict__.setdefault("batch_tasks", set())
     tasks.add(task)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -43,6 +43,8 @@ Progress = Callable[[str, float], None]
 # A run whose heartbeat is older than this died with its process; it no longer blocks new runs.
 STALE_AFTER_SECONDS = 600
 WRITE_LOCK_TIMEOUT = "60s"
+# Clock skew allowance for "as of now" sent by a client: older is a past date, which only backtests.
+CLOCK_SLACK = timedelta(minutes=5)
 
 
 class BatchAlreadyRunning(Exception):

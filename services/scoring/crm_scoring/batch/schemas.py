@@ -13,14 +13,15 @@ class RecomputeRequest(BaseModel):
 
     as_of: AwareDatetime | None = Field(
         default=None,
-        description="only orders up to this instant count (default: now); a past date reproduces or backtests "
-        "the scores of that day, and is what the scores then show until the next run",
+        description="only orders up to this instant count (default: now); a past date backtests the scores of that day",
     )
     refit: bool = Field(default=True, description="refit the purchase and spend models (false: keep the current fits)")
-    store: bool = Field(
-        default=True,
-        description="false: a backtest that writes nothing but the run's stats: the scores' distribution and, for "
-        "a past as_of, predicted against actual purchases since and the churn risk's AUC",
+    store: bool | None = Field(
+        default=None,
+        description="true: replace the live scores and publish their changes (only for as_of now); false: a "
+        "backtest that writes nothing but the run's stats: the scores' distribution and, for a past as_of, "
+        "predicted against actual purchases since and the churn risk's AUC. Default: true for now, false for a "
+        "past as_of",
     )
 
 
