@@ -1,10 +1,10 @@
 """The batch recompute: read every customer's summary as of a date, refit the models, cut the base, score
 everyone and write it all back in one transaction, with progress recorded on the run.
 
-Phases and what runs where: `read` is one aggregation in PostgreSQL returned by binary COPY; `fit` and
-`score` are NumPy/SciPy in a worker thread (the service keeps serving meanwhile); `write` is a binary COPY
-into a staging table and set-based upserts. Customers rescored by an event after the read keep their newer
-scores (the write skips rows computed after the read started).
+Phases and what runs where: `read` is one binary COPY of the netted orders, aggregated in NumPy; `fit` and
+`score` are NumPy/SciPy in a worker thread (the service keeps serving meanwhile); `write` builds a new
+scores table beside the live one and swaps it in under a short lock (compute/swap). Customers rescored by
+an event after the read started keep their newer scores (compute/read_barrier).
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from crm_shared.outbox import publish
 
 from ..compute.fitting import fit_models, fit_to_json
 from ..compute.model_inputs import model_inputs
+from ..compute.read_barrier import mark_read_start
 from ..compute.score import Calibration, cut_base, derive, score
 from ..compute.state import ScoringState, load_state
 from ..compute.summary import Summaries, day_number, read_summaries
-from ..compute.swap import replace_all
+from ..compute.swap import build_next, swap_in
 from ..compute.write import SOURCE
 from ..config import Settings
 from ..scores.models import STAGES
@@ -174,7 +175,7 @@ async def _write(
         _json(cal.cuts),
         state.rules.model_dump_json(),
     )
-    result = await replace_all(
+    built = await build_next(
         session,
         scored,
         as_of=as_of,
@@ -182,14 +183,21 @@ async def _write(
         calibration_id=calibration_id,
         segment_names=state.segment_names,
         read_started=read_started,
-        events_per_message=settings.batch_events_per_message,
         copy_chunk=settings.batch_write_chunk,
         timings=write_steps,
     )
     month = date(as_of.year, as_of.month, 1)
     started = time.perf_counter()
-    ledger = await conn.execute(_LEDGER_SQL, month, run_id)
+    ledger = await conn.execute(_LEDGER_SQL, month, run_id)  # before the lock: it reads only the batch's scores
     write_steps["ledger"] = round(time.perf_counter() - started, 3)
+    result = await swap_in(
+        session,
+        built,
+        as_of=as_of,
+        read_started=read_started,
+        events_per_message=settings.batch_events_per_message,
+        timings=write_steps,
+    )
     data = {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
@@ -264,9 +272,10 @@ async def run_batch(
     try:
         await progress("read", 0.0)
         t = time.perf_counter()
+        async with sessionmaker() as session, session.begin():
+            read_started = await mark_read_start(await driver_connection(session))
         async with sessionmaker() as session:
             conn = await driver_connection(session)
-            read_started = await conn.fetchval("SELECT clock_timestamp()")
             state = await load_state(session)
             summaries = await read_summaries(conn, as_of, trend_window_days=state.rules.clv.trend_window_days)
             await session.rollback()

@@ -3,15 +3,18 @@
 Upserting a million rows into a table with six indexes costs ten times writing them into a bare table and
 building the indexes afterwards (measured: 33-53 s against 3-7 s plus the builds). So the batch writes
 `customer_scores_next` without indexes, carries over the rows it must not replace (customers rescored by an
-event after the batch read its data, and customers it did not see), diffs new against old for the history
-and the events, builds the indexes, and swaps the tables, all in its one transaction. Writers (event
-handlers) wait on the table lock for the few seconds this takes and are retried by the outbox if they time
-out; readers keep reading the old table until the swap commits.
+event after the batch's read started, and customers it did not see), diffs new against old for the history
+and the events, and builds the indexes, all while events go on writing the old table (`build_next`). Only
+then it locks writers out, brings the next table up to date with what events wrote meanwhile, and swaps
+the tables (`swap_in`): a lock of about a second, which event handlers wait out. Everything is in the
+batch's one transaction; readers keep reading the old table until the swap commits.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.db import driver_connection
 
+from ..purchases.models import KnownCustomer
 from ..rules.schemas import Rules
 from ..scores.models import CustomerScore
 from .write import (
@@ -48,21 +52,12 @@ def _index_ddl() -> list[tuple[str, str]]:
     return out
 
 
-async def replace_all(
-    session: AsyncSession,
-    scored: dict[str, np.ndarray],
-    *,
-    as_of: datetime,
-    rules: Rules,
-    calibration_id: int | None,
-    segment_names: list[str],
-    read_started: datetime,
-    events_per_message: int = 5000,
-    copy_chunk: int = 100_000,
-    timings: dict[str, float] | None = None,
-) -> WriteResult:
-    """Write the batch's scores; `timings` receives seconds per step (what ops look at when a run is slow)."""
-    timings = {} if timings is None else timings
+@dataclass(frozen=True)
+class Built:
+    inserted: int  # rows written from the batch's scores (the rest of the next table is carried over)
+
+
+def _lap(timings: dict[str, float]) -> Callable[[str], None]:
     clock = time.perf_counter()
 
     def lap(name: str) -> None:
@@ -71,40 +66,55 @@ async def replace_all(
         timings[name] = round(now - clock, 3)
         clock = now
 
+    return lap
+
+
+async def build_next(
+    session: AsyncSession,
+    scored: dict[str, np.ndarray],
+    *,
+    as_of: datetime,
+    rules: Rules,
+    calibration_id: int | None,
+    segment_names: list[str],
+    read_started: datetime,
+    copy_chunk: int = 100_000,
+    timings: dict[str, float] | None = None,
+) -> Built:
+    """The next table, its diffs against the live one and its indexes, without blocking anyone. `timings`
+    receives seconds per step (what ops look at when a run is slow)."""
+    lap = _lap({} if timings is None else timings)
     conn = await driver_connection(session)
     n_horizons = len(rules.clv.horizons_days)
     await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     await stage(conn, scored, n_horizons, copy_chunk)
     await conn.execute("ANALYZE staged_scores")  # temp tables are never auto-analyzed: plan joins on real sizes
     lap("stage")
-    # Writers wait from here to the commit; readers do not.
-    await conn.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
     await conn.execute(f"DROP TABLE IF EXISTS {NEXT}")
     await conn.execute(f"CREATE TABLE {NEXT} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     args: list[Any] = [as_of, calibration_id, segment_names, *reason_args(rules), read_started]
     stage_since = f"CASE WHEN old.stage = ({STAGES_SQL})[s.stage + 1] THEN old.stage_since ELSE $1 END"
-    written = await conn.execute(
+    # One statement, so one snapshot: a customer rescored by an event meanwhile is either inserted from the
+    # batch's scores or carried over, never both.
+    await conn.execute(
         f"""
         INSERT INTO {NEXT} ({SCORE_COLUMNS})
-        SELECT {select_list(n_horizons, stage_since)}
+        SELECT {select_list(n_horizons, stage_since, computed_at="now()")}
         FROM staged_scores s LEFT JOIN {TABLE} old ON old.customer_id = s.customer_id
         WHERE old.customer_id IS NULL OR old.computed_at < $11
+        UNION ALL
+        SELECT {", ".join(f"old.{c}" for c in SCORE_COLUMNS.split(", "))}
+        FROM {TABLE} old LEFT JOIN staged_scores s ON s.customer_id = old.customer_id
+        WHERE s.customer_id IS NULL OR old.computed_at >= $11
         """,
         *args,
     )
-    lap("insert")
-    await conn.execute(
-        f"""
-        INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old LEFT JOIN staged_scores s ON s.customer_id = old.customer_id
-        WHERE s.customer_id IS NULL OR old.computed_at >= $1
-        """,
-        read_started,
-    )
     await conn.execute(f"ANALYZE {NEXT}")
-    lap("carry_over")
+    lap("insert")
     ch = rules.changes
     new_columns = ", ".join(f"n.{c}" for c in DIFF_COLUMNS.split(", "))
-    await conn.execute(
+    # The rows inserted from the batch's scores (less any rescored by an event since: caught up later).
+    diffs = await conn.execute(
         f"""
         INSERT INTO score_diffs
         SELECT {new_columns}, old.customer_id IS NOT NULL, old.stage, old.composite_score, old.clv, old.p_alive,
@@ -120,17 +130,51 @@ async def replace_all(
     )
     lap("diff")
     await conn.execute(f"CREATE UNIQUE INDEX {TABLE}_pk_next ON {NEXT} (customer_id)")
-    indexes = _index_ddl()
-    for _, ddl in indexes:
+    for _, ddl in _index_ddl():
         await conn.execute(ddl)
     lap("indexes")
+    return Built(int(diffs.split()[-1]))
+
+
+# Customers whose live row changed after the next table was built from it: rescored by an event since the
+# batch's read started (stamped later, see read_barrier), or merged into another customer (row deleted).
+_CATCH_UP_SQL = f"""
+CREATE TEMP TABLE caught_up ON COMMIT DROP AS
+SELECT customer_id FROM {TABLE} WHERE computed_at >= $1
+UNION
+SELECT customer_id FROM {KnownCustomer.__tablename__} WHERE merged_into IS NOT NULL
+"""
+
+
+async def swap_in(
+    session: AsyncSession,
+    built: Built,
+    *,
+    as_of: datetime,
+    read_started: datetime,
+    events_per_message: int = 5000,
+    timings: dict[str, float] | None = None,
+) -> WriteResult:
+    """Lock writers out, take over what they wrote since `build_next` read the live table, swap the tables,
+    and record the history and the events of the batch's own changes."""
+    lap = _lap({} if timings is None else timings)
+    conn = await driver_connection(session)
+    # Writers wait from here to the commit; readers only from the DROP.
+    await conn.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
+    await conn.execute("DROP TABLE IF EXISTS caught_up")
+    await conn.execute(_CATCH_UP_SQL, read_started)
+    await conn.execute(f"DELETE FROM {NEXT} n USING caught_up c WHERE n.customer_id = c.customer_id")
+    overtaken = await conn.execute("DELETE FROM score_diffs d USING caught_up c WHERE d.customer_id = c.customer_id")
+    await conn.execute(
+        f"INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old JOIN caught_up c ON c.customer_id = old.customer_id"
+    )
+    lap("catch_up")
     await conn.execute(f"DROP TABLE {TABLE}")
     await conn.execute(f"ALTER TABLE {NEXT} RENAME TO {TABLE}")
     await conn.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT pk_{TABLE} PRIMARY KEY USING INDEX {TABLE}_pk_next")
-    for name, _ in indexes:
+    for name, _ in _index_ddl():
         await conn.execute(f"ALTER INDEX {name}_next RENAME TO {name}")
-    await conn.execute(f"ANALYZE {TABLE}")
     lap("swap")
     counts = await record(session, conn, as_of=as_of, cause="batch", events_per_message=events_per_message)
     lap("history_and_events")
-    return WriteResult(int(written.split()[-1]), *counts)
+    return WriteResult(built.inserted - int(overtaken.split()[-1]), *counts)

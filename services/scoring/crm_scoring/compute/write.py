@@ -101,9 +101,10 @@ SCORE_COLUMNS = (
 )
 
 
-def select_list(n_horizons: int, stage_since: str = "$1") -> str:
+def select_list(n_horizons: int, stage_since: str = "$1", computed_at: str = "clock_timestamp()") -> str:
     """The stored row computed from a staged one (alias `s`): $1 = as_of, $2 = calibration id, $3 = segment
-    names, $4.. the lifecycle thresholds (see REASON_SQL)."""
+    names, $4.. the lifecycle thresholds (see REASON_SQL). `computed_at` is the time of the write, not of
+    the transaction's start: what a batch keeps as newer (see read_barrier)."""
     exp = ", ".join(_flt(f"exp_{i}") for i in range(n_horizons))
     return f"""s.customer_id, $1::timestamptz, to_timestamp({_flt("first_at")}), to_timestamp({_flt("last_at")}),
         s.n_days, s.n_orders, {_num("total")}, {_num("avg_spend")}, {_num("spend_12m")},
@@ -113,7 +114,7 @@ def select_list(n_horizons: int, stage_since: str = "$1") -> str:
         NULLIF(s.formula_version, -1), {_flt("p_alive")}, {_flt("churn_risk")},
         CASE WHEN s.p_alive = 'NaN' THEN NULL ELSE ARRAY[{exp}] END, {_num("expected_spend")}, {_num("clv")},
         CASE WHEN s.p_alive = 'NaN' THEN NULL ELSE $2::int END,
-        ({STAGES_SQL})[s.stage + 1], {REASON_SQL}, {stage_since}, now()"""
+        ({STAGES_SQL})[s.stage + 1], {REASON_SQL}, {stage_since}, {computed_at}"""
 
 
 def changed_sql(new: str, old: str, first: int) -> str:
@@ -149,12 +150,11 @@ WITH up AS (
     FROM staged_scores s
     ON CONFLICT (customer_id) DO UPDATE SET {_UPDATE_SET},
         stage_since = CASE WHEN cs.stage = EXCLUDED.stage THEN cs.stage_since ELSE EXCLUDED.stage_since END
-    WHERE cs.computed_at < coalesce($11::timestamptz, 'infinity')
     RETURNING {returning}
 )
 INSERT INTO score_diffs
 SELECT up.*, prev.customer_id IS NOT NULL, prev.stage, prev.composite_score, prev.clv, prev.p_alive,
-       {changed_sql("up", "prev", 12)}
+       {changed_sql("up", "prev", 11)}
 FROM up LEFT JOIN score_prev prev ON prev.customer_id = up.customer_id
 """
 
@@ -307,20 +307,17 @@ async def write_scores(
     calibration_id: int | None,
     cause: Cause,
     segment_names: list[str],
-    not_touched_since: datetime | None = None,
     events_per_message: int = 5000,
     copy_chunk: int = 100_000,
 ) -> WriteResult:
-    """Upsert the scored rows, record history and publish events, all in the session's transaction.
-
-    `not_touched_since` (batch): rows rescored by an event after that instant keep their newer values."""
+    """Upsert the scored rows, record history and publish events, all in the session's transaction."""
     conn = await driver_connection(session)
     n_horizons = len(rules.clv.horizons_days)
     await stage(conn, scored, n_horizons, copy_chunk)
     await conn.execute(_PREV_SQL)
     ch = rules.changes
     args: list[Any] = [as_of, calibration_id, segment_names, *reason_args(rules)]
-    args += [not_touched_since, ch.composite_points, ch.clv_relative, ch.p_alive]
+    args += [ch.composite_points, ch.clv_relative, ch.p_alive]
     status = await conn.execute(_upsert_sql(n_horizons), *args)
     counts = await record(session, conn, as_of=as_of, cause=cause, events_per_message=events_per_message)
     return WriteResult(int(status.split()[-1]), *counts)

@@ -20,6 +20,7 @@ from crm_shared.db import driver_connection
 from crm_shared.inbox import EventHandler
 
 from ..compute.incremental import rescore
+from ..compute.read_barrier import hold_for_input_change
 from .repository import money, upsert_attributes
 
 _TOUCH_CUSTOMERS = """
@@ -61,6 +62,7 @@ ON CONFLICT (order_id) DO UPDATE SET
 async def _lock_resolved(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     """Known, locked customers: each id -> the id its purchases belong to (the survivor of a merge)."""
     conn = await driver_connection(session)
+    await hold_for_input_change(conn)  # every handler starts here, before it changes any input
     wanted = sorted(set(ids))
     await conn.execute(_TOUCH_CUSTOMERS, wanted)
     rows = await conn.fetch(_LOCK_AND_RESOLVE, wanted)

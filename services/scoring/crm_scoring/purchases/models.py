@@ -41,6 +41,10 @@ class KnownCustomer(Base):
     keeps its row with `merged_into`, so late events about it land on the survivor."""
 
     __tablename__ = "known_customers"
+    # Merges resolve ids merged into the merged one; the batch skips merged customers.
+    __table_args__ = (
+        Index("ix_known_customers_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
+    )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     payment_terms: Mapped[str | None] = mapped_column(String(16))
