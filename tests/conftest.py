@@ -2,13 +2,11 @@
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 
 from crm_customer.config import Settings
 from crm_customer.main import SERVICE_DIR, create_app
-from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, app_client, partner_headers
 
 PARTNER = "shop-1"
@@ -43,11 +41,3 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app as a staff user (JWT at the gateway) with every customer-service scope."""
     async with app_client(create_app(settings), headers=STAFF) as c:
         yield c
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A direct connection, to check what the API really stored."""
-    conn = await asyncpg.connect(asyncpg_dsn(db_url))
-    yield conn
-    await conn.close()

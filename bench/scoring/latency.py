@@ -10,11 +10,14 @@ import asyncio
 import json
 import random
 import secrets
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -37,6 +40,7 @@ class LatencyResult:
     timeouts: int = 0
     unexpected_counts: int = 0  # the row changed, but not to order_count + 1
     history_orders: list[int] = field(default_factory=list)
+    alongside: Any = None  # what the job run alongside the pushes returned
 
 
 async def pick_customers(scoring_dsn: str, n: int, min_orders: int, seed: int) -> list[tuple[uuid.UUID, int]]:
@@ -99,9 +103,11 @@ async def push_and_wait(
     body: bytes,
     wait_seconds: float,
 ) -> tuple[float, float, uuid.UUID, bool | None]:
-    """One order: (end-to-end s, response s, order id, order_count went up by one; None on timeout)."""
-    query = "SELECT order_count, computed_at FROM customer_scores WHERE customer_id = $1"
-    before = await poll.fetchrow(query, customer)
+    """One order: (end-to-end s, response s, order id, order_count went up by exactly one; None on timeout).
+    Waits for the count, not any change: a batch may rewrite the row meanwhile."""
+    query = "SELECT order_count FROM customer_scores WHERE customer_id = $1"
+    before = await poll.fetchval(query, customer)
+    expected = (before or 0) + 1
     t0 = time.perf_counter()
     async with session.post(f"{base_url}/api/v1/orders", data=body, headers=headers) as r:
         payload = await r.read()
@@ -110,11 +116,10 @@ async def push_and_wait(
     responded = time.perf_counter() - t0
     order_id = uuid.UUID(json.loads(payload)["id"])
     while True:
-        row = await poll.fetchrow(query, customer)
+        count = await poll.fetchval(query, customer)
         elapsed = time.perf_counter() - t0
-        if row is not None and (before is None or tuple(row) != tuple(before)):
-            expected = (before["order_count"] if before else 0) + 1
-            return elapsed, responded, order_id, row["order_count"] == expected
+        if count is not None and count >= expected:
+            return elapsed, responded, order_id, count == expected
         if elapsed > wait_seconds:
             return elapsed, responded, order_id, None
         await asyncio.sleep(POLL_SECONDS)
@@ -128,14 +133,22 @@ async def _run(
     warmup: int,
     wait_seconds: float,
     seed: int,
+    alongside: threading.Thread | None = None,
 ) -> tuple[LatencyResult, list[uuid.UUID]]:
+    """Push `orders` (after `warmup`) one at a time; with `alongside`, keep pushing until that thread ends."""
     rng = random.Random(seed)
     headers = {**partner_headers(PARTNER, "orders:write"), "Content-Type": "application/json"}
     result, pushed = LatencyResult(), []
     poll = await asyncpg.connect(scoring_dsn)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            for i in range(warmup + orders):
+            i = 0
+            while True:
+                if i == warmup and alongside is not None and alongside.ident is None:
+                    alongside.start()
+                if i >= warmup + orders and (alongside is None or not alongside.is_alive()):
+                    break
+                i += 1
                 customer, history = rng.choice(customers)
                 body = order_body(customer, rng)
                 call_headers = {**headers, "Idempotency-Key": str(uuid.uuid4())}
@@ -143,7 +156,7 @@ async def _run(
                     session, customer_service_url, call_headers, poll, customer, body, wait_seconds
                 )
                 pushed.append(order_id)
-                if i < warmup:
+                if i <= warmup:
                     continue
                 if counted is None:
                     result.timeouts += 1
@@ -157,6 +170,27 @@ async def _run(
     finally:
         await poll.close()
     return result, pushed
+
+
+class _Job(threading.Thread):
+    """A job run beside the pushes (started by the push loop once the warm-up is done)."""
+
+    def __init__(self, target: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self._target_fn = target
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._value = self._target_fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._error = exc
+
+    def value(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 async def _pickup_lags(customer_dsn: str) -> list[float]:
@@ -183,10 +217,12 @@ def measure(
     min_orders: int = 10,
     timeout: float = 15.0,
     seed: int = 7,
+    alongside: Callable[[], Any] | None = None,
 ) -> LatencyResult:
     """Start both services on the loaded scoring database and a fresh customer database, push `orders`
-    single orders one at a time, and time each until its score row changes. Pushed orders are removed from
-    the scoring base afterwards (it may be reused)."""
+    single orders one at a time, and time each until its score row shows it. With `alongside` (e.g. a batch
+    run), that job starts after the warm-up and orders keep coming until it ends; its return value is kept
+    in the result. Pushed orders are removed from the scoring base afterwards (it may be reused)."""
     scoring_dsn = dsn(scoring_url)
     customers = asyncio.run(pick_customers(scoring_dsn, candidates, min_orders, seed))
     customer_url = new_database(admin_url, "bench_scoring_customer")
@@ -218,7 +254,15 @@ def measure(
             scoring.wait_ready(timeout=60)
             customer.wait_ready(timeout=60)
             try:
-                result, pushed = asyncio.run(_run(customer.url, scoring_dsn, customers, orders, warmup, timeout, seed))
+                job = _Job(alongside) if alongside else None
+                result, pushed = asyncio.run(
+                    _run(customer.url, scoring_dsn, customers, orders, warmup, timeout, seed, job)
+                )
+                if job is not None:
+                    job.join()
+                    result.alongside = job.value()
+                if result.timeouts:
+                    print("--- scoring service log (tail) ---\n" + scoring.output()[-3000:])
             except Exception:
                 print("--- scoring service log (tail) ---\n" + scoring.output()[-3000:])
                 print("--- customer service log (tail) ---\n" + customer.output()[-3000:])

@@ -36,7 +36,7 @@ from crm_shared.migrations import upgrade_head
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from common import percentile, postgres  # noqa: E402
 from latency import LatencyResult, measure  # noqa: E402
-from synth import AS_OF, SynthParams, draw, dsn, load  # noqa: E402
+from synth import SynthParams, draw, dsn, load  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH_TARGET_SECONDS = 60.0
@@ -201,9 +201,13 @@ def _vm_hwm_kb(pid: int) -> float | None:
     return None
 
 
-def run_batch(admin_url: str, url: str, as_of: datetime, *, refit: bool, wrap: list[str] | None = None) -> BatchTiming:
-    """`python -m crm_scoring.batch` as its own process, as an operator or a cron job would run it."""
-    cmd = [sys.executable, "-m", "crm_scoring.batch", "--as-of", as_of.isoformat()] + ([] if refit else ["--no-refit"])
+def run_batch(
+    admin_url: str, url: str, as_of: datetime | None, *, refit: bool, wrap: list[str] | None = None
+) -> BatchTiming:
+    """`python -m crm_scoring.batch` as its own process, as an operator or a cron job would run it (as of now
+    it stores; a past as_of is a backtest)."""
+    cmd = [sys.executable, "-m", "crm_scoring.batch"]
+    cmd += (["--as-of", as_of.isoformat()] if as_of else []) + ([] if refit else ["--no-refit"])
     env = {**os.environ, "SCORING_DATABASE_URL": url, "SCORING_LOG_LEVEL": "WARNING", "SCORING_SUBSCRIBERS": "[]"}
     before = postgres_cpu_seconds(admin_url)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -251,6 +255,8 @@ def print_batch(label: str, b: BatchTiming) -> None:
     print(f"    runner total {total:.2f} s; phases (s): {phases}")
     if steps:
         print(f"    write steps (s): {steps}")
+        locked = sum(float(timings["write_steps"].get(k, 0)) for k in ("catch_up", "swap", "history_and_events"))
+        print(f"    event writers locked out for {locked:.2f} s (catch-up, swap, history and events)")
     rss = f", peak RSS {b.max_rss_mb:,.0f} MB" if b.max_rss_mb is not None else ""
     print(f"    batch process CPU {b.cpu:.1f} s{rss}{pg}")
     print(f"    {', '.join(f'{k} {v:,}' for k, v in counts.items())}", flush=True)
@@ -267,7 +273,7 @@ def _frame(raw: str) -> str:
     return f"{name} ({where.rsplit(':', 1)[0].rstrip(')')})"
 
 
-def profile_batch(admin_url: str, url: str, as_of: datetime, out_dir: Path) -> None:
+def profile_batch(admin_url: str, url: str, as_of: datetime | None, out_dir: Path) -> None:
     """One more run under py-spy, sampling the batch process's threads (PostgreSQL's own work shows as the
     process waiting, which py-spy leaves out): prints where the Python CPU goes, per function of the scoring
     package (inclusive) and per leaf function, and keeps the raw stacks (flamegraph.pl input)."""
@@ -307,15 +313,15 @@ def profile_batch(admin_url: str, url: str, as_of: datetime, out_dir: Path) -> N
 # --- latency ----------------------------------------------------------------------------------------
 
 
-def print_latency(r: LatencyResult) -> None:
+def print_latency(r: LatencyResult, when: str = "idle") -> None:
     s = r.seconds
     if not s:
-        print(f"event-to-score latency: no order scored ({r.timeouts} timeouts)")
+        print(f"event-to-score latency ({when}): no order scored ({r.timeouts} timeouts)")
         return
     under = sum(v < LATENCY_TARGET_SECONDS for v in s) / len(s)
     p95 = percentile(s, 0.95)
     print(
-        f"event-to-score latency over {len(s)} single orders (one at a time, customers with"
+        f"event-to-score latency ({when}) over {len(s)} single orders (one at a time, customers with"
         f" {min(r.history_orders)}-{max(r.history_orders)} orders, median {sorted(r.history_orders)[len(s) // 2]}):"
     )
     print(
@@ -352,12 +358,17 @@ def main() -> None:
     parser.add_argument("--pg-dir", type=Path, default=REPO / ".data" / "bench-pg", help="with --reuse")
     parser.add_argument("--copy-jobs", type=int, default=2, help="parallel COPY connections for purchases")
     parser.add_argument("--batch-runs", type=int, default=2, help="timed batch runs (0: none)")
-    parser.add_argument("--as-of", type=datetime.fromisoformat, default=AS_OF, help="batch as-of instant")
+    parser.add_argument(
+        "--as-of", type=datetime.fromisoformat, default=None, help="time a backtest as of this past instant instead"
+    )
     parser.add_argument("--no-refit", action="store_true", help="also time a run that keeps the fits")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="one more batch run under py-spy")
     parser.add_argument("--latency-orders", type=int, default=200, help="single orders timed (0: skip)")
     parser.add_argument("--latency-timeout", type=float, default=15.0, help="seconds to wait per order")
     parser.add_argument("--min-history", type=int, default=10, help="orders a latency customer has already")
+    parser.add_argument(
+        "--no-latency-during-batch", action="store_true", help="skip timing orders pushed while a batch runs"
+    )
     args = parser.parse_args()
 
     params = SynthParams(customers=args.customers, orders_per_customer=args.orders_per_customer, seed=args.seed)
@@ -365,7 +376,8 @@ def main() -> None:
         url = prepare_base(admin_url, params, reuse=args.reuse, jobs=args.copy_jobs)
         try:
             if args.batch_runs:
-                print(f"timing `python -m crm_scoring.batch --as-of {args.as_of.isoformat()}`...", flush=True)
+                flag = f" --as-of {args.as_of.isoformat()}" if args.as_of else ""
+                print(f"timing `python -m crm_scoring.batch{flag}`...", flush=True)
             for i in range(args.batch_runs):
                 label = "batch run 1 (inserts every score row)" if i == 0 else f"batch run {i + 1} (updates them)"
                 print_batch(label, run_batch(admin_url, url, args.as_of, refit=True))
@@ -385,6 +397,19 @@ def main() -> None:
                         seed=args.seed,
                     )
                 )
+            if args.latency_orders > 0 and args.batch_runs and not args.no_latency_during_batch:
+                print("pushing single orders while a batch run writes...", flush=True)
+                during = measure(
+                    admin_url,
+                    url,
+                    orders=0,
+                    min_orders=args.min_history,
+                    timeout=args.latency_timeout,
+                    seed=args.seed + 1,
+                    alongside=lambda: run_batch(admin_url, url, args.as_of, refit=True),
+                )
+                print_batch("batch run with orders arriving", during.alongside)
+                print_latency(during, "while the batch ran")
         finally:
             if not args.reuse:
                 asyncio.run(drop_database(admin_url, make_url(url).database or ""))

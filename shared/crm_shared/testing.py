@@ -22,12 +22,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from .embedded_pg import create_database, database_url, drop_database, start_embedded
+from .embedded_pg import asyncpg_dsn, create_database, database_url, drop_database, start_embedded
 from .migrations import upgrade_head
 
 
@@ -84,6 +85,15 @@ async def databases(pg_admin_url: str) -> AsyncIterator[DatabaseFactory]:
     factory = DatabaseFactory(pg_admin_url)
     yield factory
     await factory.drop_all()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the test's database (`db_url`, which each part's conftest defines), to check
+    what the API really stored."""
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    yield conn
+    await conn.close()
 
 
 @asynccontextmanager

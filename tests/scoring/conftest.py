@@ -1,14 +1,13 @@
-"""Scoring-service fixtures: a fresh migrated database per test, the app as staff, a direct connection."""
+"""Scoring-service fixtures: a fresh migrated database per test and the app as staff (the `db` connection
+fixture comes from crm_shared.testing)."""
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 
 from crm_scoring.config import Settings
 from crm_scoring.main import SERVICE_DIR, create_app
-from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, app_client
 
 ANALYST = {"x-crm-client-id": "analyst-1", "x-crm-client-kind": "user", "x-crm-scopes": "scores:read"}
@@ -37,10 +36,3 @@ async def reader(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app as an analyst (scores:read only)."""
     async with app_client(create_app(settings), headers=ANALYST) as c:
         yield c
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(asyncpg_dsn(db_url))
-    yield conn
-    await conn.close()

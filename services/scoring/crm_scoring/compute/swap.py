@@ -159,7 +159,8 @@ async def swap_in(
     and record the history and the events of the batch's own changes."""
     lap = _lap({} if timings is None else timings)
     conn = await driver_connection(session)
-    # Writers wait from here to the commit; readers only from the DROP.
+    # Writers wait from here to the commit (event handlers allow for it: write.SWAP_WAIT); readers only from
+    # the DROP, the last statements.
     await conn.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
     await conn.execute("DROP TABLE IF EXISTS caught_up")
     await conn.execute(_CATCH_UP_SQL, read_started)
@@ -169,12 +170,13 @@ async def swap_in(
         f"INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old JOIN caught_up c ON c.customer_id = old.customer_id"
     )
     lap("catch_up")
+    # Before the DROP: from it to the commit readers wait too.
+    counts = await record(session, conn, as_of=as_of, cause="batch", events_per_message=events_per_message)
+    lap("history_and_events")
     await conn.execute(f"DROP TABLE {TABLE}")
     await conn.execute(f"ALTER TABLE {NEXT} RENAME TO {TABLE}")
     await conn.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT pk_{TABLE} PRIMARY KEY USING INDEX {TABLE}_pk_next")
     for name, _ in _index_ddl():
         await conn.execute(f"ALTER INDEX {name}_next RENAME TO {name}")
     lap("swap")
-    counts = await record(session, conn, as_of=as_of, cause="batch", events_per_message=events_per_message)
-    lap("history_and_events")
     return WriteResult(built.inserted - int(overtaken.split()[-1]), *counts)

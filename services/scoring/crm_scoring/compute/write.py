@@ -22,6 +22,10 @@ from .binary_copy import copy_in
 
 SOURCE = "/services/scoring"
 Cause = Literal["event", "batch"]
+# How long an event's score write waits for a batch swapping the table in (about a second; several when
+# the batch records a change for most of the base) before failing and being redelivered with backoff.
+# Below the outbox's delivery timeout (10 s), so the delivery sees how it ended.
+SWAP_WAIT = "8s"
 
 _FIXED: tuple[tuple[str, str], ...] = (
     ("customer_id", "uuid"),
@@ -314,6 +318,7 @@ async def write_scores(
     conn = await driver_connection(session)
     n_horizons = len(rules.clv.horizons_days)
     await stage(conn, scored, n_horizons, copy_chunk)
+    await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_WAIT}'")  # the first statement on customer_scores
     await conn.execute(_PREV_SQL)
     ch = rules.changes
     args: list[Any] = [as_of, calibration_id, segment_names, *reason_args(rules)]
