@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from crm_scoring.batch.runner import BatchAlreadyRunning, run_batch
+from crm_scoring.compute.fitting import PARAM_ORDER as FIT_PARAM_ORDER
 from crm_scoring.compute.score import score
 from crm_scoring.compute.state import load_state
 from crm_scoring.compute.summary import read_summaries
@@ -250,3 +251,32 @@ async def test_reads_keep_working_across_the_table_swap(api, engine, settings):
     after = await api.get(f"/api/v1/scores/customers/{ids[0]}")
     assert after.status_code == 200
     assert after.json()["clv"] is not None
+
+
+async def test_fits_read_back_from_the_database_score_like_the_fresh_ones(api, db, engine, settings):
+    """jsonb reorders object keys: the stored parameters must come back in the model's order, or events and
+    runs that keep the fits would score with BG/NBD's (a, b, r, alpha) taken for (r, alpha, a, b)."""
+    events, _ = _history(6, 120)
+    await _load(api, events)
+    await run_batch(engine, settings, as_of=NOW)  # fresh fits, in memory
+    fresh = {r["customer_id"]: r for r in await db.fetch("SELECT * FROM customer_scores")}
+    state = await load_state_now(settings)
+    stored = await db.fetchval("SELECT fits FROM calibrations ORDER BY id DESC LIMIT 1")
+    for name, fit in state.calibration.fits.items():
+        assert list(fit.params) == list(FIT_PARAM_ORDER[name])
+        assert fit.params == json.loads(stored)[name]["params"]
+    await run_batch(engine, settings, as_of=NOW, refit=False)  # the same fits, read back
+    for row in await db.fetch("SELECT * FROM customer_scores"):
+        before = fresh[row["customer_id"]]
+        assert row["p_alive"] == pytest.approx(before["p_alive"], rel=1e-12)
+        assert row["clv"] == before["clv"]
+        assert row["expected_purchases"] == pytest.approx(before["expected_purchases"], rel=1e-12)
+
+
+async def load_state_now(settings):
+    engine = create_engine(settings.async_database_url, application_name="test-state")
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return await load_state(session)
+    finally:
+        await engine.dispose()

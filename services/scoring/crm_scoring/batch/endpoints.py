@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.auth import PrincipalDep
-from crm_shared.db import ReadSessionDep
+from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.errors import Conflict, FieldError, NotFound, Unprocessable
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 
-from .models import BatchRun
+from ..scores import service as scores_service
+from ..scores.schemas import ScoreCount, ScoreFiltersQuery, ScoreListItem, ScoreListQueryDep
+from . import snapshot
+from .models import BatchRun, RunScore
 from .runner import CLOCK_SLACK, BatchAlreadyRunning, run_batch, start_run
-from .schemas import RecomputeRequest, RunRead
+from .schemas import RecomputeRequest, RunRead, RunScoreRead
 
 router = APIRouter(prefix="/api/v1/scores", tags=["batch"])
 log = logging.getLogger("crm.scoring.batch")
@@ -52,15 +57,30 @@ async def recompute(data: RecomputeRequest, request: Request, principal: Princip
             errors=[FieldError(detail="must be false (a backtest) for a past as_of", pointer="#/store")],
         )
     store = not past if data.store is None else data.store
+    if data.keep_scores and store:
+        raise Unprocessable(
+            "only a backtest keeps a copy of the scores",
+            errors=[FieldError(detail="needs a backtest (a past as_of, or store: false)", pointer="#/keep_scores")],
+        )
     app = request.app
     try:
-        run_id = await start_run(app.state.engine, as_of=as_of, refit=data.refit, requested_by=principal.client_id)
+        run_id = await start_run(
+            app.state.engine, as_of=as_of, refit=data.refit, requested_by=principal.client_id, store=store
+        )
     except BatchAlreadyRunning as exc:
         raise Conflict(
             f"batch run {exc.run_id} is still running", headers={"Retry-After": "30"}, running_run_id=exc.run_id
         ) from None
     task = asyncio.create_task(
-        run_batch(app.state.engine, app.state.settings, as_of=as_of, refit=data.refit, store=store, run_id=run_id)
+        run_batch(
+            app.state.engine,
+            app.state.settings,
+            as_of=as_of,
+            refit=data.refit,
+            store=store,
+            keep_scores=data.keep_scores,
+            run_id=run_id,
+        )
     )
     tasks: set[asyncio.Task[object]] = app.state.__dict__.setdefault("batch_tasks", set())
     tasks.add(task)
@@ -106,11 +126,86 @@ async def list_runs(
     return Page[RunRead](items=[RunRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
 @router.get("/runs/{run_id}", response_model=RunRead)
-async def get_run(run_id: Annotated[int, Path(ge=1)], session: ReadSessionDep, principal: PrincipalDep) -> RunRead:
+async def get_run(run_id: RunId, session: ReadSessionDep, principal: PrincipalDep) -> RunRead:
     """One run, with its phase, progress and (when done) timings and counts."""
     principal.require("scores:read")
     run = await session.get(BatchRun, run_id)
     if run is None:
         raise NotFound(f"no batch run {run_id}")
     return RunRead.model_validate(run)
+
+
+async def _run_with_copies(session: AsyncSession, run_id: int) -> BatchRun:
+    run = await session.get(BatchRun, run_id)
+    if run is None:
+        raise NotFound(f"no batch run {run_id}")
+    if not run.kept_scores:
+        raise NotFound(f"batch run {run_id} kept no copy of the scores (a backtest with keep_scores keeps one)")
+    return run
+
+
+def _in_run(run_id: int) -> list[ColumnElement[bool]]:
+    return [RunScore.run_id == run_id]
+
+
+@router.get("/runs/{run_id}/customers", response_model=Page[ScoreListItem])
+async def list_run_scores(
+    run_id: RunId, request: Request, session: ReadSessionDep, principal: PrincipalDep, query: ScoreListQueryDep
+) -> Page[ScoreListItem]:
+    """The customers of a backtest's copy, with the same filters, sorts and pages as the live list: what a
+    segment would have been as of the run's date."""
+    principal.require("scores:read")
+    await _run_with_copies(session, run_id)
+    secret = request.app.state.settings.cursor_secret.get_secret_value()
+    items, next_cursor = await scores_service.list_scores(
+        session, query, secret=secret, model=RunScore, scope=_in_run(run_id), bound_to={"run": run_id}
+    )
+    return Page[ScoreListItem](items=items, next_cursor=next_cursor)
+
+
+@router.get("/runs/{run_id}/customers/count", response_model=ScoreCount)
+async def count_run_scores(
+    run_id: RunId, session: ReadSessionDep, principal: PrincipalDep, filters: ScoreFiltersQuery
+) -> ScoreCount:
+    """How many customers of a backtest's copy the filters select."""
+    principal.require("scores:read")
+    await _run_with_copies(session, run_id)
+    count = await scores_service.count_scores(session, filters, model=RunScore, scope=_in_run(run_id))
+    return ScoreCount(count=count)
+
+
+@router.get("/runs/{run_id}/customers/{customer_id:uuid}", response_model=RunScoreRead)
+async def get_run_score(
+    run_id: RunId, customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep
+) -> RunScoreRead:
+    """One customer's scores as the backtest computed them."""
+    principal.require("scores:read")
+    run = await _run_with_copies(session, run_id)
+    row = await snapshot.get(session, run_id, customer_id)
+    if row is None:
+        raise NotFound(f"customer {customer_id} is not in batch run {run_id}'s copy (not known as of its date)")
+    horizons = run.stats.get("horizons_days", [])
+    expected = (
+        None
+        if row.expected_purchases is None
+        else {str(h): v for h, v in zip(horizons, row.expected_purchases, strict=False)}
+    )
+    return RunScoreRead.model_validate(
+        {
+            **{c: getattr(row, c) for c in RunScoreRead.model_fields if c != "expected_purchases"},
+            "expected_purchases": expected,
+        }
+    )
+
+
+@router.delete("/runs/{run_id}/customers", status_code=204, response_class=Response)
+async def delete_run_scores(run_id: RunId, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Delete a backtest's copy of the scores (the run and its stats stay)."""
+    principal.require("scores:write")
+    run = await _run_with_copies(session, run_id)
+    await snapshot.drop(session, run)
+    return Response(status_code=204)

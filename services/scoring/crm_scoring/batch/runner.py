@@ -37,6 +37,7 @@ from ..compute.swap import build_next, swap_in
 from ..compute.write import SOURCE
 from ..config import Settings
 from ..scores.models import STAGES
+from . import snapshot
 from .backtest import distribution, evaluate
 
 log = logging.getLogger("crm.scoring.batch")
@@ -60,7 +61,9 @@ class BatchResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-async def start_run(engine: AsyncEngine, *, as_of: datetime, refit: bool, requested_by: str | None) -> int:
+async def start_run(
+    engine: AsyncEngine, *, as_of: datetime, refit: bool, requested_by: str | None, store: bool = True
+) -> int:
     """Record a new running run; BatchAlreadyRunning if one is (a stale one is marked failed first)."""
     async with engine.begin() as conn:
         await conn.execute(
@@ -76,10 +79,10 @@ async def start_run(engine: AsyncEngine, *, as_of: datetime, refit: bool, reques
             return int(
                 await conn.scalar(
                     text(
-                        "INSERT INTO batch_runs (as_of, refit, status, phase, requested_by, started_at) "
-                        "VALUES (:as_of, :refit, 'running', 'starting', :by, now()) RETURNING id"
+                        "INSERT INTO batch_runs (as_of, refit, stored, status, phase, requested_by, started_at) "
+                        "VALUES (:as_of, :refit, :stored, 'running', 'starting', :by, now()) RETURNING id"
                     ),
-                    {"as_of": as_of, "refit": refit, "by": requested_by},
+                    {"as_of": as_of, "refit": refit, "stored": store, "by": requested_by},
                 )
             )
     except IntegrityError:
@@ -247,6 +250,7 @@ async def run_batch(
     as_of: datetime | None = None,
     refit: bool = True,
     store: bool = True,
+    keep_scores: bool = False,
     requested_by: str | None = None,
     on_progress: Progress | None = None,
     run_id: int | None = None,
@@ -255,10 +259,13 @@ async def run_batch(
     already created with `start_run` (the API does, to answer 202 at once).
 
     `store=False` is a backtest: nothing is written but the run's stats, which then hold the distribution of
-    the scores and, for a past `as_of`, how the predictions compare with what customers did since."""
+    the scores and, for a past `as_of`, how the predictions compare with what customers did since; with
+    `keep_scores`, also a copy of every customer's scores (batch/snapshot)."""
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    if keep_scores and store:
+        raise ValueError("keep_scores is for backtests: a stored run's scores are the live ones")
     if run_id is None:
-        run_id = await start_run(engine, as_of=as_of, refit=refit, requested_by=requested_by)
+        run_id = await start_run(engine, as_of=as_of, refit=refit, requested_by=requested_by, store=store)
     stats: dict[str, Any] = {"timings": {}, "stored": store}
     timings: dict[str, Any] = stats["timings"]
     sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)
@@ -310,14 +317,28 @@ async def run_batch(
                     )
                 )
                 timings["write"] = time.perf_counter() - t
+            elif keep_scores:
+                await progress("keep", 0.8)
+                stats["horizons_days"] = list(state.rules.clv.horizons_days)  # what expected_purchases are for
+                stats["kept_scores"] = await snapshot.keep(
+                    session,
+                    scored,
+                    run_id=run_id,
+                    rules=state.rules,
+                    as_of=as_of,
+                    segment_names=state.segment_names,
+                    copy_chunk=settings.batch_write_chunk,
+                )
+                timings["keep"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - started
             # In the write's transaction: a run is "succeeded" exactly when its scores are in.
             await (await driver_connection(session)).execute(
                 "UPDATE batch_runs SET status = 'succeeded', phase = 'done', progress = 1, finished_at = now(), "
-                "heartbeat_at = now(), calibration_id = $2, stats = $3::jsonb WHERE id = $1",
+                "heartbeat_at = now(), calibration_id = $2, stats = $3::jsonb, kept_scores = $4 WHERE id = $1",
                 run_id,
                 stats.get("calibration_id"),
                 _json(stats),
+                "kept_scores" in stats,
             )
         if on_progress is not None:
             on_progress("done", 1.0)

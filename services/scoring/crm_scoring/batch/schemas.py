@@ -7,6 +7,10 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from crm_shared.schemas.common import Money
+
+from ..scores.schemas import ScoreListItem
+
 
 class RecomputeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -23,6 +27,11 @@ class RecomputeRequest(BaseModel):
         "predicted against actual purchases since and the churn risk's AUC. Default: true for now, false for a "
         "past as_of",
     )
+    keep_scores: bool = Field(
+        default=False,
+        description="backtests only: also keep every customer's scores as of the date, listed and read under "
+        "/runs/{id}/customers like the live ones (delete them there when done)",
+    )
 
 
 class RunRead(BaseModel):
@@ -37,8 +46,24 @@ class RunRead(BaseModel):
     stats: dict[str, Any] = Field(description="per-phase timings in seconds, counts, fit diagnostics")
     error: str | None = None
     requested_by: str | None = None
+    stored: bool = Field(description="false: a backtest (the live scores were left as they were)")
+    kept_scores: bool = Field(description="the backtest's copy of every customer's scores is there to read")
     calibration_id: int | None = None
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime
+
+
+class RunScoreRead(ScoreListItem):
+    """A customer's scores as a backtest computed them (as of the run's date)."""
+
+    run_id: int
+    as_of: datetime
+    stage_reason: str
+    purchase_days: int
+    order_count: int
+    recency_days: int | None
+    formula_version: int | None
+    expected_purchases: dict[str, float | None] | None = Field(description='per horizon in days, e.g. {"90": 1.2}')
+    expected_spend: Money | None

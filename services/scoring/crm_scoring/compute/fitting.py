@@ -62,8 +62,22 @@ def fit_to_json(fit: FitResult) -> dict[str, Any]:
     return dataclasses.asdict(fit)
 
 
+# The order each model takes its parameters in (FitResult.values() passes them positionally).
+PARAM_ORDER: dict[str, tuple[str, ...]] = {
+    bgnbd.name: bgnbd.PARAM_NAMES,
+    mbgnbd.name: mbgnbd.PARAM_NAMES,
+    gammagamma.MODEL: gammagamma.PARAM_NAMES,
+}
+
+
 def fit_from_json(data: dict[str, Any]) -> FitResult:
-    return FitResult(**{f.name: data[f.name] for f in dataclasses.fields(FitResult) if f.name in data})
+    """A stored fit. jsonb keeps object keys in an order of its own (shortest first), so the parameters are
+    put back in the model's order: read as stored, BG/NBD's (r, alpha, a, b) would come back as (a, b, r,
+    alpha)."""
+    fields = {f.name: data[f.name] for f in dataclasses.fields(FitResult) if f.name in data}
+    stored = data["params"]
+    fields["params"] = {name: float(stored[name]) for name in PARAM_ORDER[data["model"]]}
+    return FitResult(**fields)
 
 
 def usable(fit: FitResult | None) -> bool:

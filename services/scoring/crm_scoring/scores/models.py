@@ -29,21 +29,11 @@ STAGES = ("introduction", "growth", "maturity", "decline", "churned")
 STAGE_CHECK = "stage IN ('introduction', 'growth', 'maturity', 'decline', 'churned')"
 
 
-class CustomerScore(Base):
-    """Everything computed for one customer as of `as_of`. Money is numeric; model outputs (probabilities,
-    expected counts) are double precision. The CLV fields are null until a calibration (a batch fit) exists."""
+class ScoreFields:
+    """Everything computed for one customer as of `as_of`, shared by the live scores and the copies a
+    backtest keeps. Money is numeric; model outputs (probabilities, expected counts) are double precision.
+    The CLV fields are null until a calibration (a batch fit) exists."""
 
-    __tablename__ = "customer_scores"
-    __table_args__ = (
-        CheckConstraint(STAGE_CHECK, name="stage"),
-        CheckConstraint("abc_class IN ('A', 'B', 'C')", name="abc_class"),
-        Index("ix_customer_scores_stage_customer_id", "stage", "customer_id"),
-        Index("ix_customer_scores_clv_customer_id", "clv", "customer_id"),
-        Index("ix_customer_scores_composite_score_customer_id", "composite_score", "customer_id"),
-        Index("ix_customer_scores_churn_risk_customer_id", "churn_risk", "customer_id"),
-    )
-
-    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # purchase summary
     first_purchase_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -63,8 +53,8 @@ class CustomerScore(Base):
     r: Mapped[int] = mapped_column(SmallInteger)
     f: Mapped[int] = mapped_column(SmallInteger)
     m: Mapped[int] = mapped_column(SmallInteger)
-    rfm_segment: Mapped[str | None] = mapped_column(String(32), index=True)
-    abc_class: Mapped[str | None] = mapped_column(String(1), index=True)  # null before the first batch
+    rfm_segment: Mapped[str | None] = mapped_column(String(32))
+    abc_class: Mapped[str | None] = mapped_column(String(1))  # null before the first batch
     gold: Mapped[bool] = mapped_column(Boolean)
     drag: Mapped[bool] = mapped_column(Boolean)
     # composite value score
@@ -80,6 +70,24 @@ class CustomerScore(Base):
     # lifecycle
     stage: Mapped[str] = mapped_column(String(16))
     stage_reason: Mapped[str] = mapped_column(Text)
+
+
+class CustomerScore(ScoreFields, Base):
+    """A customer's current scores."""
+
+    __tablename__ = "customer_scores"
+    __table_args__ = (
+        CheckConstraint(STAGE_CHECK, name="stage"),
+        CheckConstraint("abc_class IN ('A', 'B', 'C')", name="abc_class"),
+        Index("ix_customer_scores_rfm_segment", "rfm_segment"),
+        Index("ix_customer_scores_abc_class", "abc_class"),
+        Index("ix_customer_scores_stage_customer_id", "stage", "customer_id"),
+        Index("ix_customer_scores_clv_customer_id", "clv", "customer_id"),
+        Index("ix_customer_scores_composite_score_customer_id", "composite_score", "customer_id"),
+        Index("ix_customer_scores_churn_risk_customer_id", "churn_risk", "customer_id"),
+    )
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     stage_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -14,35 +14,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..calibration.models import Calibration
 from ..formulas.models import FormulaVersion
 from ..purchases.models import KnownCustomer, Purchase
-from .models import CustomerScore, ScoreChange, StageChange
+from .models import CustomerScore, ScoreChange, ScoreFields, StageChange
 from .schemas import ScoreFilters
 
 MAX_MERGE_HOPS = 8  # merges keep chains one hop long; the bound only guards against bad data
 
 S = CustomerScore
-LIST_COLUMNS = (
-    S.customer_id,
-    S.stage,
-    S.abc_class,
-    S.gold,
-    S.drag,
-    S.rfm_segment,
-    S.r,
-    S.f,
-    S.m,
-    S.composite_score,
-    S.clv,
-    S.p_alive,
-    S.churn_risk,
-    S.total_spend,
-    S.last_purchase_at,
+# A score table: the live scores, or the copies a backtest kept (same columns).
+ScoreModel = type[ScoreFields]
+LIST_FIELDS = (
+    "customer_id",
+    "stage",
+    "abc_class",
+    "gold",
+    "drag",
+    "rfm_segment",
+    "r",
+    "f",
+    "m",
+    "composite_score",
+    "clv",
+    "p_alive",
+    "churn_risk",
+    "total_spend",
+    "last_purchase_at",
 )
-SORT_COLUMNS: dict[str, Any] = {
-    "clv": S.clv,
-    "composite_score": S.composite_score,
-    "churn_risk": S.churn_risk,
-    "customer_id": S.customer_id,
-}
+SORT_FIELDS = frozenset({"clv", "composite_score", "churn_risk", "customer_id"})
 # Null before the first calibration. Nulls go last, as a second section ordered by id alone, so each
 # section is one range of a (column, customer_id) index and the keyset stays a plain row comparison.
 NULLABLE_SORTS = frozenset({"clv", "churn_risk"})
@@ -105,24 +102,20 @@ async def detail(session: AsyncSession, customer_id: uuid.UUID) -> Row[Any] | No
     return (await session.execute(stmt)).one_or_none()
 
 
-def conditions(filters: ScoreFilters) -> list[ColumnElement[bool]]:
+def conditions(filters: ScoreFilters, model: ScoreModel = CustomerScore) -> list[ColumnElement[bool]]:
     """The WHERE terms of a segment (shared with the distributions)."""
     out: list[ColumnElement[bool]] = []
-    for name, column in (("stage", S.stage), ("abc_class", S.abc_class), ("rfm_segment", S.rfm_segment)):
+    for name in ("stage", "abc_class", "rfm_segment"):
         values = getattr(filters, name)
         if values:
-            out.append(column.in_(values))
-    for name, column in (("gold", S.gold), ("drag", S.drag)):
+            out.append(getattr(model, name).in_(values))
+    for name in ("gold", "drag"):
         value = getattr(filters, name)
         if value is not None:
-            out.append(column == value)
-    bounds = (
-        ("clv", S.clv),
-        ("p_alive", S.p_alive),
-        ("churn_risk", S.churn_risk),
-        ("composite", S.composite_score),
-    )
-    for name, column in bounds:
+            out.append(getattr(model, name) == value)
+    bounds = (("clv", "clv"), ("p_alive", "p_alive"), ("churn_risk", "churn_risk"), ("composite", "composite_score"))
+    for name, column_name in bounds:
+        column = getattr(model, column_name)
         low, high = getattr(filters, f"{name}_min"), getattr(filters, f"{name}_max")
         if low is not None:
             out.append(column >= low)
@@ -149,10 +142,14 @@ async def list_page(
     descending: bool,
     after: tuple[Any, uuid.UUID] | None,
     limit: int,
+    *,
+    model: ScoreModel = CustomerScore,
+    scope: Sequence[ColumnElement[bool]] = (),
 ) -> list[Row[Any]]:
-    """Up to limit + 1 rows after `after` = (sort value or None in the nulls section, customer id)."""
-    base = select(*LIST_COLUMNS).where(*conditions(filters))
-    key, ident = SORT_COLUMNS[field], S.customer_id
+    """Up to limit + 1 rows after `after` = (sort value or None in the nulls section, customer id), from
+    `model`'s table narrowed by `scope` (a backtest's copies: its run)."""
+    base = select(*(getattr(model, n) for n in LIST_FIELDS)).where(*scope, *conditions(filters, model))
+    key, ident = getattr(model, field), model.customer_id
 
     async def fetch(stmt: Select[Any]) -> list[Row[Any]]:
         return list((await session.execute(stmt)).all())
@@ -171,8 +168,14 @@ async def list_page(
     return rows
 
 
-async def count(session: AsyncSession, filters: ScoreFilters) -> int:
-    stmt = select(func.count()).select_from(S).where(*conditions(filters))
+async def count(
+    session: AsyncSession,
+    filters: ScoreFilters,
+    *,
+    model: ScoreModel = CustomerScore,
+    scope: Sequence[ColumnElement[bool]] = (),
+) -> int:
+    stmt = select(func.count()).select_from(model).where(*scope, *conditions(filters, model))
     return int(await session.scalar(stmt) or 0)
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Row
+from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.pagination import decode_cursor, encode_cursor
@@ -21,6 +21,7 @@ from ..value.errors import FormulaError
 from ..value.formulas import explain
 from . import repository
 from .exceptions import InvalidRange, ScoresNotFound
+from .models import CustomerScore
 from .schemas import (
     RANGES,
     Abc,
@@ -139,16 +140,24 @@ def _sort_value(field: str, raw: str | None) -> Any:
 
 
 async def list_scores(
-    session: AsyncSession, query: ScoreListQuery, *, secret: str
+    session: AsyncSession,
+    query: ScoreListQuery,
+    *,
+    secret: str,
+    model: repository.ScoreModel = CustomerScore,
+    scope: Sequence[ColumnElement[bool]] = (),
+    bound_to: dict[str, Any] | None = None,
 ) -> tuple[list[ScoreListItem], str | None]:
+    """A page of the live scores, or of `model`'s table narrowed by `scope` (the cursor is also bound to
+    `bound_to`, e.g. the run whose copies are listed)."""
     check_ranges(query)
     field, descending = query.sort.removeprefix("-"), query.sort.startswith("-")
-    binding = {**query.binding(), "sort": query.sort}
+    binding = {**query.binding(), "sort": query.sort, **(bound_to or {})}
     after = None
     if query.cursor:
         raw_value, raw_id = decode_cursor(query.cursor, binding, secret)
         after = (_sort_value(field, raw_value), uuid.UUID(raw_id))
-    rows = await repository.list_page(session, query, field, descending, after, query.limit)
+    rows = await repository.list_page(session, query, field, descending, after, query.limit, model=model, scope=scope)
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
@@ -158,9 +167,15 @@ async def list_scores(
     return [ScoreListItem.model_validate(r) for r in rows], next_cursor
 
 
-async def count_scores(session: AsyncSession, filters: ScoreFilters) -> int:
+async def count_scores(
+    session: AsyncSession,
+    filters: ScoreFilters,
+    *,
+    model: repository.ScoreModel = CustomerScore,
+    scope: Sequence[ColumnElement[bool]] = (),
+) -> int:
     check_ranges(filters)
-    return await repository.count(session, filters)
+    return await repository.count(session, filters, model=model, scope=scope)
 
 
 async def _history(
