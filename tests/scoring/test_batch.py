@@ -227,6 +227,16 @@ def test_cli_runs_a_batch(db_url):
     assert stats["stored"] is False  # a past date backtests
     assert "backtests" in done.stderr
     assert "done 100%" in done.stderr
+    kept = subprocess.run(
+        [sys.executable, "-m", "crm_scoring.batch", "--keep-scores", "--no-refit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["stored"] is False
+    assert json.loads(kept.stdout)["kept_scores"] == 0
     bad = subprocess.run(
         [sys.executable, "-m", "crm_scoring.batch", "--as-of", "2026-01-01"], env=env, capture_output=True, text=True
     )

@@ -1,6 +1,7 @@
-"""`python -m crm_scoring.batch [--as-of 2026-11-01T00:00:00Z] [--no-refit] [--backtest]`: recompute every customer's
-scores (the same run as POST /api/v1/scores/recompute); progress on stderr, the run's stats as JSON on stdout.
-A past --as-of is always a backtest: only a run as of now replaces the live scores."""
+"""`python -m crm_scoring.batch [--as-of 2026-11-01T00:00:00Z] [--no-refit] [--backtest] [--keep-scores]`:
+recompute every customer's scores (the same run as POST /api/v1/scores/recompute); progress on stderr, the
+run's stats as JSON on stdout. A past --as-of is always a backtest: only a run as of now replaces the live
+scores. --keep-scores backtests and keeps every customer's scores beside the run."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _aware(value: str) -> datetime:
     return parsed
 
 
-async def _main(as_of: datetime | None, refit: bool, store: bool) -> int:
+async def _main(as_of: datetime | None, refit: bool, store: bool, keep_scores: bool) -> int:
     settings = Settings()
     engine = create_engine(settings.async_database_url, application_name="scoring-batch")
     try:
@@ -33,6 +34,7 @@ async def _main(as_of: datetime | None, refit: bool, store: bool) -> int:
             as_of=as_of,
             refit=refit,
             store=store,
+            keep_scores=keep_scores,
             requested_by="cli",
             on_progress=lambda phase, f: print(f"{phase} {f:.0%}", file=sys.stderr, flush=True),
         )
@@ -52,15 +54,20 @@ def main() -> None:
     parser.add_argument(
         "--backtest", action="store_true", help="store nothing; compare predictions as of --as-of with what followed"
     )
+    parser.add_argument(
+        "--keep-scores",
+        action="store_true",
+        help="backtest and keep every customer's scores (GET /api/v1/scores/runs/{id}/customers)",
+    )
     args = parser.parse_args()
     now = datetime.now(UTC)
     if args.as_of is not None and args.as_of > now + CLOCK_SLACK:
         parser.error("--as-of must not be in the future")
-    store = not args.backtest
+    store = not (args.backtest or args.keep_scores)
     if store and args.as_of is not None and args.as_of < now - CLOCK_SLACK:
         print("a past --as-of backtests: the live scores stay as they are", file=sys.stderr)
         store = False
-    sys.exit(asyncio.run(_main(args.as_of, not args.no_refit, store)))
+    sys.exit(asyncio.run(_main(args.as_of, not args.no_refit, store, args.keep_scores)))
 
 
 if __name__ == "__main__":
