@@ -10,7 +10,6 @@ import asyncio
 import json
 import random
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +40,7 @@ class LatencyResult:
     unexpected_counts: int = 0  # the row changed, but not to order_count + 1
     history_orders: list[int] = field(default_factory=list)
     alongside: Any = None  # what the job run alongside the pushes returned
+    pushed: list[uuid.UUID] = field(default_factory=list)  # the orders, warm-up included
 
 
 async def pick_customers(scoring_dsn: str, n: int, min_orders: int, seed: int) -> list[tuple[uuid.UUID, int]]:
@@ -133,20 +133,22 @@ async def _run(
     warmup: int,
     wait_seconds: float,
     seed: int,
-    alongside: threading.Thread | None = None,
-) -> tuple[LatencyResult, list[uuid.UUID]]:
-    """Push `orders` (after `warmup`) one at a time; with `alongside`, keep pushing until that thread ends."""
+    alongside: Callable[[], Any] | None = None,
+) -> LatencyResult:
+    """Push `orders` (after `warmup`) one at a time; `alongside` runs in a thread from the end of the warm-up,
+    and pushing goes on until it returns (its value in `result.alongside`)."""
     rng = random.Random(seed)
     headers = {**partner_headers(PARTNER, "orders:write"), "Content-Type": "application/json"}
-    result, pushed = LatencyResult(), []
+    result = LatencyResult()
     poll = await asyncpg.connect(scoring_dsn)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            job: asyncio.Future[Any] | None = None
             i = 0
             while True:
-                if i == warmup and alongside is not None and alongside.ident is None:
-                    alongside.start()
-                if i >= warmup + orders and (alongside is None or not alongside.is_alive()):
+                if i == warmup and alongside is not None and job is None:
+                    job = asyncio.ensure_future(asyncio.to_thread(alongside))
+                if i >= warmup + orders and (job is None or job.done()):
                     break
                 i += 1
                 customer, history = rng.choice(customers)
@@ -155,7 +157,7 @@ async def _run(
                 elapsed, responded, order_id, counted = await push_and_wait(
                     session, customer_service_url, call_headers, poll, customer, body, wait_seconds
                 )
-                pushed.append(order_id)
+                result.pushed.append(order_id)
                 if i <= warmup:
                     continue
                 if counted is None:
@@ -167,30 +169,11 @@ async def _run(
                 result.response_seconds.append(responded)
                 result.history_orders.append(history)
                 result.unexpected_counts += not counted
+            if job is not None:
+                result.alongside = await job
     finally:
         await poll.close()
-    return result, pushed
-
-
-class _Job(threading.Thread):
-    """A job run beside the pushes (started by the push loop once the warm-up is done)."""
-
-    def __init__(self, target: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self._target_fn = target
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._value = self._target_fn()
-        except BaseException as exc:  # re-raised in the caller's thread
-            self._error = exc
-
-    def value(self) -> Any:
-        if self._error is not None:
-            raise self._error
-        return self._value
+    return result
 
 
 async def _pickup_lags(customer_dsn: str) -> list[float]:
@@ -222,12 +205,11 @@ def measure(
     """Start both services on the loaded scoring database and a fresh customer database, push `orders`
     single orders one at a time, and time each until its score row shows it. With `alongside` (e.g. a batch
     run), that job starts after the warm-up and orders keep coming until it ends; its return value is kept
-    in the result. Pushed orders are removed from the scoring base afterwards (it may be reused)."""
+    in the result. The pushed orders stay in the scoring base (`result.pushed`, see `forget`)."""
     scoring_dsn = dsn(scoring_url)
     customers = asyncio.run(pick_customers(scoring_dsn, candidates, min_orders, seed))
     customer_url = new_database(admin_url, "bench_scoring_customer")
     secret = secrets.token_hex(16)
-    pushed: list[uuid.UUID] = []
     try:
         asyncio.run(seed_customers(dsn(customer_url), [c for c, _ in customers]))
         scoring = ServerProcess(
@@ -254,15 +236,12 @@ def measure(
             scoring.wait_ready(timeout=60)
             customer.wait_ready(timeout=60)
             try:
-                job = _Job(alongside) if alongside else None
-                result, pushed = asyncio.run(
-                    _run(customer.url, scoring_dsn, customers, orders, warmup, timeout, seed, job)
+                result = asyncio.run(
+                    _run(customer.url, scoring_dsn, customers, orders, warmup, timeout, seed, alongside)
                 )
-                if job is not None:
-                    job.join()
-                    result.alongside = job.value()
                 if result.timeouts:
                     print("--- scoring service log (tail) ---\n" + scoring.output()[-3000:])
+                    print("--- customer service log (tail) ---\n" + customer.output()[-3000:])
             except Exception:
                 print("--- scoring service log (tail) ---\n" + scoring.output()[-3000:])
                 print("--- customer service log (tail) ---\n" + customer.output()[-3000:])
@@ -273,13 +252,18 @@ def measure(
             scoring.stop()
     finally:
         asyncio.run(drop_database(admin_url, make_url(customer_url).database or ""))
-        asyncio.run(_forget(scoring_dsn, pushed))
     return result
 
 
+def forget(scoring_url: str, order_ids: list[uuid.UUID]) -> None:
+    """Take pushed orders out of a reused base once every measurement is done: taken out in between, they
+    would leave score rows counting orders the purchases no longer hold (a crash leaves them to the reset of
+    the next reuse)."""
+    if order_ids:
+        asyncio.run(_forget(dsn(scoring_url), order_ids))
+
+
 async def _forget(scoring_dsn: str, order_ids: list[uuid.UUID]) -> None:
-    if not order_ids:
-        return
     conn = await asyncpg.connect(scoring_dsn)
     try:
         await conn.execute("DELETE FROM purchases WHERE order_id = ANY($1::uuid[])", order_ids)

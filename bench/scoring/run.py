@@ -35,7 +35,7 @@ from crm_shared.migrations import upgrade_head
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from common import percentile, postgres  # noqa: E402
-from latency import LatencyResult, measure  # noqa: E402
+from latency import LatencyResult, forget, measure  # noqa: E402
 from synth import SynthParams, draw, dsn, load  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +48,7 @@ RESET_TABLES = (
     "stage_changes",
     "calibrations",
     "batch_runs",
+    "run_scores",
     "points_ledger",
     "outbox_messages",
     "inbox_events",
@@ -374,6 +375,7 @@ def main() -> None:
     params = SynthParams(customers=args.customers, orders_per_customer=args.orders_per_customer, seed=args.seed)
     with server(args.reuse, args.pg_dir.resolve()) as admin_url:
         url = prepare_base(admin_url, params, reuse=args.reuse, jobs=args.copy_jobs)
+        pushed: list[uuid.UUID] = []
         try:
             if args.batch_runs:
                 flag = f" --as-of {args.as_of.isoformat()}" if args.as_of else ""
@@ -387,16 +389,16 @@ def main() -> None:
                 profile_batch(admin_url, url, args.as_of, args.profile)
             if args.latency_orders > 0:
                 print(f"pushing {args.latency_orders} single orders through the customer service...", flush=True)
-                print_latency(
-                    measure(
-                        admin_url,
-                        url,
-                        orders=args.latency_orders,
-                        min_orders=args.min_history,
-                        timeout=args.latency_timeout,
-                        seed=args.seed,
-                    )
+                idle = measure(
+                    admin_url,
+                    url,
+                    orders=args.latency_orders,
+                    min_orders=args.min_history,
+                    timeout=args.latency_timeout,
+                    seed=args.seed,
                 )
+                pushed += idle.pushed
+                print_latency(idle)
             if args.latency_orders > 0 and args.batch_runs and not args.no_latency_during_batch:
                 print("pushing single orders while a batch run writes...", flush=True)
                 during = measure(
@@ -408,10 +410,13 @@ def main() -> None:
                     seed=args.seed + 1,
                     alongside=lambda: run_batch(admin_url, url, args.as_of, refit=True),
                 )
+                pushed += during.pushed
                 print_batch("batch run with orders arriving", during.alongside)
                 print_latency(during, "while the batch ran")
         finally:
-            if not args.reuse:
+            if args.reuse:
+                forget(url, pushed)
+            else:
                 asyncio.run(drop_database(admin_url, make_url(url).database or ""))
 
 
