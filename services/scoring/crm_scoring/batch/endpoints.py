@@ -188,18 +188,9 @@ async def get_run_score(
     row = await snapshot.get(session, run_id, customer_id)
     if row is None:
         raise NotFound(f"customer {customer_id} is not in batch run {run_id}'s copy (not known as of its date)")
-    horizons = run.stats.get("horizons_days", [])
-    expected = (
-        None
-        if row.expected_purchases is None
-        else {str(h): v for h, v in zip(horizons, row.expected_purchases, strict=False)}
-    )
-    return RunScoreRead.model_validate(
-        {
-            **{c: getattr(row, c) for c in RunScoreRead.model_fields if c != "expected_purchases"},
-            "expected_purchases": expected,
-        }
-    )
+    fields = {c: getattr(row, c) for c in RunScoreRead.model_fields if c != "expected_purchases"}
+    expected = scores_service.per_horizon(run.stats.get("horizons_days", []), row.expected_purchases)
+    return RunScoreRead.model_validate({**fields, "expected_purchases": expected})
 
 
 @router.delete("/runs/{run_id}/customers", status_code=204, response_class=Response)

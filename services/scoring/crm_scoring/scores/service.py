@@ -84,17 +84,23 @@ def explanation(row: Row[Any]) -> Explanation | None:
     return Explanation(terms=terms, total=sum((t.points for t in terms), Decimal("0.00")))
 
 
+def per_horizon(
+    horizons: Sequence[int] | None, expected: Sequence[float | None] | None
+) -> dict[str, float | None] | None:
+    """Expected purchases keyed by their horizon in days ({"90": 1.2, ...}), as the read models show them."""
+    if expected is None or horizons is None:
+        return None
+    return {str(h): v for h, v in zip(horizons, expected, strict=False)}
+
+
 def _clv(row: Row[Any]) -> Clv | None:
     s = row.CustomerScore
     if s.calibration_id is None:
         return None
-    expected = None
-    if s.expected_purchases is not None and row.horizons is not None:
-        expected = {str(h): v for h, v in zip(row.horizons, s.expected_purchases, strict=False)}
     return Clv(
         p_alive=s.p_alive,
         churn_risk=s.churn_risk,
-        expected_purchases=expected,
+        expected_purchases=per_horizon(row.horizons, s.expected_purchases),
         expected_spend=s.expected_spend,
         clv=s.clv,
         calibration_id=s.calibration_id,
