@@ -5,9 +5,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_scoring.config import Settings
 from crm_scoring.main import SERVICE_DIR, create_app
+from crm_shared.db import create_engine
 from crm_shared.testing import DatabaseFactory, app_client
 
 ANALYST = {"x-crm-client-id": "analyst-1", "x-crm-client-kind": "user", "x-crm-scopes": "scores:read"}
@@ -36,3 +38,11 @@ async def reader(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app as an analyst (scores:read only)."""
     async with app_client(create_app(settings), headers=ANALYST) as c:
         yield c
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine of the test's database, for calling the batch runner directly."""
+    engine = create_engine(settings.async_database_url, application_name="test-batch")
+    yield engine
+    await engine.dispose()

@@ -3,6 +3,7 @@ its own), and a 12-customer base with known values that the list and distributio
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterable
@@ -11,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import httpx
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 NUMERIC = frozenset(
@@ -195,3 +197,13 @@ async def seed_base(db: asyncpg.Connection) -> None:
             composite_score=composite,
             total_spend=spend,
         )
+
+
+async def finished_run(client: httpx.AsyncClient, location: str, polls: int = 400) -> dict[str, Any]:
+    """Poll a batch run (the Location of a 202) until it is no longer running, 50 ms apart."""
+    for _ in range(polls):
+        run = (await client.get(location)).json()
+        if run["status"] != "running":
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run still running: {run}")

@@ -1,6 +1,5 @@
 """Backtests: a run as of a past date that stores nothing and compares its predictions with what followed."""
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 
 from crm_scoring.batch.runner import run_batch
-from crm_shared.db import create_engine
+from tests.scoring.helpers import finished_run
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HOLDOUT_DAYS = 180
@@ -34,7 +33,7 @@ def _mbgnbd_orders(n: int, seed: int) -> list[tuple]:
     return rows
 
 
-async def test_a_backtest_stores_nothing_and_compares_predictions_with_what_followed(db, settings):
+async def test_a_backtest_stores_nothing_and_compares_predictions_with_what_followed(db, engine, settings):
     orders = _mbgnbd_orders(4000, 3)
     await db.copy_records_to_table(
         "purchases",
@@ -43,11 +42,7 @@ async def test_a_backtest_stores_nothing_and_compares_predictions_with_what_foll
     )
     await db.execute("INSERT INTO known_customers (customer_id) SELECT DISTINCT customer_id FROM purchases")
     as_of = NOW - timedelta(days=HOLDOUT_DAYS)
-    engine = create_engine(settings.async_database_url, application_name="test")
-    try:
-        result = await run_batch(engine, settings, as_of=as_of, store=False)
-    finally:
-        await engine.dispose()
+    result = await run_batch(engine, settings, as_of=as_of, store=False)
     for table in ("customer_scores", "calibrations", "points_ledger", "stage_changes", "outbox_messages"):
         assert await db.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     stats = result.stats
@@ -81,15 +76,6 @@ async def test_a_backtest_stores_nothing_and_compares_predictions_with_what_foll
     assert (run["status"], run["calibration_id"]) == ("succeeded", None)
 
 
-async def _finished(api, location: str) -> dict:
-    for _ in range(400):
-        run = (await api.get(location)).json()
-        if run["status"] != "running":
-            return run
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run still running: {run}")
-
-
 async def test_a_past_as_of_is_a_backtest_through_the_api(api, db):
     customer = uuid.uuid4()
     await db.execute(
@@ -102,7 +88,7 @@ async def test_a_past_as_of_is_a_backtest_through_the_api(api, db):
     # Without `store`, a past date backtests: the run succeeds and the live scores stay untouched.
     r = await api.post("/api/v1/scores/recompute", json={"as_of": (NOW - timedelta(days=30)).isoformat()})
     assert r.status_code == 202
-    run = await _finished(api, r.headers["location"])
+    run = await finished_run(api, r.headers["location"])
     assert run["status"] == "succeeded", run
     assert run["stats"]["stored"] is False
     assert run["stats"]["customers"] == 1
@@ -116,5 +102,5 @@ async def test_a_past_as_of_is_a_backtest_through_the_api(api, db):
     assert await db.fetchval("SELECT count(*) FROM batch_runs") == 1
     # A run as of now stores by default.
     now = await api.post("/api/v1/scores/recompute", json={})
-    assert (await _finished(api, now.headers["location"]))["stats"]["stored"] is True
+    assert (await finished_run(api, now.headers["location"]))["stats"]["stored"] is True
     assert await db.fetchval("SELECT count(*) FROM customer_scores") == 1

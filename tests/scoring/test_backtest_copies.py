@@ -1,7 +1,6 @@
 """Backtest copies: a backtest asked to keep the scores stores every customer's scores as of its date beside
 the run, readable and segmentable like the live ones, and deletable, without touching the live scores."""
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 from crm_scoring.batch.runner import run_batch
-from crm_shared.db import create_engine
+from tests.scoring.helpers import finished_run
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 AS_OF = NOW - timedelta(days=90)
@@ -36,15 +35,6 @@ async def _base(db, customers: int = 40, seed: int = 11) -> dict[uuid.UUID, list
     return orders
 
 
-async def _finished(api, location: str) -> dict:
-    for _ in range(400):
-        run = (await api.get(location)).json()
-        if run["status"] != "running":
-            return run
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run still running: {run}")
-
-
 async def _all(client, path: str, **params) -> list[dict]:
     items, cursor = [], None
     while True:
@@ -61,7 +51,7 @@ async def test_a_backtest_keeps_the_scores_of_its_date(api, reader, db):
     orders = await _base(db)
     r = await api.post("/api/v1/scores/recompute", json={"as_of": AS_OF.isoformat(), "keep_scores": True})
     assert r.status_code == 202, r.text
-    run = await _finished(api, r.headers["location"])
+    run = await finished_run(api, r.headers["location"])
     assert run["status"] == "succeeded", run
     assert (run["stored"], run["kept_scores"]) == (False, True)
     assert await db.fetchval("SELECT count(*) FROM customer_scores") == 0  # the live scores are untouched
@@ -101,14 +91,10 @@ async def test_a_backtest_keeps_the_scores_of_its_date(api, reader, db):
     assert await db.fetchval("SELECT count(*) FROM run_scores") == 0
 
 
-async def test_a_copy_as_of_now_equals_the_live_scores(api, db, settings):
+async def test_a_copy_as_of_now_equals_the_live_scores(db, engine, settings):
     await _base(db, customers=60, seed=12)
-    engine = create_engine(settings.async_database_url, application_name="test")
-    try:
-        live = await run_batch(engine, settings, as_of=NOW)
-        kept = await run_batch(engine, settings, as_of=NOW, refit=False, store=False, keep_scores=True)
-    finally:
-        await engine.dispose()
+    live = await run_batch(engine, settings, as_of=NOW)
+    kept = await run_batch(engine, settings, as_of=NOW, refit=False, store=False, keep_scores=True)
     assert live.stats["written"] == kept.stats["kept_scores"] == 60
     rows = await db.fetch(
         "SELECT s.*, k.clv AS k_clv, k.p_alive AS k_p_alive, k.composite_score AS k_composite, k.stage AS k_stage, "
@@ -141,12 +127,12 @@ async def test_copies_of_unknown_runs_and_customers_are_404(api, reader, db):
     await _base(db, customers=3, seed=13)
     assert (await reader.get("/api/v1/scores/runs/999/customers")).status_code == 404
     r = await api.post("/api/v1/scores/recompute", json={"as_of": AS_OF.isoformat()})  # a backtest, no copy
-    run = await _finished(api, r.headers["location"])
+    run = await finished_run(api, r.headers["location"])
     no_copy = await reader.get(f"/api/v1/scores/runs/{run['id']}/customers")
     assert no_copy.status_code == 404
     assert "kept no copy" in no_copy.json()["detail"]
     r = await api.post("/api/v1/scores/recompute", json={"as_of": AS_OF.isoformat(), "keep_scores": True})
-    run = await _finished(api, r.headers["location"])
+    run = await finished_run(api, r.headers["location"])
     missing = await reader.get(f"/api/v1/scores/runs/{run['id']}/customers/{uuid.uuid4()}")
     assert missing.status_code == 404
     bad = await reader.get(f"/api/v1/scores/runs/{run['id']}/customers", params={"stage": "sleeping"})

@@ -1,7 +1,6 @@
 """Batch recompute: as-of semantics, fits and cut points stored as a calibration, the points ledger, runs
 and their API, and the central promise: incremental scoring after events equals the batch computation."""
 
-import asyncio
 import json
 import math
 import os
@@ -20,8 +19,9 @@ from crm_scoring.compute.score import score
 from crm_scoring.compute.state import load_state
 from crm_scoring.compute.summary import read_summaries
 from crm_scoring.main import create_app
-from crm_shared.db import create_engine, create_sessionmaker, driver_connection
+from crm_shared.db import create_sessionmaker, driver_connection
 from tests.scoring.events import deliver, order_adjusted, order_created
+from tests.scoring.helpers import finished_run
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -45,13 +45,6 @@ def _history(seed: int, customers: int) -> tuple[list[dict], list[uuid.UUID]]:
 async def _load(api, events: list[dict]) -> None:
     for i in range(0, len(events), 400):
         await deliver(api, *events[i : i + 400])
-
-
-@pytest.fixture
-async def engine(settings):
-    engine = create_engine(settings.async_database_url, application_name="test-batch")
-    yield engine
-    await engine.dispose()
 
 
 async def test_batch_scores_the_whole_base(api, db, engine, settings):
@@ -184,12 +177,7 @@ async def test_recompute_api(api, reader, db):
     await _load(api, events)
     r = await api.post("/api/v1/scores/recompute", json={"refit": True})
     assert r.status_code == 202
-    location = r.headers["location"]
-    for _ in range(200):
-        run = (await api.get(location)).json()
-        if run["status"] != "running":
-            break
-        await asyncio.sleep(0.05)
+    run = await finished_run(api, r.headers["location"], polls=200)
     assert run["status"] == "succeeded", run
     assert run["stats"]["written"] == 80
     listed = (await reader.get("/api/v1/scores/runs")).json()
@@ -270,7 +258,8 @@ async def test_fits_read_back_from_the_database_score_like_the_fresh_ones(api, d
     await _load(api, events)
     await run_batch(engine, settings, as_of=NOW)  # fresh fits, in memory
     fresh = {r["customer_id"]: r for r in await db.fetch("SELECT * FROM customer_scores")}
-    state = await load_state_now(settings)
+    async with create_sessionmaker(engine)() as session:
+        state = await load_state(session)
     stored = await db.fetchval("SELECT fits FROM calibrations ORDER BY id DESC LIMIT 1")
     for name, fit in state.calibration.fits.items():
         assert list(fit.params) == list(FIT_PARAM_ORDER[name])
@@ -281,12 +270,3 @@ async def test_fits_read_back_from_the_database_score_like_the_fresh_ones(api, d
         assert row["p_alive"] == pytest.approx(before["p_alive"], rel=1e-12)
         assert row["clv"] == before["clv"]
         assert row["expected_purchases"] == pytest.approx(before["expected_purchases"], rel=1e-12)
-
-
-async def load_state_now(settings):
-    engine = create_engine(settings.async_database_url, application_name="test-state")
-    try:
-        async with create_sessionmaker(engine)() as session:
-            return await load_state(session)
-    finally:
-        await engine.dispose()

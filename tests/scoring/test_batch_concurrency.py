@@ -6,23 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 
 from crm_scoring.batch import runner
 from crm_scoring.batch.runner import run_batch
 from crm_scoring.compute.read_barrier import hold_for_input_change, mark_read_start
-from crm_shared.db import create_engine
 from crm_shared.embedded_pg import asyncpg_dsn
 from tests.scoring.events import deliver, merged, order_created
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-async def engine(settings):
-    engine = create_engine(settings.async_database_url, application_name="test-batch")
-    yield engine
-    await engine.dispose()
 
 
 async def _orders(db, customer: uuid.UUID) -> int:
