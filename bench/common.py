@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crm_customer.main import SERVICE_DIR
-from crm_shared.auth import generate_api_key
+from crm_shared.auth import generate_api_key, new_secret
 from crm_shared.embedded_pg import create_database, database_url, start_embedded
 from crm_shared.migrations import upgrade_head
 from crm_shared.testing import ServerProcess, free_port
@@ -76,6 +76,7 @@ def suite(admin_url: str, *, service_workers: int = 1, gateway_workers: int = 1)
             ),
             "GATEWAY_LOG_LEVEL": "WARNING",
             "GATEWAY_RATE_LIMIT": "100000000/minute",
+            "GATEWAY_JWT_SECRET": new_secret(),
         },
         port=port,
         workers=gateway_workers,

@@ -7,10 +7,10 @@ import pytest
 
 from crm_customer.config import Settings
 from crm_customer.main import SERVICE_DIR, create_app
-from crm_shared.testing import DatabaseFactory, app_client, partner_headers
+from crm_shared.testing import DatabaseFactory, app_client, partner_headers, user_headers
 
 PARTNER = "shop-1"
-WRITE = ("orders:write", "orders:read", "customers:write", "customers:read")
+WRITE = ("orders:write", "orders:read", "customers:write", "customers:read", "pii:read")
 
 
 @pytest.fixture
@@ -29,11 +29,16 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-STAFF = {
-    "x-crm-client-id": "u1",
-    "x-crm-client-kind": "user",
-    "x-crm-scopes": "complaints:read complaints:write customers:read customers:write orders:read orders:write",
-}
+STAFF = user_headers(
+    "u1",
+    "complaints:read",
+    "complaints:write",
+    "customers:read",
+    "customers:write",
+    "orders:read",
+    "orders:write",
+    "pii:read",
+)
 
 
 @pytest.fixture

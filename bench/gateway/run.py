@@ -23,13 +23,12 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import percentile, postgres, suite
 
+from crm_shared.testing import partner_headers
+
 HERE = Path(__file__).resolve().parent
 
-PRINCIPAL = {
-    "x-crm-client-id": "bench-partner",
-    "x-crm-client-kind": "partner",
-    "x-crm-scopes": "customers:read customers:write orders:read orders:write",
-}
+# What the gateway would send for the bench partner's key: a signed principal token.
+PRINCIPAL = partner_headers("bench-partner", "customers:read", "customers:write", "orders:read", "orders:write")
 _counter = itertools.count()
 
 

@@ -18,6 +18,7 @@ import msgspec
 from sqlalchemy.engine import make_url
 
 from crm_customer.orders.repository import ORDER_COLUMNS
+from crm_shared.testing import partner_headers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import new_database, postgres, suite
@@ -162,7 +163,7 @@ def main() -> None:
         if args.direct:
             with suite(admin_url, service_workers=args.service_workers) as s:
                 asyncio.run(seed_customers(s.db_url, args.customers))
-                principal = {"x-crm-client-id": PARTNER, "x-crm-client-kind": "partner", "x-crm-scopes": "orders:write"}
+                principal = partner_headers(PARTNER, "orders:write")
                 direct_seconds, _ = asyncio.run(push(s.service.url, principal, bodies, args.concurrency))
     if created != args.orders or count != args.orders:
         raise SystemExit(f"expected {args.orders} orders, API reported {created}, table holds {count}")

@@ -11,7 +11,7 @@ from limits import parse
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crm_shared.settings import DEV_SECRET
+from crm_shared.auth import check_secret
 from crm_shared.topology import SERVICES
 
 from .scopes import DEFAULT_ROLE_SCOPES, unknown_scopes
@@ -72,15 +72,23 @@ class GatewaySettings(BaseSettings):
     # Service name (as in crm_shared.topology) -> base URL. Only listed services are routed.
     services: dict[str, str] = Field(default_factory=default_services)
 
-    # Credentials.
+    # Credentials. No secret has a default: startup stops and names the missing one.
     api_keys: list[ApiKey] = Field(default_factory=list)
     api_key_cache_size: int = 10_000
-    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
-    jwt_public_key: str | None = None  # PEM, for RS*/ES*/PS*/EdDSA algorithms
+    # User JWTs: every token must carry this audience and issuer. Keys rotate without downtime: the
+    # current HMAC secret plus previous ones still accepted, PEM public keys, or an identity provider's
+    # JWKS URL (keys picked by the token's `kid`, fetched and cached by PyJWT's PyJWKClient).
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_previous_secrets: list[SecretStr] = Field(default_factory=list)
+    jwt_public_keys: list[str] = Field(default_factory=list)  # PEM, for RS*/ES*/PS*/EdDSA algorithms
+    jwks_url: str | None = None
     jwt_algorithms: list[str] = ["HS256"]  # fixed: never taken from the token's header
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
+    jwt_audience: str = ""
+    jwt_issuer: str = ""
     jwt_leeway_seconds: float = 0.0
+    # Keys of the principal tokens the gateway sends to the services (the first signs); the services
+    # must hold the same list in their *_PRINCIPAL_KEYS.
+    principal_keys: list[SecretStr] = Field(default_factory=list)
     jwt_cache_size: int = 10_000
     role_scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ROLE_SCOPES))
 
@@ -152,12 +160,16 @@ class GatewaySettings(BaseSettings):
         ids = [k.id for k in self.api_keys]
         if len(ids) != len(set(ids)):
             raise ValueError("API key ids must be unique")
-        if set(self.jwt_algorithms) & ASYMMETRIC_ALGORITHMS and not self.jwt_public_key:
-            raise ValueError("jwt_public_key is needed for asymmetric JWT algorithms")
-        if self.environment == "production" and set(self.jwt_algorithms) & HMAC_ALGORITHMS:
-            secret = self.jwt_secret.get_secret_value()
-            if secret == DEV_SECRET:
-                raise ValueError("jwt_secret must be set to a real secret in production")
-            if len(secret.encode()) < MIN_HMAC_SECRET_BYTES:
-                raise ValueError(f"jwt_secret must be at least {MIN_HMAC_SECRET_BYTES} bytes in production")
+        if not self.jwt_audience or not self.jwt_issuer:
+            raise ValueError("GATEWAY_JWT_AUDIENCE and GATEWAY_JWT_ISSUER must be set: tokens for other audiences fail")
+        if set(self.jwt_algorithms) & HMAC_ALGORITHMS:
+            check_secret("GATEWAY_JWT_SECRET", self.jwt_secret.get_secret_value())
+            for old in self.jwt_previous_secrets:
+                check_secret("GATEWAY_JWT_PREVIOUS_SECRETS", old.get_secret_value())
+        if set(self.jwt_algorithms) & ASYMMETRIC_ALGORITHMS and not (self.jwt_public_keys or self.jwks_url):
+            raise ValueError("asymmetric JWT algorithms need jwt_public_keys or jwks_url")
+        if not self.principal_keys:
+            check_secret("GATEWAY_PRINCIPAL_KEYS", None)
+        for key in self.principal_keys:
+            check_secret("GATEWAY_PRINCIPAL_KEYS", key.get_secret_value())
         return self

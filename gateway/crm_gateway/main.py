@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+from crm_shared.auth import PrincipalTokens
 from crm_shared.errors import Forbidden
 from crm_shared.observability import configure_logging
 
@@ -97,7 +98,8 @@ def create_app(settings: GatewaySettings | None = None) -> Gateway:
     routes = RouteTable(settings.services)
     cors = CorsPolicy(settings.cors_origins, settings.cors_max_age) if settings.cors_origins else None
     limiter = ClientRateLimiter(settings.rate_limit, settings.rate_limit_strategy) if settings.rate_limit else None
-    proxy = Proxy(settings, routes, Authenticator(settings), metrics, limiter, cors)
+    tokens = PrincipalTokens([k.get_secret_value() for k in settings.principal_keys], issuer="gateway")
+    proxy = Proxy(settings, routes, Authenticator(settings), tokens, metrics, limiter, cors)
     openapi = OpenApiAggregator(
         routes,
         timeout=settings.openapi_timeout,

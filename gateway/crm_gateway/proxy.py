@@ -16,7 +16,7 @@ from asgi_correlation_id import correlation_id
 from asgi_correlation_id.middleware import is_valid_uuid4
 from yarl import URL
 
-from crm_shared.auth import PRINCIPAL_HEADERS
+from crm_shared.auth import INTERNAL_HEADER_PREFIX, PRINCIPAL_HEADER, PrincipalTokens
 from crm_shared.errors import (
     BadGateway,
     BadRequest,
@@ -40,8 +40,8 @@ from .scopes import READ_METHODS
 log = logging.getLogger("crm.gateway.proxy")
 
 # Request headers the proxy handles itself, by the slot it keeps their value in (-1: dropped).
-# Hop-by-hop headers (RFC 9110 7.6.1) and client-sent principal headers never reach a service;
-# credentials stop here too: services trust the x-crm-* headers the gateway sets instead.
+# Hop-by-hop headers (RFC 9110 7.6.1) and any client-sent x-crm-* header never reach a service;
+# credentials stop here too: services trust only the signed principal token the gateway adds.
 _AUTHORIZATION, _API_KEY, _REQUEST_ID, _CONNECTION, _HOST, _ORIGIN = range(6)
 _DROP = -1
 _REQUEST_SPECIAL: dict[bytes, int] = {
@@ -66,7 +66,6 @@ _REQUEST_SPECIAL: dict[bytes, int] = {
             b"x-forwarded-for",
             b"x-forwarded-proto",
             b"x-forwarded-host",
-            *(h.encode() for h in PRINCIPAL_HEADERS),
         ),
         _DROP,
     ),
@@ -90,6 +89,7 @@ _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})  # name no other header
 # Bodies up to this size are read whole and sent in one message; larger or unsized ones stream.
 _BUFFER_LIMIT = 128 * 1024
 _REQUEST_ID_HEADER = b"x-request-id"
+_INTERNAL_PREFIX = INTERNAL_HEADER_PREFIX.encode()
 
 
 class ClientGone(Exception):
@@ -102,6 +102,7 @@ class Proxy:
         settings: GatewaySettings,
         routes: RouteTable,
         authenticator: Authenticator,
+        tokens: PrincipalTokens,
         metrics: ProxyMetrics,
         limiter: ClientRateLimiter | None,
         cors: CorsPolicy | None,
@@ -109,6 +110,7 @@ class Proxy:
         self.settings = settings
         self.routes = routes
         self.auth = authenticator
+        self.tokens = tokens
         self.metrics = metrics
         self.limiter = limiter
         self.cors = cors
@@ -161,9 +163,14 @@ class Proxy:
         for name, value in scope["headers"]:
             slot = _REQUEST_SPECIAL.get(name)
             if slot is None:
-                forward.append((name.decode("latin-1"), value.decode("latin-1")))
+                if not name.startswith(_INTERNAL_PREFIX):
+                    forward.append((name.decode("latin-1"), value.decode("latin-1")))
             elif slot != _DROP:
                 special[slot] = value
+        connection = special[_CONNECTION]
+        if connection is not None and connection.lower() not in _PLAIN_CONNECTION:
+            # Before the gateway adds its own headers: a client names only headers it sent itself.
+            forward = _without_connection_tokens(forward, connection)
 
         request_id = special[_REQUEST_ID]
         if request_id is None or len(request_id) > 64 or not is_valid_uuid4(request_id.decode("latin-1")):
@@ -188,7 +195,7 @@ class Proxy:
 
         authorization, api_key = special[_AUTHORIZATION], special[_API_KEY]
         try:
-            caller = self.auth.authenticate(
+            caller = await self.auth.authenticate(
                 authorization.decode("latin-1") if authorization is not None else None,
                 api_key.decode("latin-1") if api_key is not None else None,
             )
@@ -214,17 +221,14 @@ class Proxy:
                 headers=reply,
             )
 
-        # Headers the gateway sets: the principal, the request id and the X-Forwarded-* trio.
-        forward += caller.forward_headers
+        # Headers the gateway sets: the signed principal, the request id and the X-Forwarded-* trio.
+        forward.append((PRINCIPAL_HEADER, caller.token_for(route.upstream.name, self.tokens)))
         forward.append(("x-request-id", request_id_text))
         client = scope.get("client")
         forward.append(("x-forwarded-for", client[0] if client else "unknown"))
         forward.append(("x-forwarded-proto", scope.get("scheme", "http")))
         if (host := special[_HOST]) is not None:
             forward.append(("x-forwarded-host", host.decode("latin-1")))
-        connection = special[_CONNECTION]
-        if connection is not None and connection.lower() not in _PLAIN_CONNECTION:
-            forward = _without_connection_tokens(forward, connection)
         status = await self._forward(scope, receive, send, route, forward, reply)
         return route.prefix, status
 

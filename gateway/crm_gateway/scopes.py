@@ -15,14 +15,22 @@ def family_of(prefix: str) -> str:
 FAMILIES: tuple[str, ...] = tuple(family_of(p) for part in SERVICES.values() for p in part.prefixes)
 READ_SCOPES: tuple[str, ...] = tuple(f"{f}:read" for f in FAMILIES)
 WRITE_SCOPES: tuple[str, ...] = tuple(f"{f}:write" for f in FAMILIES)
-ALL_SCOPES: frozenset[str] = frozenset(READ_SCOPES + WRITE_SCOPES)
+# Scopes the services check on top of the family's: seeing emails, phones and addresses unmasked, and
+# reading the audit log.
+PII_READ, AUDIT_READ = "pii:read", "audit:read"
+EXTRA_SCOPES: tuple[str, ...] = (PII_READ, AUDIT_READ)
+ALL_SCOPES: frozenset[str] = frozenset(READ_SCOPES + WRITE_SCOPES + EXTRA_SCOPES)
 
-# JWT `roles` -> scopes. Contacts, interactions, consent, tags, referrals and the timeline live under
-# /api/v1/customers, so `customers:*` covers them; complaints have their own family.
+# JWT `roles` -> scopes (deny by default: a role not listed, or a scope not granted, is refused).
+# Contacts, interactions, consent, tags, referrals and the timeline live under /api/v1/customers, so
+# `customers:*` covers them; complaints have their own family. Partners are API keys, not JWT roles:
+# each key lists its scopes (`make run`'s sample key: PARTNER_SCOPES), and a partner sees only its own
+# customers and orders.
 _ROLES: dict[str, list[str]] = {
     "admin": sorted(ALL_SCOPES),
-    "analyst": list(READ_SCOPES),
+    "analyst": list(READ_SCOPES),  # figures, not people: no pii:read
     "agent": [
+        PII_READ,  # agents call and write to customers
         "customers:read",
         "customers:write",
         "complaints:read",

@@ -10,8 +10,11 @@ from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from .access import PrincipalMiddleware, api_routes, document_access, enforce_declared_access
+from .auth import PrincipalTokens
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import document_problems, install_error_handlers
 from .housekeeping import Housekeeper, Retention
@@ -100,18 +103,24 @@ def create_service_app(
         app.include_router(router)
     if event_handlers is not None:
         app.include_router(events_router(event_handlers))
-    _customize_openapi(app, extra_schemas or {})
+    routes = api_routes(routers)
+    enforce_declared_access(routes)
+    # Outermost: an /api/ call without a valid principal token is refused before anything else runs.
+    tokens = PrincipalTokens(settings.principal_key_values, issuer=settings.service_name)
+    app.state.principal_tokens = tokens
+    app.add_middleware(PrincipalMiddleware, tokens=tokens, audience=settings.service_name)
+    _customize_openapi(app, routes, extra_schemas or {})
     return app
 
 
-def _customize_openapi(app: FastAPI, schemas: Mapping[str, Any]) -> None:
+def _customize_openapi(app: FastAPI, routes: Sequence[APIRoute], schemas: Mapping[str, Any]) -> None:
     """Document the problem+json errors every route can send, and publish the component schemas of
     bodies decoded outside pydantic (msgspec hot paths)."""
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            spec = document_problems(base_openapi())
+            spec = document_access(routes, document_problems(base_openapi()))
             spec["components"]["schemas"].update(schemas)
             app.openapi_schema = spec
         return app.openapi_schema

@@ -42,6 +42,8 @@ def create_engine(
         max_overflow=max_overflow,
         pool_pre_ping=False,
         json_serializer=_json_dumps,
+        # Statement parameters hold emails and phones: never in exception messages, hence never in logs.
+        hide_parameters=True,
         connect_args={"server_settings": server_settings},
     )
 

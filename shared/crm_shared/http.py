@@ -5,14 +5,30 @@ Timeouts become 504 and connection failures 502 problem responses (`GatewayTimeo
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import httpx
 import stamina
 
+from .auth import PRINCIPAL_HEADER, Principal, PrincipalTokens
 from .errors import BadGateway, GatewayTimeout
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class ServiceAuth(httpx.Auth):
+    """A service calling another directly: each request carries a fresh principal token of kind
+    `service`, signed with the suite's principal key, for exactly the scopes the call needs."""
+
+    def __init__(self, keys: list[str], *, caller: str, audience: str, scopes: tuple[str, ...]) -> None:
+        self._tokens = PrincipalTokens(keys, issuer=caller)
+        self._principal = Principal(caller, "service", frozenset(scopes), ("service",))
+        self._audience = audience
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[PRINCIPAL_HEADER] = self._tokens.mint(self._principal, self._audience)
+        yield request
 
 
 class RetryableStatus(Exception):

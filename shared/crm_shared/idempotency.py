@@ -15,7 +15,7 @@ import asyncpg
 from fastapi import Depends, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .auth import principal_from
+from .auth import Principal
 from .db import SessionDep, driver_connection
 from .errors import BadRequest, Conflict, FieldError, Unprocessable
 
@@ -111,9 +111,11 @@ async def idempotency(
             errors=[FieldError(detail=f"at most {MAX_KEY_LENGTH} characters", header="Idempotency-Key")],
         )
     settings = request.app.state.settings
+    principal: Principal = request.state.principal
     return Idempotency(
         session=session,
-        client_id=principal_from(request).client_id,
+        # Kind and id: a user whose JWT `sub` equals a partner's client id must not replay its responses.
+        client_id=principal.key,
         key=idempotency_key,
         method=request.method,
         path=request.url.path,

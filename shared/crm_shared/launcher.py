@@ -19,25 +19,43 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+import jwt
 
-from .auth import generate_api_key
+from .auth import generate_api_key, new_secret
 from .embedded_pg import database_url, ensure_database, start_embedded
 from .migrations import upgrade_head
 from .topology import GATEWAY, SERVICES, Part
 
-PARTNER_SCOPES = ["customers:read", "customers:write", "orders:read", "orders:write"]
+PARTNER_SCOPES = ["customers:read", "customers:write", "orders:read", "orders:write", "pii:read"]
+JWT_AUDIENCE = "crm-api"
+JWT_ISSUER = "crm-dev-launcher"
+# Secrets this machine's suite generates once and keeps in .data/dev-credentials.json (mode 600):
+# nothing anywhere has a default secret.
+_SECRETS = ("jwt_secret", "principal_key", "cursor_secret", "event_secret")
 
 
 def dev_credentials(data_dir: Path) -> dict[str, str]:
-    """A sample partner API key and a JWT secret, kept across runs so clients keep working."""
+    """A sample partner API key and the suite's secrets, kept across runs so clients keep working."""
     path = data_dir / "dev-credentials.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    key, key_id, hashed = generate_api_key()
-    creds = {"api_key": key, "key_id": key_id, "hash": hashed, "jwt_secret": os.urandom(24).hex()}
+    creds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if "api_key" not in creds:
+        key, key_id, hashed = generate_api_key()
+        creds.update(api_key=key, key_id=key_id, hash=hashed)
+    for name in _SECRETS:
+        if len(creds.get(name, "")) < 32:  # older files held a shorter JWT secret
+            creds[name] = new_secret()
     path.write_text(json.dumps(creds, indent=2))
     path.chmod(0o600)
     return creds
+
+
+def secret_env(prefix: str, creds: dict[str, str]) -> dict[str, str]:
+    """The secrets a service reads, under its own prefix."""
+    return {
+        f"{prefix}PRINCIPAL_KEYS": json.dumps([creds["principal_key"]]),
+        f"{prefix}CURSOR_SECRET": creds["cursor_secret"],
+        f"{prefix}EVENT_SECRET": creds["event_secret"],
+    }
 
 
 def subscriptions_for(publisher: str, host: str) -> list[dict[str, object]]:
@@ -49,8 +67,11 @@ def subscriptions_for(publisher: str, host: str) -> list[dict[str, object]]:
     ]
 
 
-def service_env(part: Part, db_url: str | None, host: str) -> dict[str, str]:
-    env = {f"{part.env_prefix}SUBSCRIBERS": json.dumps(subscriptions_for(part.name, host))}
+def service_env(part: Part, db_url: str | None, host: str, creds: dict[str, str]) -> dict[str, str]:
+    env = {
+        f"{part.env_prefix}SUBSCRIBERS": json.dumps(subscriptions_for(part.name, host)),
+        **secret_env(part.env_prefix, creds),
+    }
     if db_url:
         env[f"{part.env_prefix}DATABASE_URL"] = db_url
     return env
@@ -68,7 +89,17 @@ def gateway_env(creds: dict[str, str], host: str) -> dict[str, str]:
         "GATEWAY_SERVICES": json.dumps({p.name: f"http://{host}:{p.port}" for p in SERVICES.values()}),
         "GATEWAY_API_KEYS": json.dumps([key]),
         "GATEWAY_JWT_SECRET": creds["jwt_secret"],
+        "GATEWAY_JWT_AUDIENCE": JWT_AUDIENCE,
+        "GATEWAY_JWT_ISSUER": JWT_ISSUER,
+        "GATEWAY_PRINCIPAL_KEYS": json.dumps([creds["principal_key"]]),
     }
+
+
+def dev_token(creds: dict[str, str], role: str, *, hours: int = 12) -> str:
+    """A user JWT for `role`, signed with this machine's secret, for trying the API."""
+    now = int(time.time())
+    claims = {"sub": f"dev-{role}", "roles": [role], "aud": JWT_AUDIENCE, "iss": JWT_ISSUER, "iat": now}
+    return jwt.encode({**claims, "exp": now + hours * 3600}, creds["jwt_secret"], algorithm="HS256")
 
 
 def start(part: Part, env: dict[str, str], host: str) -> subprocess.Popen[bytes]:
@@ -124,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         server, admin_url = start_embedded(data_dir / "pg")
 
     procs: dict[str, tuple[Part, subprocess.Popen[bytes]]] = {}
+    creds = dev_credentials(data_dir)
 
     def shutdown(signum: int | None = None, frame: FrameType | None = None) -> None:
         print("\nstopping...", flush=True)
@@ -152,8 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             if part.has_migrations:
                 upgrade_head(part.directory, db_url)
                 print(f"{part.name}: database {part.database} at migration head", flush=True)
-        procs[part.name] = (part, start(part, service_env(part, db_url, args.host), args.host))
-    creds = dev_credentials(data_dir)
+        procs[part.name] = (part, start(part, service_env(part, db_url, args.host, creds), args.host))
     procs[GATEWAY.name] = (GATEWAY, start(GATEWAY, gateway_env(creds, args.host), args.host))
     try:
         wait_ready(procs, args.host)
@@ -168,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {part.name:<9} http://{args.host}:{part.port}")
     print(f"\n  sample partner API key ({', '.join(PARTNER_SCOPES)}):\n    {creds['api_key']}")
     print(f'  try: curl -H "Authorization: Bearer {creds["api_key"]}" {base}/api/v1/customers')
+    for role in ("admin", "analyst"):
+        print(f"\n  {role} token (JWT, 12 hours):\n    {dev_token(creds, role)}")
     print("\nCtrl-C stops everything.", flush=True)
     while True:
         for name, (_, proc) in procs.items():

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Request, Response
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
 
+from .pii import RedactQueryFilter
+
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
@@ -40,6 +42,9 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True, a
         logger.handlers[:] = []
         logger.propagate = True
         logger.setLevel(level)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryFilter) for f in access.filters):
+        access.addFilter(RedactQueryFilter())
     if not access_log:  # one line per request costs ~20 us; off where every microsecond counts
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-DEV_SECRET = "development-only-secret"
+from .auth import check_secret
 
 
 class Subscription(BaseModel):
@@ -39,9 +39,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
-    # Secrets: HMAC keys for pagination cursors and for signing events between services.
-    cursor_secret: SecretStr = SecretStr(DEV_SECRET)
-    event_secret: SecretStr = SecretStr(DEV_SECRET)
+    # Secrets, none with a default (startup stops naming a missing one; `make run` generates them):
+    # HMAC keys for pagination cursors and for signing events between services, and the keys of the
+    # principal tokens the gateway and other services send (the first signs, every one verifies).
+    cursor_secret: SecretStr = SecretStr("")
+    event_secret: SecretStr = SecretStr("")
+    principal_keys: list[SecretStr] = Field(default_factory=list)
     # Outbox relay.
     subscribers: list[Subscription] = Field(default_factory=list)
     outbox_enabled: bool = True
@@ -59,12 +62,19 @@ class ServiceSettings(BaseSettings):
     inbox_retention_days: int = 30
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> ServiceSettings:
-        if self.environment == "production":
-            for name in ("cursor_secret", "event_secret"):
-                if getattr(self, name).get_secret_value() == DEV_SECRET:
-                    raise ValueError(f"{name} must be set to a real secret in production")
+    def _secrets_configured(self) -> ServiceSettings:
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
+        for name in ("cursor_secret", "event_secret"):
+            check_secret(f"{prefix}{name.upper()}", getattr(self, name).get_secret_value())
+        if not self.principal_keys:
+            check_secret(f"{prefix}PRINCIPAL_KEYS", None)
+        for key in self.principal_keys:
+            check_secret(f"{prefix}PRINCIPAL_KEYS", key.get_secret_value())
         return self
+
+    @property
+    def principal_key_values(self) -> list[str]:
+        return [k.get_secret_value() for k in self.principal_keys]
 
     @property
     def async_database_url(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -28,8 +29,25 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from .auth import PRINCIPAL_HEADER, Principal, PrincipalKind, PrincipalTokens
 from .embedded_pg import asyncpg_dsn, create_database, database_url, drop_database, start_embedded
 from .migrations import upgrade_head
+from .topology import GATEWAY, SERVICES
+
+# The secrets every part needs, fixed for a test run (as `make run` generates them), so settings built
+# by tests and servers started as processes agree. Set before any part's settings are read.
+TEST_PRINCIPAL_KEY = "test-principal-key-" + uuid.uuid4().hex
+TEST_CURSOR_SECRET = "test-cursor-secret-" + uuid.uuid4().hex
+TEST_EVENT_SECRET = "test-event-secret-" + uuid.uuid4().hex
+TEST_JWT_AUDIENCE, TEST_JWT_ISSUER = "crm-test", "crm-test-issuer"
+for _part in SERVICES.values():
+    os.environ.setdefault(f"{_part.env_prefix}PRINCIPAL_KEYS", f'["{TEST_PRINCIPAL_KEY}"]')
+    os.environ.setdefault(f"{_part.env_prefix}CURSOR_SECRET", TEST_CURSOR_SECRET)
+    os.environ.setdefault(f"{_part.env_prefix}EVENT_SECRET", TEST_EVENT_SECRET)
+os.environ.setdefault(f"{GATEWAY.env_prefix}PRINCIPAL_KEYS", f'["{TEST_PRINCIPAL_KEY}"]')
+os.environ.setdefault(f"{GATEWAY.env_prefix}JWT_AUDIENCE", TEST_JWT_AUDIENCE)
+os.environ.setdefault(f"{GATEWAY.env_prefix}JWT_ISSUER", TEST_JWT_ISSUER)
+_tokens = PrincipalTokens(json.loads(os.environ[f"{GATEWAY.env_prefix}PRINCIPAL_KEYS"])[:1], issuer="gateway")
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +123,22 @@ async def app_client(app: FastAPI, *, headers: dict[str, str] | None = None) -> 
             yield client
 
 
-def partner_headers(partner: str, *scopes: str) -> dict[str, str]:
-    """The principal headers the gateway sets for a partner's API key."""
-    return {"x-crm-client-id": partner, "x-crm-client-kind": "partner", "x-crm-scopes": " ".join(scopes)}
+def principal_headers(
+    client_id: str, kind: PrincipalKind, *scopes: str, service: str = "customer", roles: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The signed principal the gateway sends `service` for this caller (valid for the whole run)."""
+    principal = Principal(client_id, kind, frozenset(scopes), roles or (kind,))
+    return {PRINCIPAL_HEADER: _tokens.mint(principal, service, lifetime=24 * 3600)}
+
+
+def partner_headers(partner: str, *scopes: str, service: str = "customer") -> dict[str, str]:
+    """What the gateway sends for a partner's API key."""
+    return principal_headers(partner, "partner", *scopes, service=service)
+
+
+def user_headers(user: str, *scopes: str, service: str = "customer") -> dict[str, str]:
+    """What the gateway sends for a user's JWT."""
+    return principal_headers(user, "user", *scopes, service=service, roles=("staff",))
 
 
 def free_port() -> int:

@@ -10,15 +10,11 @@ import httpx
 import pytest
 
 from crm_customer.main import create_app
-from crm_shared.testing import app_client, partner_headers
+from crm_shared.testing import app_client, partner_headers, user_headers
 
 from .helpers import idem, outbox_events, snapshot
 
-STAFF = {
-    "x-crm-client-id": "u1",
-    "x-crm-client-kind": "user",
-    "x-crm-scopes": "complaints:read complaints:write customers:read customers:write",
-}
+STAFF = user_headers("u1", "complaints:read", "complaints:write", "customers:read", "customers:write")
 URL = "/api/v1/complaints"
 
 

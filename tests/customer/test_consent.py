@@ -207,7 +207,8 @@ async def test_stale_if_match_on_preferences_changes_nothing(client, db):
     assert await snapshot(db) == before
 
 
-async def test_customers_with_a_consent(client):
+async def test_customers_with_a_consent(api):
+    client = api  # the campaign service's feed: staff and services, not partners
     ids = [await _customer(client, f"P{i}") for i in range(5)]
     for i, cid in enumerate(ids):
         await _put(client, cid, "email", "opted_in" if i != 2 else "opted_out")

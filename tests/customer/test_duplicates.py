@@ -2,9 +2,17 @@
 
 import uuid
 
+import pytest
+
 from crm_customer.hygiene.service import name_clusters, similar
 
 from .helpers import idem
+
+
+@pytest.fixture
+async def client(api):
+    """These are staff features (partners may not use them): the tests call as a staff user."""
+    return api
 
 
 async def _customer(client, **body):

@@ -5,9 +5,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crm_shared.testing import partner_headers, user_headers
+
 from .helpers import idem, outbox_events, snapshot
 
-STAFF = {"x-crm-client-id": "u1", "x-crm-client-kind": "user", "x-crm-scopes": "customers:read customers:write"}
+
+@pytest.fixture
+async def client(api):
+    """These are staff features (partners may not use them): the tests call as a staff user."""
+    return api
+
+
+STAFF = user_headers("u1", "customers:read", "customers:write")
 
 
 async def _customer(client, first="Ana", **extra):
@@ -58,10 +67,11 @@ async def test_log_interaction_stores_and_emits(client, db):
     assert got.json()["subject"] == "Win-back call"
 
 
-async def test_partner_gets_no_default_staff_and_explicit_staff_wins(client):
+async def test_partners_may_not_log_interactions_and_explicit_staff_wins(client):
     cid = await _customer(client)
-    by_partner = await client.post(f"/api/v1/customers/{cid}/interactions", json=_body(), headers=idem())
-    assert by_partner.json()["staff"] is None
+    shop = partner_headers("shop-1", "customers:read", "customers:write")
+    by_partner = await client.post(f"/api/v1/customers/{cid}/interactions", json=_body(), headers={**idem(), **shop})
+    assert by_partner.status_code == 403
     explicit = await client.post(
         f"/api/v1/customers/{cid}/interactions", json=_body(staff="Li Wei"), headers={**idem(), **STAFF}
     )
@@ -113,7 +123,7 @@ async def test_unknown_customer_is_404_and_changes_nothing(client, db):
 async def test_write_needs_scope_and_idempotency_key(client, settings, db):
     cid = await _customer(client)
     before = await snapshot(db)
-    reader = {"x-crm-client-id": "u2", "x-crm-client-kind": "user", "x-crm-scopes": "customers:read"}
+    reader = user_headers("u2", "customers:read")
     assert (
         await client.post(f"/api/v1/customers/{cid}/interactions", json=_body(), headers={**idem(), **reader})
     ).status_code == 403

@@ -8,10 +8,18 @@ import pytest
 
 from crm_customer.hygiene.service import resolve_customer_ids
 from crm_shared.embedded_pg import asyncpg_dsn
+from crm_shared.testing import partner_headers, user_headers
 
 from .helpers import idem, order, outbox_events, snapshot
 
-STAFF = {"x-crm-client-id": "u1", "x-crm-client-kind": "user", "x-crm-scopes": "customers:read customers:write"}
+
+@pytest.fixture
+async def client(api):
+    """These are staff features (partners may not use them): the tests call as a staff user."""
+    return api
+
+
+STAFF = user_headers("u1", "customers:read", "customers:write", "pii:read")
 
 
 async def _customer(client, **body):
@@ -188,7 +196,8 @@ async def test_merged_id_keeps_resolving(client, db):
     assert r.json()["id"] == s
     assert r.headers["etag"] == '"2"'
     # Partner references moved: an order for the merged customer's reference lands on the survivor.
-    pushed = await client.post("/api/v1/orders", json=order("SO-NEW", "C-M", details=False), headers=idem())
+    shop = partner_headers("shop-1", "orders:write", "orders:read")
+    pushed = await client.post("/api/v1/orders", json=order("SO-NEW", "C-M", details=False), headers={**idem(), **shop})
     assert pushed.json()["customer_id"] == s
     # Sub-resources of a merged id show the survivor's data.
     timeline = (await client.get(f"/api/v1/customers/{m}/timeline", params={"kinds": "order_created"})).json()
@@ -286,7 +295,7 @@ async def test_refused_merges_change_nothing(client, db):
     assert of_merged.json()["merged_into"] == other
     stale = await _merge(client, s, m, **{"If-Match": '"9"'})
     assert stale.status_code == 412
-    reader = {"x-crm-client-id": "u2", "x-crm-client-kind": "user", "x-crm-scopes": "customers:read"}
+    reader = user_headers("u2", "customers:read")
     assert (await _merge(client, s, m, **reader)).status_code == 403
     no_key = await client.post(f"/api/v1/customers/{s}/merge", json={"merged_id": m})
     assert no_key.status_code == 400

@@ -4,7 +4,7 @@ import json
 
 import httpx
 
-from crm_shared.testing import ServerProcess
+from crm_shared.testing import ServerProcess, user_headers
 
 
 def test_json_logs_carry_the_request_id(db_url):
@@ -16,7 +16,7 @@ def test_json_logs_carry_the_request_id(db_url):
         proc.wait_ready()
         r = httpx.get(
             proc.url + "/api/v1/customers/8b6f7c4e-1d8a-4c1e-9a7e-2b4a3f5d6c7b",
-            headers={"X-Request-ID": "0123456789abcdef0123456789abcdef"},
+            headers={"X-Request-ID": "0123456789abcdef0123456789abcdef", **user_headers("u1", "customers:read")},
         )
         assert r.status_code == 404
         assert r.headers["x-request-id"] == "0123456789abcdef0123456789abcdef"

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm_shared.testing import partner_headers
+from crm_shared.testing import partner_headers, user_headers
 
 from .helpers import idem, order, outbox_events, snapshot
 
@@ -78,7 +78,7 @@ async def test_partners_see_only_their_orders(client):
     ).status_code == 404
     listed = await client.get("/api/v1/orders", headers=other)
     assert listed.json()["items"] == []
-    staff = {"x-crm-client-id": "u1", "x-crm-client-kind": "user", "x-crm-scopes": "orders:read"}
+    staff = user_headers("u1", "orders:read")
     assert (await client.get(f"/api/v1/orders/{o['id']}", headers=staff)).status_code == 200
     by_ext = await client.get("/api/v1/orders/by-external/SO-1")
     assert by_ext.json()["id"] == o["id"]

@@ -7,6 +7,12 @@ import pytest
 from .helpers import idem, outbox_events, snapshot
 
 
+@pytest.fixture
+async def client(api):
+    """These are staff features (partners may not use them): the tests call as a staff user."""
+    return api
+
+
 async def _customer(client, name):
     r = await client.post("/api/v1/customers", json={"first_name": name}, headers=idem())
     assert r.status_code == 201, r.text

@@ -3,7 +3,16 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from .helpers import idem, order
+
+
+@pytest.fixture
+async def client(api):
+    """These are staff features (partners may not use them): the tests call as a staff user."""
+    return api
+
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 

@@ -19,11 +19,11 @@ import pytest
 from crm_customer.main import SERVICE_DIR as CUSTOMER_DIR
 from crm_scoring.main import SERVICE_DIR as SCORING_DIR
 from crm_shared.auth import generate_api_key
-from crm_shared.testing import DatabaseFactory, ServerProcess, eventually, free_port
+from crm_shared.testing import TEST_JWT_AUDIENCE, TEST_JWT_ISSUER, DatabaseFactory, ServerProcess, eventually, free_port
 from tests.customer.helpers import order
 
 JWT_SECRET = "e2e-jwt-secret-that-is-long-enough-for-hs256"
-EVENT_SECRET = "e2e-scoring-event-secret"
+EVENT_SECRET = "e2e-scoring-event-secret-0123456789abcdef"
 
 
 @dataclass
@@ -86,7 +86,8 @@ async def suite(databases: DatabaseFactory) -> Iterator[Suite]:
 
 def _staff(*roles: str) -> dict[str, str]:
     now = int(time.time())
-    token = jwt.encode({"sub": "staff-1", "roles": list(roles), "iat": now, "exp": now + 600}, JWT_SECRET, "HS256")
+    claims = {"sub": "staff-1", "roles": list(roles), "iat": now, "exp": now + 600}
+    token = jwt.encode({**claims, "aud": TEST_JWT_AUDIENCE, "iss": TEST_JWT_ISSUER}, JWT_SECRET, "HS256")
     return {"Authorization": f"Bearer {token}"}
 
 

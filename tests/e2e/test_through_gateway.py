@@ -19,13 +19,14 @@ import pytest
 from crm_customer.main import SERVICE_DIR
 from crm_shared.auth import generate_api_key
 from crm_shared.embedded_pg import asyncpg_dsn
-from crm_shared.testing import DatabaseFactory, ServerProcess, eventually, free_port
+from crm_shared.testing import TEST_JWT_AUDIENCE, TEST_JWT_ISSUER, DatabaseFactory, ServerProcess, eventually, free_port
 from tests.customer.helpers import order
 from tests.support.receiver import CREATE_TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-jwt-secret-that-is-long-enough-for-hs256"
-EVENT_SECRET = "e2e-event-secret"
+EVENT_SECRET = "e2e-event-secret-0123456789abcdef-xyz"
+JWT_AUD_ISS = {"aud": TEST_JWT_AUDIENCE, "iss": TEST_JWT_ISSUER}
 
 
 @dataclass
@@ -112,7 +113,9 @@ def _auth(key: str, **extra: str) -> dict[str, str]:
 def _jwt(roles: list[str], *, expires_in: int = 300) -> str:
     now = int(time.time())
     return jwt.encode(
-        {"sub": "staff-7", "roles": roles, "iat": now, "exp": now + expires_in}, JWT_SECRET, algorithm="HS256"
+        {"sub": "staff-7", "roles": roles, "iat": now, "exp": now + expires_in, **JWT_AUD_ISS},
+        JWT_SECRET,
+        algorithm="HS256",
     )
 
 

@@ -16,8 +16,8 @@ import uvicorn
 
 from crm_gateway.config import ApiKey, GatewaySettings
 from crm_gateway.main import create_app
-from crm_shared.auth import generate_api_key
-from crm_shared.testing import free_port
+from crm_shared.auth import PRINCIPAL_HEADER, Principal, PrincipalTokens, generate_api_key
+from crm_shared.testing import TEST_JWT_AUDIENCE, TEST_JWT_ISSUER, TEST_PRINCIPAL_KEY, free_port
 
 from .upstream import customer_app, scoring_app
 
@@ -156,11 +156,24 @@ def make_jwt() -> Callable[..., str]:
         key: str = JWT_SECRET,
         **claims: Any,
     ) -> str:
-        payload = {"sub": sub, "roles": roles or [], "exp": int(time.time() + expires_in)}
+        payload = {
+            "sub": sub,
+            "roles": roles or [],
+            "exp": int(time.time() + expires_in),
+            "aud": TEST_JWT_AUDIENCE,
+            "iss": TEST_JWT_ISSUER,
+        }
         payload.update(claims)
         return jwt.encode(payload, key, algorithm=algorithm)
 
     return make
+
+
+def principal_seen(echo: dict[str, Any], service: str = "customer") -> Principal:
+    """The principal a stand-in service received, verified as the real services verify it."""
+    headers = echo["headers"]
+    assert not any(h.startswith("x-crm-") and h != PRINCIPAL_HEADER for h in headers), headers
+    return PrincipalTokens([TEST_PRINCIPAL_KEY], issuer="test").verify(headers[PRINCIPAL_HEADER], service)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 
 from crm_shared.errors import PROBLEM_JSON
 
-from .conftest import JWT_SECRET, Keys, bearer
+from .conftest import JWT_SECRET, Keys, bearer, principal_seen
 
 pytestmark = pytest.mark.asyncio
 
@@ -65,7 +65,7 @@ async def test_api_key_in_either_header_is_accepted(client: httpx.AsyncClient, k
     for headers in (bearer(keys.reader), {"X-API-Key": keys.reader}):
         response = await client.get("/api/v1/customers/1", headers=headers)
         assert response.status_code == 200, response.text
-        assert response.json()["headers"]["x-crm-client-id"] == "partner-reader"
+        assert principal_seen(response.json()).client_id == "partner-reader"
 
 
 async def test_missing_scope_is_403(client: httpx.AsyncClient, keys: Keys) -> None:
@@ -82,10 +82,9 @@ async def test_jwt_roles_map_to_scopes(client: httpx.AsyncClient, make_jwt: Call
     analyst = make_jwt("alice", ["analyst"])
     read = await client.get("/api/v1/scores/7", headers=bearer(analyst))
     assert read.status_code == 200, read.text
-    seen = read.json()["headers"]
-    assert seen["x-crm-client-id"] == "alice"
-    assert seen["x-crm-client-kind"] == "user"
-    assert set(seen["x-crm-scopes"].split()) == {
+    seen = principal_seen(read.json(), "scoring")
+    assert (seen.client_id, seen.kind, seen.roles) == ("alice", "user", ("analyst",))
+    assert set(seen.scopes) == {
         f"{f}:read" for f in ("customers", "orders", "complaints", "scores", "churn", "segments", "campaigns")
     }
     assert_problem(await client.post("/api/v1/customers", headers=bearer(analyst), json={}), 403)
@@ -93,7 +92,7 @@ async def test_jwt_roles_map_to_scopes(client: httpx.AsyncClient, make_jwt: Call
     agent = make_jwt("bob", ["agent", "unknown-role"])
     write = await client.post("/api/v1/customers", headers=bearer(agent), json={"name": "x"})
     assert write.status_code == 200, write.text
-    assert "customers:write" in write.json()["headers"]["x-crm-scopes"].split()
+    assert principal_seen(write.json()).has("customers:write")
 
 
 async def test_jwt_without_known_roles_has_no_scopes(client: httpx.AsyncClient, make_jwt: Callable[..., str]) -> None:

@@ -11,7 +11,6 @@ from crm_gateway.config import GatewaySettings
 from crm_gateway.routes import RouteTable
 from crm_gateway.scopes import ALL_SCOPES, DEFAULT_ROLE_SCOPES
 from crm_shared.auth import generate_api_key
-from crm_shared.settings import DEV_SECRET
 
 
 def test_api_keys_and_services_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -20,7 +19,7 @@ def test_api_keys_and_services_from_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("GATEWAY_API_KEYS", json.dumps(keys))
     monkeypatch.setenv("GATEWAY_SERVICES", '{"customer": "http://customer:8001/"}')
     monkeypatch.setenv("GATEWAY_CORS_ORIGINS", '["https://app.example"]')
-    settings = GatewaySettings()
+    settings = GatewaySettings(jwt_secret="s" * 32)
     assert settings.api_keys[0].client_id == "acme"
     assert settings.api_keys[0].scopes == ["orders:write"]
     assert settings.services == {"customer": "http://customer:8001"}
@@ -29,7 +28,7 @@ def test_api_keys_and_services_from_environment(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_defaults_route_every_service_on_its_local_port() -> None:
-    settings = GatewaySettings()
+    settings = GatewaySettings(jwt_secret="s" * 32)
     assert settings.services["customer"] == "http://127.0.0.1:8001"
     table = RouteTable(settings.services)
     assert table.match("/api/v1/orders/batch").upstream.name == "customer"  # type: ignore[union-attr]
@@ -64,9 +63,19 @@ def test_invalid_settings_are_refused(values: dict) -> None:
         GatewaySettings(**values)
 
 
-def test_production_refuses_placeholder_or_short_jwt_secret() -> None:
-    with pytest.raises(ValidationError, match="real secret"):
-        GatewaySettings(environment="production", jwt_secret=DEV_SECRET)
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+def test_every_environment_refuses_missing_or_short_secrets(environment: str) -> None:
+    """No secret has a default anywhere; startup names the one missing."""
+    with pytest.raises(ValidationError, match="GATEWAY_JWT_SECRET is not set"):
+        GatewaySettings(environment=environment)
     with pytest.raises(ValidationError, match="at least 32 bytes"):
-        GatewaySettings(environment="production", jwt_secret="short")
-    assert GatewaySettings(environment="production", jwt_secret="s" * 32).environment == "production"
+        GatewaySettings(environment=environment, jwt_secret="short")
+    with pytest.raises(ValidationError, match="GATEWAY_PRINCIPAL_KEYS is not set"):
+        GatewaySettings(environment=environment, jwt_secret="s" * 32, principal_keys=[])
+    assert GatewaySettings(environment=environment, jwt_secret="s" * 32).environment == environment
+
+
+def test_jwt_audience_and_issuer_are_required() -> None:
+    for missing in ({"jwt_audience": ""}, {"jwt_issuer": ""}):
+        with pytest.raises(ValidationError, match="JWT_AUDIENCE and GATEWAY_JWT_ISSUER must be set"):
+            GatewaySettings(jwt_secret="s" * 32, **missing)

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_scoring.config import Settings
 from crm_scoring.main import SERVICE_DIR, create_app
 from crm_shared.db import create_engine
-from crm_shared.testing import DatabaseFactory, app_client
+from crm_shared.testing import DatabaseFactory, app_client, user_headers
 
-ANALYST = {"x-crm-client-id": "analyst-1", "x-crm-client-kind": "user", "x-crm-scopes": "scores:read"}
-ADMIN = {"x-crm-client-id": "admin-1", "x-crm-client-kind": "user", "x-crm-scopes": "scores:read scores:write"}
+ANALYST = user_headers("analyst-1", "scores:read", service="scoring")
+ADMIN = user_headers("admin-1", "scores:read", "scores:write", service="scoring")
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import httpx
 import msgspec
 
 from crm_shared.events import new_event
-from crm_shared.settings import DEV_SECRET
 from crm_shared.signing import signature_headers
+from crm_shared.testing import TEST_EVENT_SECRET
 
 SOURCE = "/services/customer"
 
@@ -89,7 +89,9 @@ def merged(survivor: uuid.UUID, merged_id: uuid.UUID) -> dict[str, Any]:
     return new_event("customer.merged", source=SOURCE, subject=str(survivor), data=data)
 
 
-async def deliver(client: httpx.AsyncClient, *events: dict[str, Any], secret: str = DEV_SECRET) -> httpx.Response:
+async def deliver(
+    client: httpx.AsyncClient, *events: dict[str, Any], secret: str = TEST_EVENT_SECRET
+) -> httpx.Response:
     body = msgspec.json.encode(list(events))
     headers = {
         **signature_headers(secret, str(uuid.uuid4()), body),

@@ -100,9 +100,9 @@ async def test_history_newest_first_paginated(reader, db):
 
 async def test_needs_scores_read(settings):
     from crm_scoring.main import create_app
-    from crm_shared.testing import app_client
+    from crm_shared.testing import app_client, user_headers
 
-    headers = {"x-crm-client-id": "x", "x-crm-client-kind": "user", "x-crm-scopes": "customers:read"}
+    headers = user_headers("x", "customers:read", service="scoring")
     async with app_client(create_app(settings), headers=headers) as c:
         assert (await c.get(URL)).status_code == 403
         assert (await c.get(f"{URL}/history")).status_code == 403

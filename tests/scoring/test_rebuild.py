@@ -15,7 +15,7 @@ from crm_scoring.batch.runner import run_batch
 from crm_scoring.config import Settings
 from crm_scoring.main import SERVICE_DIR as SCORING_DIR
 from crm_scoring.main import create_app
-from crm_scoring.purchases.rebuild import rebuild
+from crm_scoring.purchases.rebuild import customer_service_auth, rebuild
 from crm_shared.db import create_engine, create_sessionmaker
 from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, app_client, partner_headers
@@ -108,6 +108,7 @@ async def test_rebuild_from_the_export_equals_the_event_stream(databases: Databa
         create_sessionmaker(engine)() as session,
         session.begin(),
     ):
+        direct.auth = customer_service_auth(Settings(database_url=rebuilt_db))
         stats = await rebuild(session, direct)
     assert (stats.orders, stats.customers) == (400, 70)
     await engine.dispose()
@@ -157,7 +158,8 @@ async def test_an_interrupted_export_resumes_after_the_last_seq(databases: Datab
                     return httpx.Response(200, stream=_Stream(broken()), headers=response.headers)
                 return response
 
-        flaky = httpx.AsyncClient(transport=Flaky(), base_url=direct.base_url)
+        auth = customer_service_auth(Settings(database_url=scoring_db))
+        flaky = httpx.AsyncClient(transport=Flaky(), base_url=direct.base_url, auth=auth)
         engine = create_engine(scoring_db, application_name="test")
         async with create_sessionmaker(engine)() as session, session.begin():
             stats = await rebuild(session, flaky)

@@ -11,7 +11,7 @@ import pytest
 
 from crm_scoring.main import create_app
 from crm_scoring.value.formulas import score
-from crm_shared.testing import app_client
+from crm_shared.testing import app_client, user_headers
 
 from .helpers import (
     AS_OF,
@@ -272,7 +272,7 @@ async def test_history_cursor_is_bound_to_the_customer(reader, db):
 )
 async def test_reads_need_the_scores_read_scope(settings, db, path):
     await insert_score(db, uuid.UUID(int=1))
-    headers = {"x-crm-client-id": "agent-1", "x-crm-client-kind": "user", "x-crm-scopes": "customers:read"}
+    headers = user_headers("agent-1", "customers:read", service="scoring")
     async with app_client(create_app(settings), headers=headers) as client:
         r = await client.get(path)
     assert r.status_code == 403

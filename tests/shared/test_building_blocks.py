@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from crm_shared import signing
 from crm_shared.errors import Conflict, FieldError, install_error_handlers
 from crm_shared.pagination import decode_cursor, encode_cursor, parse_sort
-from crm_shared.settings import DEV_SECRET, ServiceSettings, resolve_database_url
+from crm_shared.settings import ServiceSettings, resolve_database_url
 
 
 def test_cursor_round_trip_and_binding():
@@ -48,11 +48,18 @@ def test_signatures():
     assert signing.verify("k", rotated, b"body")
 
 
-def test_settings_refuse_placeholder_secrets_in_production(monkeypatch):
-    with pytest.raises(ValueError, match="cursor_secret"):
-        ServiceSettings(environment="production")
-    ok = ServiceSettings(environment="production", cursor_secret="a" * 32, event_secret="b" * 32)
-    assert ok.cursor_secret.get_secret_value() != DEV_SECRET
+def test_settings_refuse_missing_or_short_secrets_in_every_environment():
+    # ServiceSettings has no env prefix, so the test run's CUSTOMER_* secrets do not reach it.
+    keys = ["k" * 32]
+    for environment in ("development", "test", "production"):
+        with pytest.raises(ValueError, match="CURSOR_SECRET is not set"):
+            ServiceSettings(environment=environment, event_secret="b" * 32, principal_keys=keys)
+    with pytest.raises(ValueError, match="EVENT_SECRET must be at least 32 bytes"):
+        ServiceSettings(cursor_secret="a" * 32, event_secret="short", principal_keys=keys)
+    with pytest.raises(ValueError, match="PRINCIPAL_KEYS is not set"):
+        ServiceSettings(cursor_secret="a" * 32, event_secret="b" * 32)
+    ok = ServiceSettings(environment="production", cursor_secret="a" * 32, event_secret="b" * 32, principal_keys=keys)
+    assert ok.principal_key_values == keys
 
 
 def test_database_url_resolution(monkeypatch):

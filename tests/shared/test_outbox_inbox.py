@@ -17,12 +17,19 @@ from crm_customer.main import SERVICE_DIR, create_app
 from crm_shared import signing
 from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.settings import Subscription
-from crm_shared.testing import DatabaseFactory, ServerProcess, app_client, eventually, free_port, partner_headers
+from crm_shared.testing import (
+    DatabaseFactory,
+    ServerProcess,
+    app_client,
+    eventually,
+    free_port,
+    partner_headers,
+)
 from tests.customer.helpers import idem, order
 from tests.support.receiver import CREATE_TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "test-event-secret"
+SECRET = "test-event-secret-of-this-module-0123456789"
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -31,7 +32,12 @@ async def record(session: AsyncSession, events: list[dict[str, Any]]) -> None:
 
 def create_app() -> FastAPI:
     settings = ServiceSettings(
-        service_name="receiver", database_url=os.environ["RECEIVER_DATABASE_URL"], log_level="WARNING"
+        service_name="receiver",
+        database_url=os.environ["RECEIVER_DATABASE_URL"],
+        log_level="WARNING",
+        # The test run's secrets (crm_shared.testing), inherited from the parent process.
+        cursor_secret=os.environ["CUSTOMER_CURSOR_SECRET"],
+        principal_keys=json.loads(os.environ["CUSTOMER_PRINCIPAL_KEYS"]),
     )
     return create_service_app(
         settings=settings,

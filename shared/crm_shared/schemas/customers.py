@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..pii import PiiEmail, PiiPhone, PiiText
 from .common import Money, ReadModel
 
 CustomerKind = Literal["individual", "company"]
@@ -56,11 +57,11 @@ def normalize_phone(value: str) -> str:
 class Address(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line1: str | None = Field(default=None, max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
+    line1: PiiText | None = Field(default=None, max_length=200)
+    line2: PiiText | None = Field(default=None, max_length=200)
     city: str | None = Field(default=None, max_length=100)
     region: str | None = Field(default=None, max_length=100)
-    postal_code: str | None = Field(default=None, max_length=20)
+    postal_code: PiiText | None = Field(default=None, max_length=20)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
 
@@ -130,8 +131,8 @@ class CustomerRead(ReadModel):
     first_name: str | None
     last_name: str | None
     company_name: str | None
-    email: str | None
-    phone: str | None
+    email: PiiEmail | None
+    phone: PiiPhone | None
     address: Address | None
     external_refs: list[ExternalRef]
     company_id: uuid.UUID | None = None

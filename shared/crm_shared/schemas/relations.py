@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..pii import PiiEmail, PiiPhone
 from .common import ReadModel
 
 ContactRelation = Literal["employee", "family_member", "assistant", "partner", "other"]
@@ -23,8 +24,8 @@ class ContactRead(ReadModel):
     last_name: str | None
     relation: ContactRelation
     role: str | None
-    email: str | None
-    phone: str | None
+    email: PiiEmail | None
+    phone: PiiPhone | None
     is_primary: bool
     version: int = Field(description="row version; the ETag of this contact")
     created_at: datetime

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
@@ -58,10 +59,9 @@ def _parse_if_match(value: str | None) -> int | None:
 
 @router.get(f"{BASE}/categories", response_model=list[CategoryRead])
 async def list_categories(
-    session: ReadSessionDep, principal: PrincipalDep, include_inactive: bool = False
+    session: ReadSessionDep, principal: Annotated[Principal, allow(READ)], include_inactive: bool = False
 ) -> list[CategoryRead]:
     """The complaint categories, active ones unless `include_inactive`."""
-    principal.require(READ)
     rows = await service.list_categories(session, include_inactive=include_inactive)
     return [CategoryRead.model_validate(c) for c in rows]
 
@@ -70,10 +70,9 @@ async def list_categories(
     f"{BASE}/categories", status_code=201, response_model=CategoryRead, responses={409: {"description": "key taken"}}
 )
 async def create_category(
-    data: CategoryCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    data: CategoryCreate, session: SessionDep, principal: Annotated[Principal, allow(WRITE)], idem: IdempotencyDep
 ) -> Response:
     """Add a user-defined complaint category."""
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     category = await service.create_category(session, data)
@@ -87,10 +86,13 @@ async def create_category(
     responses={409: {"description": "a system category keeps its label"}},
 )
 async def update_category(
-    key: str, data: CategoryUpdate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    key: str,
+    data: CategoryUpdate,
+    session: SessionDep,
+    principal: Annotated[Principal, allow(WRITE)],
+    idem: IdempotencyDep,
 ) -> Response:
     """Relabel a user-defined category, or (de)activate any category."""
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     category = await service.update_category(session, key, data)
@@ -98,9 +100,8 @@ async def update_category(
 
 
 @router.get(f"{BASE}/slas", response_model=list[SlaRead])
-async def list_slas(session: ReadSessionDep, principal: PrincipalDep) -> list[SlaRead]:
+async def list_slas(session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]) -> list[SlaRead]:
     """Hours a complaint of each severity may stay unresolved."""
-    principal.require(READ)
     return [SlaRead.model_validate(s) for s in await service.list_slas(session)]
 
 
@@ -109,11 +110,10 @@ async def put_sla(
     severity: Annotated[Severity, Path()],
     data: SlaUpdate,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(WRITE)],
     idem: IdempotencyDep,
 ) -> Response:
     """Set the SLA of a severity; applies to due dates computed from now on."""
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     sla = await service.put_sla(session, severity, data.resolve_within_hours)
@@ -126,44 +126,43 @@ async def put_sla(
 @router.get(f"{BASE}/reports/daily", response_model=DailyReport)
 async def daily_report(
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(READ)],
     day_from: FromQuery = None,
     day_to: ToQuery = None,
     by: Literal["category", "severity"] = "category",
 ) -> DailyReport:
     """Complaints opened per day and category (or severity), zero-filled; at most 366 days."""
-    principal.require(READ)
     return await service.daily_report(session, day_from=day_from, day_to=day_to, by=by)
 
 
 @router.get(f"{BASE}/reports/first-contact-resolution", response_model=FirstContactResolutionReport)
 async def first_contact_resolution_report(
-    session: ReadSessionDep, principal: PrincipalDep, day_from: FromQuery = None, day_to: ToQuery = None
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow(READ)],
+    day_from: FromQuery = None,
+    day_to: ToQuery = None,
 ) -> FirstContactResolutionReport:
     """Share of the complaints resolved in the window that were resolved at the first contact."""
-    principal.require(READ)
     return await service.first_contact_resolution_report(session, day_from=day_from, day_to=day_to)
 
 
 @router.get(f"{BASE}/reports/overdue", response_model=OverdueReport)
 async def overdue_report(
-    session: ReadSessionDep, principal: PrincipalDep, limit: LimitQuery = DEFAULT_LIMIT
+    session: ReadSessionDep, principal: Annotated[Principal, allow(READ)], limit: LimitQuery = DEFAULT_LIMIT
 ) -> OverdueReport:
     """Open and in-progress complaints past their due date, most overdue first."""
-    principal.require(READ)
     return await service.overdue_report(session, limit=limit)
 
 
 @router.get(f"{BASE}/reports/repeat-complainants", response_model=RepeatComplainantsReport)
 async def repeat_complainants_report(
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(READ)],
     min_complaints: Annotated[int, Query(ge=1, le=1000)] = 2,
     window_days: Annotated[int, Query(ge=1, le=3660)] = 90,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> RepeatComplainantsReport:
     """Customers with at least `min_complaints` complaints opened in the last `window_days` days."""
-    principal.require(READ)
     return await service.repeat_complainants_report(
         session, min_complaints=min_complaints, window_days=window_days, limit=limit
     )
@@ -174,10 +173,9 @@ async def repeat_complainants_report(
 
 @router.post(BASE, status_code=201, response_model=ComplaintRead)
 async def open_complaint(
-    data: ComplaintOpen, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    data: ComplaintOpen, session: SessionDep, principal: Annotated[Principal, allow(WRITE)], idem: IdempotencyDep
 ) -> Response:
     """Record a complaint: status open, due by its severity's SLA; tags the customer `complainant`."""
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     complaint = await service.open_complaint(session, principal=principal, data=data)
@@ -190,14 +188,13 @@ async def open_complaint(
 async def list_complaints(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(READ)],
     filters: Annotated[ComplaintFilters, Query()],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     sort: Annotated[str | None, Query(description="-opened_at (default) or +opened_at")] = None,
 ) -> Page[ComplaintRead]:
     """List complaints with filters, newest first by default; cursor pagination."""
-    principal.require(READ)
     (key,) = parse_sort(sort, ("opened_at",), "-opened_at")
     rows, next_cursor = await service.list_complaints(
         session,
@@ -211,9 +208,10 @@ async def list_complaints(
 
 
 @router.get(f"{BASE}/{{complaint_id:uuid}}", response_model=ComplaintDetail)
-async def get_complaint(complaint_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> Response:
+async def get_complaint(
+    complaint_id: uuid.UUID, session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]
+) -> Response:
     """One complaint with its status history; the ETag is what `If-Match` expects."""
-    principal.require(READ)
     complaint = await service.get(session, complaint_id)
     body = (await service.detail(session, complaint)).model_dump_json()
     return Response(body, media_type="application/json", headers={"ETag": _etag(complaint.version)})
@@ -228,12 +226,11 @@ async def update_complaint(
     complaint_id: uuid.UUID,
     data: ComplaintUpdate,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(WRITE)],
     idem: IdempotencyDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Change owner, category, severity (recomputes due_at), subject or description."""
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     complaint = await service.update(
@@ -252,12 +249,11 @@ async def transition_complaint(
     complaint_id: uuid.UUID,
     data: ComplaintTransition,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(WRITE)],
     idem: IdempotencyDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Move a complaint: start, resolve, close or reopen."""
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     complaint = await service.transition(

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -40,14 +41,13 @@ def _parse_if_match(value: str | None) -> int | None:
 async def list_consented(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read")],
     channel: ConsentChannel,
     status: ConsentStatus = "opted_in",
     cursor: CursorQuery = None,
     limit: IdsLimitQuery = 100,
 ) -> Page[ConsentedCustomer]:
     """Live customers whose current consent on `channel` is `status`, by customer id; keyset pagination."""
-    principal.require("customers:read")
     rows, next_cursor = await service.consented(
         session,
         channel=channel,
@@ -60,9 +60,12 @@ async def list_consented(
 
 
 @router.get("/{customer_id:uuid}/consents", response_model=ConsentOverview)
-async def get_consents(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> ConsentOverview:
+async def get_consents(
+    customer_id: uuid.UUID,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("customers:read", partner="own")],
+) -> ConsentOverview:
     """Current consent per channel (unknown when never recorded), preferred channel and frequency."""
-    principal.require("customers:read")
     return await service.overview(session, customer_id)
 
 
@@ -71,13 +74,12 @@ async def consent_history(
     customer_id: uuid.UUID,
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read", partner="own")],
     channel: ConsentChannel | None = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[ConsentRecordRead]:
     """Every opt-in and opt-out of the customer, newest first; cursor pagination."""
-    principal.require("customers:read")
     rows, next_cursor = await service.history(
         session,
         customer_id=customer_id,
@@ -95,11 +97,10 @@ async def set_consent(
     channel: ConsentChannel,
     data: ConsentSet,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:write", partner="own")],
     idem: IdempotencyDep,
 ) -> Response:
     """Opt the customer in or out of a channel, effective at once (`consent.changed` when it changes)."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     outcome = await service.set_consent(session, customer_id=customer_id, channel=channel, data=data)
@@ -111,12 +112,11 @@ async def set_contact_preferences(
     customer_id: uuid.UUID,
     data: ContactPreferencesSet,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:write", partner="own")],
     idem: IdempotencyDep,
     if_match: Annotated[str | None, Header(alias="If-Match", description="the customer's ETag (optional)")] = None,
 ) -> Response:
     """Set the preferred channel and the most contacts per month (`contact_preferences.changed`)."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     result = await service.set_preferences(

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -33,10 +34,13 @@ def _parse_if_match(value: str | None) -> int | None:
 
 @router.post("/{customer_id:uuid}/contacts", status_code=201, response_model=ContactRead)
 async def create_contact(
-    customer_id: uuid.UUID, data: ContactCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    customer_id: uuid.UUID,
+    data: ContactCreate,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("customers:write", partner="own")],
+    idem: IdempotencyDep,
 ) -> Response:
     """Add a contact to a customer (is_primary clears the previous primary contact)."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     contact = await service.create(session, customer_id=customer_id, data=data)
@@ -50,13 +54,12 @@ async def list_contacts(
     customer_id: uuid.UUID,
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read", partner="own")],
     filters: Annotated[ContactFilters, Query()],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[ContactRead]:
     """A customer's contacts, oldest first; cursor pagination."""
-    principal.require("customers:read")
     rows, next_cursor = await service.list_contacts(
         session,
         customer_id=customer_id,
@@ -70,10 +73,12 @@ async def list_contacts(
 
 @router.get(_ONE, response_model=ContactRead)
 async def get_contact(
-    customer_id: uuid.UUID, contact_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep
+    customer_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("customers:read", partner="own")],
 ) -> Response:
     """One contact of the customer; the ETag header is what `If-Match` on an update expects."""
-    principal.require("customers:read")
     contact = await service.get(session, customer_id=customer_id, contact_id=contact_id)
     return Response(
         service.to_read(contact).model_dump_json(),
@@ -88,12 +93,11 @@ async def update_contact(
     contact_id: uuid.UUID,
     data: ContactUpdate,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:write", partner="own")],
     idem: IdempotencyDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Change some fields of a contact (optimistic concurrency with If-Match)."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     contact = await service.update(
@@ -108,12 +112,11 @@ async def delete_contact(
     customer_id: uuid.UUID,
     contact_id: uuid.UUID,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:write", partner="own")],
     idem: IdempotencyDep,
     if_match: IfMatch = None,
 ) -> Response:
     """Delete a contact (If-Match optional; checked when given)."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     await service.delete(session, customer_id=customer_id, contact_id=contact_id, if_match=_parse_if_match(if_match))

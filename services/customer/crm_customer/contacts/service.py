@@ -13,6 +13,7 @@ from crm_shared import outbox
 from crm_shared.errors import FieldError, Unprocessable
 from crm_shared.events import new_event
 from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pii import SHOW_PII
 
 from ..customers import service as customers
 from . import repository
@@ -28,7 +29,7 @@ def to_read(contact: Contact) -> ContactRead:
 
 
 def _changed_event(type_: str, contact: Contact, changed: Sequence[str] = ()) -> dict[str, Any]:
-    data = {"contact": to_read(contact).model_dump(mode="json"), "changed": list(changed)}
+    data = {"contact": to_read(contact).model_dump(mode="json", context=SHOW_PII), "changed": list(changed)}
     return new_event(type_, source=SOURCE, subject=str(contact.customer_id), data=data)
 
 

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
@@ -31,10 +32,13 @@ def _parse_if_match(value: str | None) -> int | None:
 
 @router.post("", status_code=201, response_model=CustomerRead, responses={409: {"description": "reference taken"}})
 async def create_customer(
-    data: CustomerCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep, request: Request
+    data: CustomerCreate,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("customers:write", partner="own")],
+    idem: IdempotencyDep,
+    request: Request,
 ) -> Response:
     """Create an individual or company customer, with partners' external references."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     customer = await service.create(session, principal=principal, data=data)
@@ -48,14 +52,13 @@ async def create_customer(
 async def list_customers(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read", partner="own")],
     filters: Annotated[CustomerFilters, Query()],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     sort: Annotated[str | None, Query(description="e.g. -created_at or +display_name")] = None,
 ) -> Page[CustomerRead]:
     """List customers with filters, newest first by default; cursor pagination."""
-    principal.require("customers:read")
     keys = parse_sort(sort, SORTABLE, "-created_at")
     rows, next_cursor = await service.list_customers(
         session,
@@ -69,10 +72,13 @@ async def list_customers(
 
 
 @router.get("/{customer_id:uuid}", response_model=CustomerRead)
-async def get_customer(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> Response:
+async def get_customer(
+    customer_id: uuid.UUID,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("customers:read", partner="own")],
+) -> Response:
     """One customer; the ETag header is what `If-Match` on an update expects. A merged id answers with
     the survivor (and `Content-Location` naming it)."""
-    principal.require("customers:read")
     customer = await service.get(session, customer_id)
     headers = {"ETag": _etag(customer.version)}
     if customer.id != customer_id:  # a merged id: this is the survivor, which has its own address
@@ -85,12 +91,11 @@ async def update_customer(
     customer_id: uuid.UUID,
     data: CustomerUpdate,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:write", partner="own")],
     idem: IdempotencyDep,
     if_match: Annotated[str | None, Header(alias="If-Match", description="the ETag from a read")] = None,
 ) -> Response:
     """Change some fields of a customer (optimistic concurrency with If-Match)."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     customer = await service.update(session, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match))
@@ -103,12 +108,11 @@ async def list_members(
     customer_id: uuid.UUID,
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read", partner="own")],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[CustomerRead]:
     """The individual customers that belong to a company, by name; cursor pagination."""
-    principal.require("customers:read")
     rows, next_cursor = await service.list_members(
         session,
         company_id=customer_id,

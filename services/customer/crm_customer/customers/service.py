@@ -14,6 +14,7 @@ from crm_shared.auth import Principal
 from crm_shared.errors import FieldError, Unprocessable
 from crm_shared.events import new_event
 from crm_shared.pagination import SortKey, decode_cursor, encode_cursor
+from crm_shared.pii import SHOW_PII
 from crm_shared.schemas.customers import display_name
 
 from . import repository
@@ -29,7 +30,8 @@ def to_read(customer: Customer) -> CustomerRead:
 
 
 def customer_event(type_: str, customer: Customer, changed: Sequence[str] = ()) -> dict[str, Any]:
-    data = {"customer": to_read(customer).model_dump(mode="json"), "changed": list(changed)}
+    # Events carry the real values to the services that need them, whoever made the change.
+    data = {"customer": to_read(customer).model_dump(mode="json", context=SHOW_PII), "changed": list(changed)}
     return new_event(type_, source=SOURCE, subject=str(customer.id), data=data)
 
 

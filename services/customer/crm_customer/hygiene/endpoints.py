@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -30,13 +31,12 @@ def _parse_if_match(value: str | None) -> int | None:
 async def list_duplicates(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read")],
     reason: Annotated[DuplicateReason | None, Query(description="only this reason")] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[DuplicateGroup]:
     """Groups of live customers that are probably the same (same email, same phone, similar name in one company)."""
-    principal.require("customers:read")
     groups, next_cursor = await service.duplicates(
         session,
         reason=reason,
@@ -56,12 +56,11 @@ async def merge_customers(
     survivor_id: uuid.UUID,
     data: MergeRequest,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:write")],
     idem: IdempotencyDep,
     if_match: Annotated[str | None, Header(alias="If-Match", description="the survivor's ETag (optional)")] = None,
 ) -> Response:
     """Fold `merged_id` into this customer: its orders, contacts, history and references move here."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     outcome = await service.merge(

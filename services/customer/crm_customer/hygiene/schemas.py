@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_shared.pii import PiiEmail, PiiPhone, PiiText
 from crm_shared.schemas.customers import CustomerRead
 
 DuplicateReason = Literal["email", "phone", "name"]
@@ -17,8 +18,8 @@ class DuplicateMember(BaseModel):
     id: uuid.UUID
     kind: str
     display_name: str
-    email: str | None
-    phone: str | None
+    email: PiiEmail | None
+    phone: PiiPhone | None
     company_id: uuid.UUID | None
     created_at: datetime
 
@@ -28,7 +29,7 @@ class DuplicateGroup(BaseModel):
     normalized email or phone, or the company id for similar names). Oldest customer first."""
 
     reason: DuplicateReason
-    key: str
+    key: PiiText = Field(description="the shared normalized email or phone (masked without pii:read) or company id")
     company_id: uuid.UUID | None = None
     customers: list[DuplicateMember]
 

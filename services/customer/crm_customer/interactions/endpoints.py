@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -23,11 +24,10 @@ async def log_interaction(
     customer_id: uuid.UUID,
     data: InteractionCreate,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:write")],
     idem: IdempotencyDep,
 ) -> Response:
     """Log a contact with the customer (`interaction.logged`)."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     interaction = await service.log(session, principal=principal, customer_id=customer_id, data=data)
@@ -41,13 +41,12 @@ async def list_interactions(
     customer_id: uuid.UUID,
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read")],
     filters: Annotated[InteractionFilters, Query()],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[InteractionRead]:
     """The customer's interactions, newest first; filters channel, direction, from/to; cursor pagination."""
-    principal.require("customers:read")
     rows, next_cursor = await service.list_interactions(
         session,
         customer_id=customer_id,
@@ -61,8 +60,10 @@ async def list_interactions(
 
 @router.get("/{customer_id:uuid}/interactions/{interaction_id:uuid}", response_model=InteractionRead)
 async def get_interaction(
-    customer_id: uuid.UUID, interaction_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep
+    customer_id: uuid.UUID,
+    interaction_id: uuid.UUID,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("customers:read")],
 ) -> InteractionRead:
     """One interaction of the customer."""
-    principal.require("customers:read")
     return service.to_read(await service.get(session, customer_id, interaction_id))

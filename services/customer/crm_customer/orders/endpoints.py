@@ -10,7 +10,8 @@ import msgspec
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.errors import Unprocessable
 from crm_shared.idempotency import IdempotencyDep
@@ -63,10 +64,14 @@ def _results(outcome: service.IngestResult, external_ids: dict[int, str | None],
     openapi_extra=request_body("OrderBatchIn", {"orders": [_EXAMPLE]}),
     responses={413: {"description": "more than 5,000 orders"}},
 )
-async def push_batch(request: Request, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep) -> Response:
+async def push_batch(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("orders:write", partner="own")],
+    idem: IdempotencyDep,
+) -> Response:
     """Push up to 5,000 orders. Each row is answered on its own: created, duplicate (already pushed,
     with its id) or rejected (with the reasons); a bad row never sinks the batch."""
-    principal.require("orders:write")
     body = await request.body()
     raw_rows = validation.split_batch(body)
     if (replay := await idem.claim()) is not None:
@@ -85,10 +90,14 @@ async def push_batch(request: Request, session: SessionDep, principal: Principal
     openapi_extra=request_body("OrderIn", _EXAMPLE),
     responses={409: {"description": "this (partner, external_id) was already pushed"}},
 )
-async def push_order(request: Request, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep) -> Response:
+async def push_order(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("orders:write", partner="own")],
+    idem: IdempotencyDep,
+) -> Response:
     """Push one order. An unknown customer reference creates the customer when the order carries
     the customer's details, and is rejected otherwise."""
-    principal.require("orders:write")
     order_in = validation.decode_one(await request.body())
     if (replay := await idem.claim()) is not None:
         return replay
@@ -109,14 +118,13 @@ async def push_order(request: Request, session: SessionDep, principal: Principal
 async def list_orders(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("orders:read", partner="own")],
     filters: Annotated[OrderFilters, Query()],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
     sort: Annotated[str | None, Query(description="-ordered_at (default) or +ordered_at")] = None,
 ) -> Page[OrderRead]:
     """List orders, newest first by default; cursor pagination."""
-    principal.require("orders:read")
     (key,) = parse_sort(sort, ("ordered_at",), "-ordered_at")
     rows, next_cursor = await service.list_orders(
         session,
@@ -133,12 +141,11 @@ async def list_orders(
 @router.get("/export", response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {}}}})
 async def export_orders(
     request: Request,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("orders:read", partner="own")],
     after: Annotated[int, Query(ge=0, description="resume after this `seq` (0: from the start)")] = 0,
     updated_since: datetime | None = None,
 ) -> StreamingResponse:
     """Stream every order as NDJSON in insertion order (`seq`); resume with `after` = the last seq."""
-    principal.require("orders:read")
     partner = principal.client_id if principal.kind == "partner" else None
     stream = export.ndjson(
         request.app.state.engine,
@@ -154,28 +161,31 @@ async def export_orders(
 async def get_by_external(
     external_id: str,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("orders:read", partner="own")],
     partner: Annotated[str | None, Query(description="staff only; partners use their own")] = None,
 ) -> OrderRead:
     """An order by the pushing partner's own id."""
-    principal.require("orders:read")
     owner = principal.client_id if principal.kind == "partner" or partner is None else partner
     return service.to_read(await service.get_by_external(session, principal, owner, external_id))
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-async def get_order(order_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> OrderRead:
+async def get_order(
+    order_id: uuid.UUID, session: ReadSessionDep, principal: Annotated[Principal, allow("orders:read", partner="own")]
+) -> OrderRead:
     """One order."""
-    principal.require("orders:read")
     return service.to_read(await service.get(session, principal, order_id))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderRead, responses={409: {"description": "not cancellable"}})
 async def cancel_order(
-    order_id: uuid.UUID, data: OrderCancel, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    order_id: uuid.UUID,
+    data: OrderCancel,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("orders:write", partner="own")],
+    idem: IdempotencyDep,
 ) -> Response:
     """Cancel an order: it no longer counts for value and scoring (`order.cancelled`)."""
-    principal.require("orders:write")
     if (replay := await idem.claim()) is not None:
         return replay
     order = await service.cancel(session, principal, order_id, data.reason)
@@ -184,10 +194,13 @@ async def cancel_order(
 
 @router.post("/{order_id}/refund", response_model=OrderRead, responses={409: {"description": "not refundable"}})
 async def refund_order(
-    order_id: uuid.UUID, data: OrderRefund, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    order_id: uuid.UUID,
+    data: OrderRefund,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("orders:write", partner="own")],
+    idem: IdempotencyDep,
 ) -> Response:
     """Refund all or part of an order (`order.refunded`)."""
-    principal.require("orders:write")
     if (replay := await idem.claim()) is not None:
         return replay
     order = await service.refund(session, principal, order_id, data.amount, data.reason)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -20,10 +21,13 @@ router = APIRouter(prefix="/api/v1/customers", tags=["profiles"])
 
 @router.post("/{customer_id:uuid}/profile-answers", status_code=201, response_model=ProfileAnswerRead)
 async def record_answer(
-    customer_id: uuid.UUID, data: ProfileAnswerIn, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    customer_id: uuid.UUID,
+    data: ProfileAnswerIn,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("customers:write")],
+    idem: IdempotencyDep,
 ) -> Response:
     """Record a customer's answer to a profile question."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     row = await service.answer(session, customer_id=customer_id, data=data)
@@ -35,13 +39,12 @@ async def list_answers(
     customer_id: uuid.UUID,
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read")],
     filters: Annotated[ProfileAnswerFilters, Query()],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[ProfileAnswerRead]:
     """A customer's answers, newest first; cursor pagination."""
-    principal.require("customers:read")
     rows, next_cursor = await service.history(
         session,
         customer_id=customer_id,
@@ -54,7 +57,8 @@ async def list_answers(
 
 
 @router.get("/{customer_id:uuid}/profile", response_model=CustomerProfile)
-async def get_profile(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> CustomerProfile:
+async def get_profile(
+    customer_id: uuid.UUID, session: ReadSessionDep, principal: Annotated[Principal, allow("customers:read")]
+) -> CustomerProfile:
     """The latest answer to each question, with when and through which channel."""
-    principal.require("customers:read")
     return await service.profile(session, customer_id)

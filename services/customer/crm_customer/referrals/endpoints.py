@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -22,13 +23,12 @@ router = APIRouter(prefix="/api/v1/customers", tags=["referrals"])
 @router.get("/referrals/top", response_model=TopReferrers)
 async def top_referrers(
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read")],
     start: Annotated[AwareDatetime | None, Query(alias="from", description="referred at or after")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to", description="referred before")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="default 10")] = 10,
 ) -> TopReferrers:
     """Referral counts per referrer in a period, most first."""
-    principal.require("customers:read")
     return TopReferrers(items=await service.top(session, start=start, end=end, limit=limit))
 
 
@@ -38,10 +38,13 @@ async def top_referrers(
     responses={201: {"model": ReferralRead}, 409: {"description": "already referred by someone else"}},
 )
 async def record_referral(
-    customer_id: uuid.UUID, data: ReferralIn, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    customer_id: uuid.UUID,
+    data: ReferralIn,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("customers:write")],
+    idem: IdempotencyDep,
 ) -> Response:
     """Record who referred this customer: 201 when recorded, 200 when the same referral already was."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     referral, created = await service.record(session, customer_id=customer_id, data=data)
@@ -49,9 +52,10 @@ async def record_referral(
 
 
 @router.get("/{customer_id:uuid}/referral", response_model=ReferralRead)
-async def get_referral(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> ReferralRead:
+async def get_referral(
+    customer_id: uuid.UUID, session: ReadSessionDep, principal: Annotated[Principal, allow("customers:read")]
+) -> ReferralRead:
     """Who referred this customer, and when (404 when nobody did)."""
-    principal.require("customers:read")
     return service.to_read(await service.source_of(session, customer_id))
 
 
@@ -60,12 +64,11 @@ async def list_referrals(
     customer_id: uuid.UUID,
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read")],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[ReferralRead]:
     """The customers this one referred, newest first; cursor pagination."""
-    principal.require("customers:read")
     rows, next_cursor = await service.referred_by(
         session,
         customer_id=customer_id,

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -23,12 +24,11 @@ TagKey = Annotated[str, Path(max_length=64, description="the tag's key")]
 async def list_tags(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read")],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[TagRead]:
     """The tag catalogue (system and user-defined), by key; cursor pagination."""
-    principal.require("customers:read")
     rows, next_cursor = await service.list_tags(
         session, cursor=cursor, limit=limit, secret=request.app.state.settings.cursor_secret.get_secret_value()
     )
@@ -36,9 +36,13 @@ async def list_tags(
 
 
 @router.post("/tags", status_code=201, response_model=TagRead, responses={409: {"description": "key taken"}})
-async def create_tag(data: TagCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep) -> Response:
+async def create_tag(
+    data: TagCreate,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("customers:write")],
+    idem: IdempotencyDep,
+) -> Response:
     """Add a user-defined tag to the catalogue."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     tag = await service.create_tag(session, data)
@@ -50,12 +54,11 @@ async def create_tag(data: TagCreate, session: SessionDep, principal: PrincipalD
 async def delete_tag(
     key: TagKey,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:write")],
     idem: IdempotencyDep,
     force: Annotated[bool, Query(description="also remove the tag from every customer carrying it")] = False,
 ) -> Response:
     """Delete a user-defined tag; a tag still assigned needs ?force=true."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     await service.delete_tag(session, key=key, force=force, by=principal.client_id)
@@ -63,9 +66,10 @@ async def delete_tag(
 
 
 @router.get("/{customer_id:uuid}/tags", response_model=CustomerTags)
-async def customer_tags(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> CustomerTags:
+async def customer_tags(
+    customer_id: uuid.UUID, session: ReadSessionDep, principal: Annotated[Principal, allow("customers:read")]
+) -> CustomerTags:
     """The tags a customer carries, by key."""
-    principal.require("customers:read")
     return CustomerTags(items=await service.customer_tags(session, customer_id))
 
 
@@ -73,10 +77,13 @@ async def customer_tags(customer_id: uuid.UUID, session: ReadSessionDep, princip
     "/{customer_id:uuid}/tags/{key}", response_model=CustomerTagRead, responses={201: {"model": CustomerTagRead}}
 )
 async def add_tag(
-    customer_id: uuid.UUID, key: TagKey, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    customer_id: uuid.UUID,
+    key: TagKey,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("customers:write")],
+    idem: IdempotencyDep,
 ) -> Response:
     """Tag a customer: 201 when added, 200 when the customer already carried the tag."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     tag, added = await service.add(session, customer_id=customer_id, key=key, by=principal.client_id)
@@ -85,10 +92,13 @@ async def add_tag(
 
 @router.delete("/{customer_id:uuid}/tags/{key}", status_code=204)
 async def remove_tag(
-    customer_id: uuid.UUID, key: TagKey, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    customer_id: uuid.UUID,
+    key: TagKey,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("customers:write")],
+    idem: IdempotencyDep,
 ) -> Response:
     """Remove a tag from a customer (no change when it did not carry it)."""
-    principal.require("customers:write")
     if (replay := await idem.claim()) is not None:
         return replay
     await service.remove(session, customer_id=customer_id, key=key, by=principal.client_id)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 
@@ -22,13 +23,12 @@ async def get_timeline(
     customer_id: uuid.UUID,
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("customers:read")],
     kinds: Annotated[str | None, Query(max_length=500, description=f"comma list of: {', '.join(KINDS)}")] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[TimelineEntry]:
     """Orders, complaints, interactions and consent changes of the customer, newest first; cursor pagination."""
-    principal.require("customers:read")
     entries, next_cursor = await service.timeline(
         session,
         customer_id=customer_id,

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.errors import Conflict, FieldError, NotFound, Unprocessable
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
@@ -37,11 +38,12 @@ log = logging.getLogger("crm.scoring.batch")
         422: {"description": "as_of in the future, or a stored run for a past as_of"},
     },
 )
-async def recompute(data: RecomputeRequest, request: Request, principal: PrincipalDep) -> Response:
+async def recompute(
+    data: RecomputeRequest, request: Request, principal: Annotated[Principal, allow("scores:write")]
+) -> Response:
     """Recompute every customer's scores as of a date: refit the models, re-cut RFM/ABC/gold, score, write back,
     record this month's membership points. A past as_of is a backtest: the live scores stay as they are.
     Answers 202 at once; poll the Location for progress."""
-    principal.require("scores:write")
     now = datetime.now(UTC)
     as_of = data.as_of or now
     if as_of > now + CLOCK_SLACK:
@@ -104,13 +106,12 @@ def _forget(tasks: set[asyncio.Task[object]]):
 async def list_runs(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow("scores:read")],
     status: Annotated[str | None, Query(pattern="^(running|succeeded|failed)$")] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[RunRead]:
     """Batch runs, newest first."""
-    principal.require("scores:read")
     secret = request.app.state.settings.cursor_secret.get_secret_value()
     filters = {"status": status}
     query = select(BatchRun).order_by(BatchRun.id.desc()).limit(limit + 1)
@@ -130,9 +131,10 @@ RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/runs/{run_id}", response_model=RunRead)
-async def get_run(run_id: RunId, session: ReadSessionDep, principal: PrincipalDep) -> RunRead:
+async def get_run(
+    run_id: RunId, session: ReadSessionDep, principal: Annotated[Principal, allow("scores:read")]
+) -> RunRead:
     """One run, with its phase, progress and (when done) timings and counts."""
-    principal.require("scores:read")
     run = await session.get(BatchRun, run_id)
     if run is None:
         raise NotFound(f"no batch run {run_id}")
@@ -154,11 +156,14 @@ def _in_run(run_id: int) -> list[ColumnElement[bool]]:
 
 @router.get("/runs/{run_id}/customers", response_model=Page[ScoreListItem])
 async def list_run_scores(
-    run_id: RunId, request: Request, session: ReadSessionDep, principal: PrincipalDep, query: ScoreListQueryDep
+    run_id: RunId,
+    request: Request,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("scores:read")],
+    query: ScoreListQueryDep,
 ) -> Page[ScoreListItem]:
     """The customers of a backtest's copy, with the same filters, sorts and pages as the live list: what a
     segment would have been as of the run's date."""
-    principal.require("scores:read")
     await _run_with_copies(session, run_id)
     secret = request.app.state.settings.cursor_secret.get_secret_value()
     items, next_cursor = await scores_service.list_scores(
@@ -169,10 +174,12 @@ async def list_run_scores(
 
 @router.get("/runs/{run_id}/customers/count", response_model=ScoreCount)
 async def count_run_scores(
-    run_id: RunId, session: ReadSessionDep, principal: PrincipalDep, filters: ScoreFiltersQuery
+    run_id: RunId,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("scores:read")],
+    filters: ScoreFiltersQuery,
 ) -> ScoreCount:
     """How many customers of a backtest's copy the filters select."""
-    principal.require("scores:read")
     await _run_with_copies(session, run_id)
     count = await scores_service.count_scores(session, filters, model=RunScore, scope=_in_run(run_id))
     return ScoreCount(count=count)
@@ -180,10 +187,12 @@ async def count_run_scores(
 
 @router.get("/runs/{run_id}/customers/{customer_id:uuid}", response_model=RunScoreRead)
 async def get_run_score(
-    run_id: RunId, customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep
+    run_id: RunId,
+    customer_id: uuid.UUID,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("scores:read")],
 ) -> RunScoreRead:
     """One customer's scores as the backtest computed them."""
-    principal.require("scores:read")
     run = await _run_with_copies(session, run_id)
     row = await snapshot.get(session, run_id, customer_id)
     if row is None:
@@ -194,9 +203,10 @@ async def get_run_score(
 
 
 @router.delete("/runs/{run_id}/customers", status_code=204, response_class=Response)
-async def delete_run_scores(run_id: RunId, session: SessionDep, principal: PrincipalDep) -> Response:
+async def delete_run_scores(
+    run_id: RunId, session: SessionDep, principal: Annotated[Principal, allow("scores:write")]
+) -> Response:
     """Delete a backtest's copy of the scores (the run and its stats stay)."""
-    principal.require("scores:write")
     run = await _run_with_copies(session, run_id)
     await snapshot.drop(session, run)
     return Response(status_code=204)

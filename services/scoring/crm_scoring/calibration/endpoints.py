@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep
 from crm_shared.errors import NotFound
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
@@ -23,9 +26,8 @@ def _summary(row: Calibration) -> CalibrationSummary:
 
 
 @router.get("/models", response_model=CalibrationRead, responses={404: {"description": "no calibration yet"}})
-async def current_models(session: ReadSessionDep, principal: PrincipalDep) -> CalibrationRead:
+async def current_models(session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]) -> CalibrationRead:
     """The calibration in force (the latest): each model's parameters and fit diagnostics, and the cuts."""
-    principal.require(READ)
     row = await repository.latest(session)
     if row is None:
         raise NotFound("no calibration yet: run POST /api/v1/scores/recompute to fit the models")
@@ -36,12 +38,11 @@ async def current_models(session: ReadSessionDep, principal: PrincipalDep) -> Ca
 async def models_history(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(READ)],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[CalibrationSummary]:
     """Past calibrations, newest first (without cuts and rules); cursor pagination."""
-    principal.require(READ)
     secret = request.app.state.settings.cursor_secret.get_secret_value()
     binding = {"list": "calibrations"}
     before = int(decode_cursor(cursor, binding, secret)[0]) if cursor else None

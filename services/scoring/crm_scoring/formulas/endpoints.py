@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -26,13 +27,12 @@ INVALID = {422: {"description": "invalid formula: `term`, `field` and an error p
 async def list_formulas(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(READ)],
     status: Annotated[Status | None, Query(description="only versions with this status")] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[FormulaRead]:
     """Formula versions, newest first; cursor pagination."""
-    principal.require(READ)
     rows, next_cursor = await service.list_versions(
         session,
         status=status,
@@ -44,26 +44,23 @@ async def list_formulas(
 
 
 @router.get("/formulas/active", response_model=FormulaRead)
-async def active_formula(session: ReadSessionDep, principal: PrincipalDep) -> FormulaRead:
+async def active_formula(session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]) -> FormulaRead:
     """The version scores are computed with."""
-    principal.require(READ)
     return service.to_read(await service.get_active(session))
 
 
 @router.post("/formulas/validate", response_model=FormulaCheckResult, responses=INVALID)
-async def validate_formula(data: FormulaCheck, principal: PrincipalDep) -> FormulaCheckResult:
+async def validate_formula(data: FormulaCheck, principal: Annotated[Principal, allow(READ)]) -> FormulaCheckResult:
     """Dry run: validate a formula without storing it; with `sample`, score that one customer's inputs term
     by term. Needs only scores:read, since nothing changes."""
-    principal.require(READ)
     return service.check(data)
 
 
 @router.post("/formulas", status_code=201, response_model=FormulaRead, responses=INVALID)
 async def create_formula(
-    data: FormulaCreate, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    data: FormulaCreate, session: SessionDep, principal: Annotated[Principal, allow(WRITE)], idem: IdempotencyDep
 ) -> Response:
     """Store a new draft version; it takes effect once activated."""
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     row = await service.create(session, data, by=principal.client_id)
@@ -72,9 +69,10 @@ async def create_formula(
 
 
 @router.get("/formulas/{version:int}", response_model=FormulaRead)
-async def get_formula(version: Version, session: ReadSessionDep, principal: PrincipalDep) -> FormulaRead:
+async def get_formula(
+    version: Version, session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]
+) -> FormulaRead:
     """One formula version."""
-    principal.require(READ)
     return service.to_read(await service.get(session, version))
 
 
@@ -85,9 +83,8 @@ async def get_formula(version: Version, session: ReadSessionDep, principal: Prin
     "version may be activated again (a rollback); activating the active version changes nothing. " + RECOMPUTE_NOTE,
 )
 async def activate_formula(
-    version: Version, session: SessionDep, principal: PrincipalDep, idem: IdempotencyDep
+    version: Version, session: SessionDep, principal: Annotated[Principal, allow(WRITE)], idem: IdempotencyDep
 ) -> Response:
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     activated = await service.activate(session, version, by=principal.client_id)

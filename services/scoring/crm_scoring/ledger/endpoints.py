@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep
 from crm_shared.errors import NotFound
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
@@ -28,7 +29,7 @@ ToQuery = Annotated[str | None, Query(alias="to", max_length=16, description="la
 async def list_points(
     request: Request,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(READ)],
     customer_id: Annotated[uuid.UUID | None, Query(description="only this customer's rows")] = None,
     month: MonthQuery = None,
     month_from: FromQuery = None,
@@ -37,7 +38,6 @@ async def list_points(
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[PointsRead]:
     """Ledger rows, newest month first then by customer; cursor pagination."""
-    principal.require(READ)
     one = parse_month(month, "month")
     start, end = parse_month(month_from, "from"), parse_month(month_to, "to")
     check_months(one, start, end)
@@ -58,10 +58,11 @@ async def list_points(
 
 
 @router.get("/customers/{customer_id:uuid}/points", response_model=CustomerPoints)
-async def customer_points(customer_id: uuid.UUID, session: ReadSessionDep, principal: PrincipalDep) -> CustomerPoints:
+async def customer_points(
+    customer_id: uuid.UUID, session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]
+) -> CustomerPoints:
     """A customer's points per month, newest first, and their total. 404 for a customer the scoring service
     has never heard of."""
-    principal.require(READ)
     rows = await repository.customer_rows(session, customer_id)
     if not rows and not await repository.is_known(session, customer_id):
         raise NotFound(f"no customer with id {customer_id} is known to the scoring service")

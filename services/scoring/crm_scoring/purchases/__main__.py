@@ -14,7 +14,7 @@ from crm_shared.db import create_engine, create_sessionmaker
 
 from ..batch.runner import run_batch
 from ..config import Settings
-from .rebuild import rebuild
+from .rebuild import customer_service_auth, rebuild
 
 
 async def _main(url: str | None, recompute: bool) -> int:
@@ -22,7 +22,9 @@ async def _main(url: str | None, recompute: bool) -> int:
     engine = create_engine(settings.async_database_url, application_name="scoring-rebuild")
     try:
         async with (
-            httpx.AsyncClient(base_url=url or settings.customer_service_url, timeout=60) as client,
+            httpx.AsyncClient(
+                base_url=url or settings.customer_service_url, timeout=60, auth=customer_service_auth(settings)
+            ) as client,
             create_sessionmaker(engine)() as session,
             session.begin(),
         ):

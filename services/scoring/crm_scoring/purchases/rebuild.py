@@ -20,12 +20,22 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.db import driver_connection
+from crm_shared.http import ServiceAuth
 
+from ..config import Settings
 from .repository import upsert_attributes
 
 log = logging.getLogger("crm.scoring.rebuild")
 EXPORT_PATH = "/api/v1/orders/export"
 CUSTOMERS_PATH = "/api/v1/customers"
+# What the rebuild reads from the customer service, as the scoring service (never personal data).
+CUSTOMER_SCOPES = ("orders:read", "customers:read")
+
+
+def customer_service_auth(settings: Settings) -> ServiceAuth:
+    return ServiceAuth(
+        settings.principal_key_values, caller=settings.service_name, audience="customer", scopes=CUSTOMER_SCOPES
+    )
 
 
 class _Line(msgspec.Struct):

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 
@@ -32,16 +33,16 @@ def _parse_if_match(value: str | None) -> int | None:
 
 
 @router.get("/rules", response_model=dict[str, RuleSetRead])
-async def list_rule_sets(session: ReadSessionDep, principal: PrincipalDep) -> dict[str, RuleSetRead]:
+async def list_rule_sets(
+    session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]
+) -> dict[str, RuleSetRead]:
     """Every rule set in force, by name."""
-    principal.require(READ)
     return await service.all_rule_sets(session)
 
 
 @router.get("/rules/{name}", response_model=RuleSetRead, responses={404: {"description": "unknown rule set"}})
-async def get_rule_set(name: Name, session: ReadSessionDep, principal: PrincipalDep) -> Response:
+async def get_rule_set(name: Name, session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]) -> Response:
     """One rule set; the ETag header is what `If-Match` on an update expects."""
-    principal.require(READ)
     rule_set = await service.get(session, name)
     return Response(
         rule_set.model_dump_json(), media_type="application/json", headers={"ETag": _etag(rule_set.version)}
@@ -60,13 +61,12 @@ async def put_rule_set(
         Body(description="the full rule set, as GET returns its `rules`", examples=[Abc().model_dump()]),
     ],
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(WRITE)],
     idem: IdempotencyDep,
     if_match: Annotated[str | None, Header(alias="If-Match", description="the ETag from a read")] = None,
 ) -> Response:
     """Replace a rule set (optimistic concurrency with If-Match). Scores follow on the next recompute
     (POST /api/v1/scores/recompute) and for each customer rescored by a new order."""
-    principal.require(WRITE)
     if (replay := await idem.claim()) is not None:
         return replay
     rule_set = await service.replace(session, name, body, if_match=_parse_if_match(if_match), by=principal.client_id)

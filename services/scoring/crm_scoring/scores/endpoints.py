@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
-from crm_shared.auth import PrincipalDep
+from crm_shared.access import allow
+from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 
@@ -38,30 +40,29 @@ def _survivor_location(response: Response, asked: uuid.UUID, survivor: uuid.UUID
 
 @router.get("/customers", response_model=Page[ScoreListItem])
 async def list_scores(
-    request: Request, session: ReadSessionDep, principal: PrincipalDep, query: ScoreListQueryDep
+    request: Request, session: ReadSessionDep, principal: Annotated[Principal, allow(SCOPE)], query: ScoreListQueryDep
 ) -> Page[ScoreListItem]:
     """Customers matching a segment's filters, as compact rows; keyset pagination with `limit` up to 1000
     (the campaign service pages through large segments). Sorted by CLV, highest first, by default; customers
     without a value for the sort key (no CLV before the first calibration) come last, by id."""
-    principal.require(SCOPE)
     items, next_cursor = await service.list_scores(session, query, secret=_secret(request))
     return Page[ScoreListItem](items=items, next_cursor=next_cursor)
 
 
 @router.get("/customers/count", response_model=ScoreCount)
-async def count_scores(session: ReadSessionDep, principal: PrincipalDep, filters: ScoreFiltersQuery) -> ScoreCount:
+async def count_scores(
+    session: ReadSessionDep, principal: Annotated[Principal, allow(SCOPE)], filters: ScoreFiltersQuery
+) -> ScoreCount:
     """How many customers the same filters as the list select (a segment's size)."""
-    principal.require(SCOPE)
     return ScoreCount(count=await service.count_scores(session, filters))
 
 
 @router.get("/customers/{customer_id:uuid}", response_model=CustomerScores)
 async def get_scores(
-    customer_id: uuid.UUID, response: Response, session: ReadSessionDep, principal: PrincipalDep
+    customer_id: uuid.UUID, response: Response, session: ReadSessionDep, principal: Annotated[Principal, allow(SCOPE)]
 ) -> CustomerScores:
     """The customer's current scores grouped for display, with the composite score explained term by term.
     A merged id answers with the survivor's scores and `Content-Location` naming it."""
-    principal.require(SCOPE)
     scores = await service.get_scores(session, customer_id)
     _survivor_location(response, customer_id, scores.customer_id)
     return scores
@@ -69,11 +70,10 @@ async def get_scores(
 
 @router.get("/customers/{customer_id:uuid}/explain", response_model=ScoreExplanation)
 async def explain_scores(
-    customer_id: uuid.UUID, response: Response, session: ReadSessionDep, principal: PrincipalDep
+    customer_id: uuid.UUID, response: Response, session: ReadSessionDep, principal: Annotated[Principal, allow(SCOPE)]
 ) -> ScoreExplanation:
     """Why the customer scores as it does: the composite score term by term (input, rule, points), the rule
     that put it in its lifecycle stage, and its RFM and ABC placement."""
-    principal.require(SCOPE)
     scores = await service.get_scores(session, customer_id)
     _survivor_location(response, customer_id, scores.customer_id, "/explain")
     return ScoreExplanation(
@@ -92,12 +92,11 @@ async def score_history(
     request: Request,
     response: Response,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(SCOPE)],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[ScoreChangeRead]:
     """Material score changes, newest first; cursor pagination."""
-    principal.require(SCOPE)
     survivor, items, next_cursor = await service.score_history(
         session, customer_id, cursor=cursor, limit=limit, secret=_secret(request)
     )
@@ -111,12 +110,11 @@ async def stage_history(
     request: Request,
     response: Response,
     session: ReadSessionDep,
-    principal: PrincipalDep,
+    principal: Annotated[Principal, allow(SCOPE)],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[StageChangeRead]:
     """Lifecycle stage changes, newest first; cursor pagination."""
-    principal.require(SCOPE)
     survivor, items, next_cursor = await service.stage_history(
         session, customer_id, cursor=cursor, limit=limit, secret=_secret(request)
     )
