@@ -88,7 +88,7 @@ async def test_the_token_is_bound_to_the_service_it_was_minted_for(gateway: Live
     token = echoed["headers"][PRINCIPAL_HEADER]
     verifier = PrincipalTokens([TEST_PRINCIPAL_KEY], issuer="test")
     assert verifier.verify(token, "customer").client_id == "partner-full"
-    with pytest.raises(InvalidPrincipalToken, match="(?i)audience"):
+    with pytest.raises(InvalidPrincipalToken, match=r"(?i)audience"):
         verifier.verify(token, "scoring")
     claims = jwt.decode(token, TEST_PRINCIPAL_KEY, algorithms=["HS256"], audience="customer")
     assert claims["iss"] == "gateway"
