@@ -6,7 +6,6 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-import jwt
 from limits import parse
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,7 +60,9 @@ class ApiKey(BaseModel):
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", env_nested_delimiter="__", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
@@ -136,8 +137,6 @@ class GatewaySettings(BaseSettings):
         for alg in v:
             if alg not in HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS:
                 raise ValueError(f"JWT algorithm {alg!r} is not accepted")
-        if set(v) & ASYMMETRIC_ALGORITHMS and not jwt.algorithms.has_crypto:
-            raise ValueError("asymmetric JWT algorithms need `pip install crm-gateway[jwt-asymmetric]`")
         return v
 
     @field_validator("role_scopes")

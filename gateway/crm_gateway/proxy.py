@@ -89,6 +89,8 @@ _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})  # name no other header
 # Bodies up to this size are read whole and sent in one message; larger or unsized ones stream.
 _BUFFER_LIMIT = 128 * 1024
 _REQUEST_ID_HEADER = b"x-request-id"
+# Safe to send twice: the method says so, or the service de-duplicates by Idempotency-Key.
+_RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _INTERNAL_PREFIX = INTERNAL_HEADER_PREFIX.encode()
 
 
@@ -270,8 +272,19 @@ class Proxy:
         session = self.session
         if session is None:
             raise RuntimeError("the proxy is used before the app's lifespan started")
+        method: str = scope["method"]
         try:
-            response = await session.request(scope["method"], url, headers=headers, data=data, allow_redirects=False)
+            try:
+                response = await session.request(method, url, headers=headers, data=data, allow_redirects=False)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                # A pooled connection the service had already closed fails before any byte of an answer.
+                # Send once more on a fresh connection when that cannot apply a change twice and the
+                # body is still in hand (not a consumed stream).
+                replayable = not isinstance(data, AsyncIterator)
+                if not replayable or not (method in _RETRYABLE_METHODS or _has_idempotency_key(headers)):
+                    raise
+                log.info("upstream %s closed a pooled connection; retrying %s %s once", upstream.name, method, path)
+                response = await session.request(method, url, headers=headers, data=data, allow_redirects=False)
         except ClientGone:
             return 499
         except TimeoutError:
@@ -352,6 +365,10 @@ def new_request_id() -> bytes:
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex().encode()
+
+
+def _has_idempotency_key(headers: list[tuple[str, str]]) -> bool:
+    return any(name.lower() == "idempotency-key" for name, _ in headers)
 
 
 def _has_dot_segment(path: str) -> bool:

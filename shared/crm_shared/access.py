@@ -4,17 +4,22 @@
 service, before routing. Each API endpoint then declares its access with `allow(...)`: the scope it
 needs and what a partner may do there. A service refuses to start if an API route has no such
 declaration (deny by default), and the declaration is published in the OpenAPI document as
-`x-crm-access`, from which the access matrix test is generated."""
+`x-crm-access`, from which the access matrix test is generated.
+
+`pii=True` marks an endpoint whose responses carry personal data (masked without pii:read): a
+caller holding pii:read who reads it is recorded in the audit log, as is every API write (see
+`crm_shared.audit`; this dependency is what runs before and after every API handler)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from . import audit
 from .auth import PRINCIPAL_HEADER, InvalidPrincipalToken, Principal, PrincipalTokens
 from .errors import Forbidden, Unauthorized, problem_body
 from .pii import PII_SCOPE, set_pii_visible
@@ -71,14 +76,18 @@ async def _send_401(scope: dict[str, Any], send: Any) -> None:
 
 
 class Access:
-    """The dependency behind `allow()`; returns the verified principal."""
+    """The dependency behind `allow()`: yields the verified principal; once the handler has returned,
+    audits the call if no session dependency did (see `crm_shared.audit`)."""
 
-    def __init__(self, scope: str, *, partner: PartnerRule = "none", extra: Iterable[str] = ()) -> None:
+    def __init__(
+        self, scope: str, *, partner: PartnerRule = "none", extra: Iterable[str] = (), pii: bool = False
+    ) -> None:
         self.scope = scope
         self.partner = partner
         self.extra = tuple(extra)  # scopes needed besides `scope` (e.g. audit:read)
+        self.pii = pii  # responses carry personal data: an unmasked read is audited
 
-    async def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: Request) -> AsyncIterator[Principal]:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is None:  # an /api/ route is always behind the middleware; anything else is a bug
             raise Unauthorized("no principal")
@@ -88,15 +97,20 @@ class Access:
         if principal.is_partner and self.partner == "none":
             raise Forbidden("partners may not use this endpoint")
         set_pii_visible(PII_SCOPE in principal.scopes)
-        return principal
+        audit.expect(request, principal, pii=self.pii)
+        yield principal
+        # Reached only when the handler returned (an exception skips it): the call succeeded.
+        await audit.record_unclaimed(request)
 
     def describe(self) -> dict[str, Any]:
-        return {"scopes": [self.scope, *self.extra], "partner": self.partner}
+        return {"scopes": [self.scope, *self.extra], "partner": self.partner, "pii": self.pii}
 
 
-def allow(scope: str, *, partner: PartnerRule = "none", extra: Iterable[str] = ()) -> Any:
-    """`principal: Annotated[Principal, allow("customers:read", partner="own")]`."""
-    return Depends(Access(scope, partner=partner, extra=extra))
+def allow(scope: str, *, partner: PartnerRule = "none", extra: Iterable[str] = (), pii: bool = False) -> Any:
+    """`principal: Annotated[Principal, allow("customers:read", partner="own", pii=True)]`.
+
+    scope="function": the code after the handler (the audit row) runs before the response is sent."""
+    return Depends(Access(scope, partner=partner, extra=extra, pii=pii), scope="function")
 
 
 def _accesses(dependant: Dependant) -> list[Access]:

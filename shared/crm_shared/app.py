@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi.routing import APIRoute
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from .access import PrincipalMiddleware, api_routes, document_access, enforce_declared_access
+from .audit_api import audit_router
 from .auth import PrincipalTokens
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import document_problems, install_error_handlers
@@ -23,6 +25,7 @@ from .migrations import head_revision, known_revisions
 from .observability import REQUEST_ID_HEADER, configure_logging, health_router
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
+from .topology import SERVICES
 
 
 def create_service_app(
@@ -71,6 +74,8 @@ def create_service_app(
                     max_attempts=settings.outbox_max_attempts,
                     delivery_timeout=settings.outbox_delivery_timeout,
                     backoff_base=settings.outbox_backoff_base,
+                    backoff_cap=settings.outbox_backoff_cap_seconds,
+                    give_up_after=timedelta(hours=settings.outbox_give_up_after_hours),
                 )
                 await relay.start()
                 app.state.relay_wakeup = relay.wake
@@ -99,6 +104,7 @@ def create_service_app(
         app, include_in_schema=False
     )
     app.include_router(health_router())
+    routers = [*_audit_routers(settings, service_dir), *routers]
     for router in routers:
         app.include_router(router)
     if event_handlers is not None:
@@ -111,6 +117,18 @@ def create_service_app(
     app.add_middleware(PrincipalMiddleware, tokens=tokens, audience=settings.service_name)
     _customize_openapi(app, routes, extra_schemas or {})
     return app
+
+
+def _audit_routers(settings: ServiceSettings, service_dir: Path | None) -> list[APIRouter]:
+    """The audit log query, under the first prefix the gateway routes to this service, behind that
+    prefix's read scope (what the gateway checks) and audit:read. First among the routers, so that no
+    `{prefix}/{param}` route can take `/audit`."""
+    part = SERVICES.get(settings.service_name)
+    if service_dir is None or part is None or not part.prefixes:
+        return []  # no database, or a part the gateway routes nothing to: no audit log to read
+    prefix = part.prefixes[0]
+    family = prefix.rstrip("/").rsplit("/", 1)[-1]
+    return [audit_router(prefix, f"{family}:read")]
 
 
 def _customize_openapi(app: FastAPI, routes: Sequence[APIRoute], schemas: Mapping[str, Any]) -> None:

@@ -11,6 +11,8 @@ from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from . import audit
+
 # Stable constraint names, so Alembic migrations can refer to them (Polar, kit/db/models/base.py).
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -82,11 +84,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the handler returns, rolled back on error.
 
     Used with scope="function" so the commit happens *before* the response is sent: a client is
-    never told "created" about a write that then failed to commit.
+    never told "created" about a write that then failed to commit. An API write's audit row is
+    inserted just before the commit, so it commits or rolls back with the change.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    audit.claim(request, transactional=True)
     async with sessionmaker() as session, session.begin():
         yield session
+        if audit.due(request, transactional=True):
+            await audit.record(request, await driver_connection(session), session.info)
     if session.info.get("outbox_written"):
         request.app.state.relay_wakeup()
 
@@ -98,8 +104,11 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """For handlers that only read: autocommit, so no BEGIN/COMMIT round trips (half of a simple
     read's cost). Each statement sees committed data; use SessionDep where reads must agree."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    audit.claim(request, transactional=False)
     async with sessionmaker() as session:
         yield session
+        if audit.due(request, transactional=False):  # a read of unmasked personal data
+            await audit.record(request, await driver_connection(session))
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

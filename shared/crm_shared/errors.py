@@ -17,7 +17,54 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM_JSON = "application/problem+json"
 # Lock timeout, deadlock, serialization failure: nothing is wrong with the request; retrying is.
 RETRYABLE_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+# The database is down, restarting or full: the service is unavailable for now (503), not broken.
+# Class 08 (connection exceptions), admin/crash shutdown, cannot connect now, too many connections.
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+DATABASE_RETRY_AFTER = "5"
 log = logging.getLogger("crm.errors")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (SQLAlchemy's .orig, __cause__, __context__), a few levels deep."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 8:
+        current = todo.pop()
+        if current is None or current in seen:
+            continue
+        seen.append(current)
+        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return seen
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    for cause in _causes(exc):
+        state = getattr(cause, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when the error says the database cannot be reached, rather than that a statement failed."""
+    import asyncpg  # the services' driver; imported here so the module stays light for the gateway
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    for cause in _causes(exc):
+        state = getattr(cause, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in UNAVAILABLE_SQLSTATES):
+            return True
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(
+            cause,
+            PoolTimeout | ConnectionError | asyncpg.exceptions.ConnectionDoesNotExistError | asyncpg.InterfaceError,
+        ):
+            return True
+        if isinstance(cause, OSError) and cause.errno is not None:  # refused, unreachable, reset
+            return True
+    return False
 
 
 class FieldError(msgspec.Struct, omit_defaults=True):
@@ -236,21 +283,66 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
-    async def on_unhandled(request: Request, exc: Exception) -> Response:
-        sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
-        if sqlstate in RETRYABLE_SQLSTATES:
-            return problem_response(
-                409,
-                title="Conflict",
-                type_=Conflict.type,
-                detail="a concurrent change holds this data; retry shortly",
-                instance=request.url.path,
-                headers={"Retry-After": "1"},
-            )
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, detail="an unexpected error occurred", instance=request.url.path)
-
     app.add_exception_handler(ProblemError, on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, on_unhandled)
+    app.add_middleware(UnhandledErrorMiddleware)
+
+
+def unhandled_response(method: str, path: str, exc: Exception) -> Response:
+    """What any other exception becomes: 503 for a database outage, 409 for a retryable conflict, else 500."""
+    sqlstate = sqlstate_of(exc)
+    if database_unavailable(exc):
+        # Expected during an outage: one line, no traceback.
+        log.warning("database unavailable on %s %s: %s", method, path, type(exc).__name__)
+        return problem_response(
+            503,
+            title="Service Unavailable",
+            type_=ServiceUnavailable.type,
+            detail="the database is unavailable; retry shortly",
+            instance=path,
+            headers={"Retry-After": DATABASE_RETRY_AFTER},
+        )
+    if sqlstate in RETRYABLE_SQLSTATES:
+        log.warning("retryable conflict on %s %s (SQLSTATE %s)", method, path, sqlstate)
+        return problem_response(
+            409,
+            title="Conflict",
+            type_=Conflict.type,
+            detail="a concurrent change holds this data; retry shortly",
+            instance=path,
+            headers={"Retry-After": "1"},
+        )
+    log.exception("unhandled error on %s %s", method, path, exc_info=exc)
+    return problem_response(500, detail="an unexpected error occurred", instance=path)
+
+
+class UnhandledErrorMiddleware:
+    """Turn any exception a handler lets through into its problem response, and stop it there.
+
+    Starlette's own catch-all (ServerErrorMiddleware) re-raises after answering, so the server logged a
+    traceback for every expected 409 and closed the connection, and the gateway's next request on that
+    pooled connection failed with 502. Here the exception ends with the response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for a status: let the server drop the connection
+                raise
+            response = unhandled_response(scope["method"], scope["path"], exc)
+            await response(scope, receive, send)

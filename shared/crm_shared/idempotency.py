@@ -15,6 +15,7 @@ import asyncpg
 from fastapi import Depends, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import audit
 from .auth import Principal
 from .db import SessionDep, driver_connection
 from .errors import BadRequest, Conflict, FieldError, Unprocessable
@@ -77,6 +78,7 @@ class Idempotency:
             )
         if row["response_status"] is None:
             raise Conflict("a request with this Idempotency-Key is still being processed", headers={"Retry-After": "1"})
+        audit.note_response(self.session.info, row["response_status"], replayed=True)
         return Response(
             bytes(row["response_body"]),
             status_code=row["response_status"],
@@ -89,6 +91,7 @@ class Idempotency:
     ) -> Response:
         conn = await driver_connection(self.session)
         await conn.execute(_RESPOND, self.client_id, self.key, status, body, media_type)
+        audit.note_response(self.session.info, status, location=(headers or {}).get("Location"))
         return Response(body, status_code=status, media_type=media_type, headers=headers)
 
 

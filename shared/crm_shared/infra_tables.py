@@ -1,4 +1,4 @@
-"""Tables every service keeps in its own database: outbox, inbox and idempotency records.
+"""Tables every service keeps in its own database: outbox, inbox, idempotency records and the audit log.
 
 They live on their own MetaData; each service's first migration creates them through
 `crm_shared.migrations.create_infrastructure`, so no service copies their DDL.
@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from .db import new_metadata
 
@@ -77,4 +77,27 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_idempotency_keys_expires_at", "expires_at"),
+)
+
+# The audit log (crm_shared.audit): one row per successful API write, in the write's own transaction,
+# and one per read of personal data shown unmasked. Append-only; indexed for the admin queries, all
+# newest first: everything, by actor, by action, by resource path prefix, by request id.
+audit_log = Table(
+    "audit_log",
+    infra_metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("actor", Text, nullable=False),  # the principal's client id (partner, user `sub`, service)
+    Column("actor_kind", String(16), nullable=False),
+    Column("roles", ARRAY(Text), nullable=False),
+    Column("action", Text, nullable=False),  # method and route template: "PATCH /api/v1/customers/{customer_id}"
+    Column("resource", Text, nullable=False),  # the concrete path, without the query
+    Column("status", SmallInteger, nullable=False),
+    Column("request_id", Text),
+    Column("detail", JSONB),
+    Index("ix_audit_log_at_id", "at", "id"),
+    Index("ix_audit_log_actor_at_id", "actor", "at", "id"),
+    Index("ix_audit_log_action_at_id", "action", "at", "id"),
+    Index("ix_audit_log_resource", "resource", postgresql_ops={"resource": "text_pattern_ops"}),
+    Index("ix_audit_log_request_id", "request_id"),
 )

@@ -89,8 +89,9 @@ def run_env(target_metadata: MetaData, default_url: Callable[[], str]) -> None:
 
 
 # The DDL of the shared tables is frozen here by version, so an old migration keeps creating exactly
-# what it created when it was written. A later change adds create_infrastructure_v2 (the delta) and
-# every service calls it from a new migration; tests compare the migrated schema with infra_tables.
+# what it created when it was written. Each later change adds create_infrastructure_vN (the delta; v2:
+# the audit log) and every service calls it from a new migration; tests compare the migrated schema
+# with infra_tables.
 def create_infrastructure_v1(op: Operations) -> None:
     """Create the outbox, inbox and idempotency tables; called from each service's first migration."""
     op.create_table(
@@ -153,3 +154,31 @@ def drop_infrastructure_v1(op: Operations) -> None:
     op.drop_table("inbox_events")
     op.drop_index("ix_idempotency_keys_expires_at", table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
+
+
+def create_infrastructure_v2(op: Operations) -> None:
+    """Add the audit log; called from each service's migration after its first."""
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("actor", sa.Text(), nullable=False),
+        sa.Column("actor_kind", sa.String(length=16), nullable=False),
+        sa.Column("roles", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("action", sa.Text(), nullable=False),
+        sa.Column("resource", sa.Text(), nullable=False),
+        sa.Column("status", sa.SmallInteger(), nullable=False),
+        sa.Column("request_id", sa.Text(), nullable=True),
+        sa.Column("detail", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    op.create_index("ix_audit_log_at_id", "audit_log", ["at", "id"], unique=False)
+    op.create_index("ix_audit_log_actor_at_id", "audit_log", ["actor", "at", "id"], unique=False)
+    op.create_index("ix_audit_log_action_at_id", "audit_log", ["action", "at", "id"], unique=False)
+    # text_pattern_ops: the index serves `resource LIKE 'prefix%'` whatever the database's collation.
+    op.create_index("ix_audit_log_resource", "audit_log", ["resource"], postgresql_ops={"resource": "text_pattern_ops"})
+    op.create_index("ix_audit_log_request_id", "audit_log", ["request_id"], unique=False)
+
+
+def drop_infrastructure_v2(op: Operations) -> None:
+    op.drop_table("audit_log")  # its indexes go with it

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
 
-from .pii import RedactQueryFilter
+from .pii import PiiScrubFilter, RedactQueryFilter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -19,6 +19,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 def configure_logging(service: str, *, level: str = "INFO", json: bool = True, access_log: bool = True) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
+    handler.addFilter(PiiScrubFilter())
     if json:
         handler.setFormatter(
             JsonFormatter(

@@ -77,6 +77,36 @@ def redact_query(text: str) -> str:
     return _QUERY_PARAM.sub(replace, text)
 
 
+# Values that look like personal data in any log line or traceback: email addresses, and phone numbers
+# in the normalized international form the service stores (+ and 6-16 digits). PostgreSQL echoes bad
+# input values in its error messages ('invalid input syntax ... "ana@example.com"'), so hiding SQL
+# parameters (hide_parameters) is not enough on its own.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+\d{6,16}\b")
+
+
+def scrub(text: str) -> str:
+    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+
+
+class PiiScrubFilter(logging.Filter):
+    """On the log handler: scrub the message and the traceback of every record before it is formatted."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message or "+" in message:
+            record.msg, record.args = scrub(message), None
+        if record.exc_info:
+            # Formatters print exc_text when exc_info is gone (logging and python-json-logger alike).
+            record.exc_text = scrub(self._formatter.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        return True
+
+
 class RedactQueryFilter(logging.Filter):
     """On uvicorn's access log, whose args are (client, method, path with query, http version, status)."""
 

@@ -23,7 +23,8 @@ class Subscription(BaseModel):
 class ServiceSettings(BaseSettings):
     """Settings every service has. Subclasses set `env_prefix` (e.g. CUSTOMER_) and `service_name`."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+    # hide_input_in_errors: a refused setting must not echo the start of a secret into the logs.
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__", hide_input_in_errors=True)
 
     service_name: str = "service"
     environment: Literal["development", "test", "production"] = "development"
@@ -50,8 +51,12 @@ class ServiceSettings(BaseSettings):
     outbox_enabled: bool = True
     outbox_poll_seconds: float = 2.0
     outbox_batch_size: int = 50
-    outbox_max_attempts: int = 25
-    outbox_backoff_base: float = 1.0  # seconds; doubles per failed attempt, capped at 15 minutes
+    # A message stays owed to a subscriber until it takes it, retried at most every backoff cap, and is
+    # dead-lettered only after give_up_after_hours (or max_attempts, when above 0).
+    outbox_max_attempts: int = 0
+    outbox_backoff_base: float = 1.0  # seconds; doubles per failed attempt up to the cap
+    outbox_backoff_cap_seconds: float = 30.0
+    outbox_give_up_after_hours: float = 72.0
     outbox_delivery_timeout: float = 10.0
     # Idempotency keys are kept at least this long. (A duplicate arriving while the first request
     # still holds the key waits up to db_lock_timeout_ms for it, then gets 409.)

@@ -299,9 +299,9 @@ async def test_open_is_idempotent(api, db):
     assert await db.fetchval("SELECT count(*) FROM complaints") == 1
 
 
-async def test_scopes_are_enforced(settings, db):
+async def test_scopes_are_enforced(settings, db, api):
+    customer = await new_customer(api)
     async with app_client(create_app(settings), headers=partner_headers("shop-1", "customers:write")) as partner:
-        customer = await new_customer(partner)
         before = await snapshot(db)
         body = {"customer_id": customer, "category": "price", "severity": "low", "channel": "web", "subject": "S"}
         r = await partner.post(URL, json=body, headers=idem())

@@ -11,7 +11,9 @@ from .helpers import idem, outbox_events, snapshot
 
 
 async def _customer(client, first="Ana"):
-    r = await client.post("/api/v1/customers", json={"first_name": first}, headers=idem())
+    # `client` is the partner shop-1: it sees the customers it holds a reference to.
+    ref = {"partner": "shop-1", "external_id": f"C-{uuid.uuid4()}"}
+    r = await client.post("/api/v1/customers", json={"first_name": first, "external_refs": [ref]}, headers=idem())
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -233,3 +235,21 @@ async def test_customers_with_a_consent(api):
         "/api/v1/customers/consents", params={"channel": "sms", "limit": 2, "cursor": page["next_cursor"]}
     )
     assert reused.status_code == 400
+
+
+async def test_an_opt_out_survives_a_merge_and_both_histories_stay_readable(api, client):
+    # Merging is a staff feature; the partner holds a reference to both customers, so to the survivor.
+    s, m = await _customer(api), await _customer(api, "Anna")
+    await _put(api, s, "email", "opted_out", "unsubscribe link")
+    await _put(api, m, "email", "opted_in", "shop checkout")  # later, on the record that gets merged
+    merged = await api.post(f"/api/v1/customers/{s}/merge", json={"merged_id": m}, headers=idem())
+    assert merged.status_code == 200, merged.text
+    for reader, cid in ((api, s), (client, m)):
+        overview = (await reader.get(f"/api/v1/customers/{cid}/consents")).json()
+        assert overview["customer_id"] == s
+        assert {c["channel"]: c["status"] for c in overview["consents"]}["email"] == "opted_out"
+        history = (await reader.get(f"/api/v1/customers/{cid}/consents/history", params={"channel": "email"})).json()
+        assert [(h["status"], h["source"]) for h in history["items"]] == [
+            ("opted_in", "shop checkout"),
+            ("opted_out", "unsubscribe link"),
+        ]

@@ -11,6 +11,12 @@ from .helpers import idem, outbox_events, snapshot
 LI = {"first_name": "Li", "last_name": "Wei", "relation": "employee", "role": "buyer"}
 
 
+@pytest.fixture
+async def client(api):
+    """Staff calls: how a partner's calls are confined to its own customers is test_partner_isolation's."""
+    return api
+
+
 async def _customer(client, **body):
     r = await client.post("/api/v1/customers", json=body or {"first_name": "Ana"}, headers=idem())
     assert r.status_code == 201, r.text

@@ -38,7 +38,8 @@ async def test_create_normalizes_and_emits(client, db):
 
 
 async def test_company_customer(client):
-    r = await _create(client, {"kind": "company", "company_name": "Acme SL"})
+    ref = [{"partner": "shop-1", "external_id": "ACME"}]  # a partner creates customers it references
+    r = await _create(client, {"kind": "company", "company_name": "Acme SL", "external_refs": ref})
     assert r.json()["display_name"] == "Acme SL"
     assert r.json()["kind"] == "company"
 
@@ -127,7 +128,10 @@ async def test_filters_and_pagination(client):
                 "external_refs": [{"partner": "shop-1", "external_id": f"R-{i}"}],
             },
         )
-    await _create(client, {"kind": "company", "company_name": "Acme"})
+    await _create(
+        client,
+        {"kind": "company", "company_name": "Acme", "external_refs": [{"partner": "shop-1", "external_id": "A"}]},
+    )
     page = (await client.get("/api/v1/customers", params={"sort": "+display_name", "limit": 2})).json()
     assert [c["display_name"] for c in page["items"]] == ["Acme", "Vera Evans"]
     second = (

@@ -87,7 +87,7 @@ async def _seed(client, db):
     await client.put(
         f"/api/v1/customers/{m}/consents/mail", json={"status": "opted_out", "source": "old"}, headers=idem()
     )
-    await db.execute(  # the survivor's mail consent is the most recent: it must be kept
+    await db.execute(  # the survivor's mail opt-in is the most recent, yet the merged opt-out must win
         "UPDATE consents SET updated_at = now() - interval '1 day' WHERE customer_id = $1 AND channel = 'mail'", M
     )
     await db.execute(  # M referred X (moves as referrer); Y referred M (moves: S was referred by nobody)
@@ -139,7 +139,7 @@ async def test_merge_moves_everything_and_emits(client, db):
     assert tags == {"member", "loyal"}
     assert await db.fetchval("SELECT count(*) FROM customer_tags WHERE customer_id = $1", M) == 0
     consents = {r["channel"]: r["status"] for r in await db.fetch("SELECT * FROM consents WHERE customer_id = $1", S)}
-    assert consents == {"email": "opted_out", "sms": "opted_in", "mail": "opted_in"}
+    assert consents == {"email": "opted_out", "sms": "opted_in", "mail": "opted_out"}  # the stricter state
     assert await db.fetchval("SELECT count(*) FROM consents WHERE customer_id = $1", M) == 0
     merged = await db.fetchrow("SELECT merged_into, merged_at, version FROM customers WHERE id = $1", M)
     assert merged["merged_into"] == S
@@ -155,9 +155,10 @@ async def test_merge_moves_everything_and_emits(client, db):
     updated = [e for e in events if e["type"] == "customer.updated" and e["subject"] == s]
     assert sorted(updated[-1]["data"]["changed"]) == ["address", "phone"]
     consent_events = [e for e in events if e["type"] == "consent.changed" and e["subject"] == s]
-    assert {(e["data"]["channel"], e["data"]["previous_status"], e["data"]["status"]) for e in consent_events[-2:]} == {
+    assert {(e["data"]["channel"], e["data"]["previous_status"], e["data"]["status"]) for e in consent_events[-3:]} == {
         ("email", "opted_in", "opted_out"),
         ("sms", None, "opted_in"),
+        ("mail", "opted_in", "opted_out"),
     }
 
 
@@ -353,3 +354,68 @@ async def test_merged_customers_leave_the_default_list(client, db):
     every = (await client.get("/api/v1/customers", params={"limit": 100, "include_merged": "true"})).json()
     merged = [c for c in every["items"] if c["id"] == m]
     assert merged[0]["merged_into"] == s
+
+
+async def _consent(client, cid, channel, status, source):
+    r = await client.put(
+        f"/api/v1/customers/{cid}/consents/{channel}", json={"status": status, "source": source}, headers=idem()
+    )
+    assert r.status_code == 200, r.text
+
+
+async def _age_consents(db, cid, interval):
+    """Move a customer's consent (current state and history) into the past, to order the two customers."""
+    await db.execute(f"UPDATE consents SET updated_at = updated_at - interval '{interval}' WHERE customer_id = $1", cid)
+    await db.execute(
+        f"UPDATE consent_records SET recorded_at = recorded_at - interval '{interval}' WHERE customer_id = $1", cid
+    )
+
+
+async def test_an_opt_out_survives_a_merge_with_a_later_opt_in(client, db):
+    # The issue's case: the survivor opted out of email long ago, the merged record opted in later.
+    s, m = await _customer(client), await _customer(client, first_name="Anna")
+    S, M = uuid.UUID(s), uuid.UUID(m)
+    await _consent(client, s, "email", "opted_in", "web form")
+    await _consent(client, s, "email", "opted_out", "unsubscribe link")
+    await _age_consents(db, S, "30 days")
+    await _consent(client, m, "email", "opted_in", "shop checkout")
+    events_before = len(await outbox_events(db))
+    r = await _merge(client, s, m)
+    assert r.status_code == 200, r.text
+    current = await db.fetchrow("SELECT status, source FROM consents WHERE customer_id = $1 AND channel = 'email'", S)
+    assert tuple(current) == ("opted_out", "unsubscribe link")
+    assert await db.fetchval("SELECT count(*) FROM consents WHERE customer_id = $1", M) == 0
+    # The history of both customers is kept, on the survivor.
+    history = await db.fetch(
+        "SELECT status, source FROM consent_records WHERE customer_id = $1 ORDER BY recorded_at", S
+    )
+    assert [tuple(h) for h in history] == [
+        ("opted_in", "web form"),
+        ("opted_out", "unsubscribe link"),
+        ("opted_in", "shop checkout"),
+    ]
+    # The survivor's state did not change: no consent.changed for it.
+    events = (await outbox_events(db))[events_before:]
+    assert [e for e in events if e["type"] == "consent.changed"] == []
+    overview = (await client.get(f"/api/v1/customers/{m}/consents")).json()
+    assert overview["customer_id"] == s
+    assert {c["channel"]: c["status"] for c in overview["consents"]}["email"] == "opted_out"
+
+
+async def test_the_merged_customers_earlier_opt_out_wins_and_is_announced(client, db):
+    s, m = await _customer(client), await _customer(client, first_name="Anna")
+    S = uuid.UUID(s)
+    await _consent(client, m, "sms", "opted_out", "call centre")
+    await _age_consents(db, uuid.UUID(m), "1 year")
+    await _consent(client, s, "sms", "opted_in", "web form")
+    await _consent(client, s, "mail", "opted_out", "letter")
+    await _consent(client, m, "mail", "opted_out", "newer letter")  # equal states: the more recent one stays
+    r = await _merge(client, s, m)
+    assert r.status_code == 200, r.text
+    rows = await db.fetch("SELECT channel, status, source FROM consents WHERE customer_id = $1 ORDER BY channel", S)
+    assert [tuple(x) for x in rows] == [("mail", "opted_out", "newer letter"), ("sms", "opted_out", "call centre")]
+    changed = [e for e in await outbox_events(db) if e["type"] == "consent.changed" and e["subject"] == s]
+    (event,) = [e for e in changed if e["data"]["channel"] == "sms" and e["data"]["previous_status"] is not None]
+    assert (event["data"]["previous_status"], event["data"]["status"]) == ("opted_in", "opted_out")
+    assert event["data"]["source"] == "call centre"
+    assert not [e for e in changed if e["data"]["channel"] == "mail" and e["data"]["previous_status"] is not None]

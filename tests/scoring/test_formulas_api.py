@@ -174,9 +174,9 @@ async def test_empty_terms_names_the_formula(api):
     assert (r.json()["term"], r.json()["field"]) == ("(formula)", "terms")
 
 
-async def test_validate_dry_run(reader, db):
+async def test_validate_dry_run(api, db):
     before = await snapshot(db)
-    r = await reader.post(f"{URL}/validate", json=DEFAULT_FORMULA)
+    r = await api.post(f"{URL}/validate", json=DEFAULT_FORMULA)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["valid"] is True
@@ -190,7 +190,7 @@ async def test_validate_dry_run(reader, db):
     assert await snapshot(db) == before
 
 
-async def test_validate_with_sample_explains_each_term(reader):
+async def test_validate_with_sample_explains_each_term(api):
     sample = {
         "total_spend": "1250.00",
         "monthly_frequency": 2.5,
@@ -201,7 +201,7 @@ async def test_validate_with_sample_explains_each_term(reader):
         "share_of_wallet": 0.25,
         "brand_contribution": None,
     }
-    r = await reader.post(f"{URL}/validate", json={**DEFAULT_FORMULA, "sample": sample})
+    r = await api.post(f"{URL}/validate", json={**DEFAULT_FORMULA, "sample": sample})
     assert r.status_code == 200, r.text
     result = r.json()["sample"]
     points = {row["term"]: row["points"] for row in result["terms"]}
@@ -230,8 +230,8 @@ async def test_validate_with_sample_explains_each_term(reader):
         ({"total_spend": True}, "#/sample/total_spend"),
     ],
 )
-async def test_bad_sample_is_422(reader, sample, pointer):
-    r = await reader.post(f"{URL}/validate", json={**DEFAULT_FORMULA, "sample": sample})
+async def test_bad_sample_is_422(api, sample, pointer):
+    r = await api.post(f"{URL}/validate", json={**DEFAULT_FORMULA, "sample": sample})
     assert r.status_code == 422, r.text
     assert [e["pointer"] for e in r.json()["errors"]] == [pointer]
 
@@ -337,6 +337,7 @@ async def test_analyst_cannot_write(reader, db):
     before = await snapshot(db)
     assert (await reader.post(URL, json=formula(), headers=idem())).status_code == 403
     assert (await reader.post(f"{URL}/1/activate", headers=idem())).status_code == 403
+    assert (await reader.post(f"{URL}/validate", json=DEFAULT_FORMULA)).status_code == 403  # as at the gateway
     assert (await reader.get(URL)).status_code == 200
     assert await snapshot(db) == before
 

@@ -66,7 +66,7 @@ async def get_consents(
     principal: Annotated[Principal, allow("customers:read", partner="own")],
 ) -> ConsentOverview:
     """Current consent per channel (unknown when never recorded), preferred channel and frequency."""
-    return await service.overview(session, customer_id)
+    return await service.overview(session, principal=principal, customer_id=customer_id)
 
 
 @router.get("/{customer_id:uuid}/consents/history", response_model=Page[ConsentRecordRead])
@@ -82,6 +82,7 @@ async def consent_history(
     """Every opt-in and opt-out of the customer, newest first; cursor pagination."""
     rows, next_cursor = await service.history(
         session,
+        principal=principal,
         customer_id=customer_id,
         channel=channel,
         cursor=cursor,
@@ -103,7 +104,9 @@ async def set_consent(
     """Opt the customer in or out of a channel, effective at once (`consent.changed` when it changes)."""
     if (replay := await idem.claim()) is not None:
         return replay
-    outcome = await service.set_consent(session, customer_id=customer_id, channel=channel, data=data)
+    outcome = await service.set_consent(
+        session, principal=principal, customer_id=customer_id, channel=channel, data=data
+    )
     return await idem.respond(200, outcome.consent.model_dump_json().encode())
 
 
@@ -120,6 +123,6 @@ async def set_contact_preferences(
     if (replay := await idem.claim()) is not None:
         return replay
     result = await service.set_preferences(
-        session, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match)
+        session, principal=principal, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match)
     )
     return await idem.respond(200, result.model_dump_json().encode(), headers={"ETag": f'"{result.version}"'})

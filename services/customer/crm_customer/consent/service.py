@@ -1,5 +1,6 @@
 """Consent rules: history appended and current state upserted together, so an opt-out is effective at
-once; contact preferences (preferred channel and frequency) live on the customer."""
+once; contact preferences (preferred channel and frequency) live on the customer. A partner reads and
+sets these only for the customers it holds a reference to (any other is not found)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
+from crm_shared.auth import Principal
 from crm_shared.db import driver_connection
 from crm_shared.events import new_event
 from crm_shared.pagination import decode_cursor, encode_cursor
 
 from ..customers.exceptions import CustomerNotFound
+from ..customers.service import ensure_visible
 from ..hygiene.repository import MAX_MERGE_HOPS
 from ..hygiene.service import live_customer_id
 from . import repository
@@ -34,14 +37,17 @@ from .schemas import (
 SOURCE = "/services/customer"
 
 
-async def _lock_live(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asyncpg.Record:
-    """The live customer row (a merged id follows to its survivor), locked FOR NO KEY UPDATE."""
+async def _lock_live(session: AsyncSession, principal: Principal, customer_id: uuid.UUID) -> asyncpg.Record:
+    """The live customer row (a merged id follows to its survivor), locked FOR NO KEY UPDATE; not
+    found when unknown or not visible to `principal`."""
+    conn = await driver_connection(session)
     current = customer_id
     for _ in range(MAX_MERGE_HOPS):
         row = await repository.lock_customer(conn, current)
         if row is None:
             break
         if row["merged_into"] is None:
+            await ensure_visible(session, principal, row["id"], customer_id)
             return row
         current = row["merged_into"]
     raise CustomerNotFound(customer_id)
@@ -55,10 +61,10 @@ class ConsentChange:
 
 
 async def set_consent(
-    session: AsyncSession, *, customer_id: uuid.UUID, channel: str, data: ConsentSet
+    session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID, channel: str, data: ConsentSet
 ) -> ConsentChange:
+    live = (await _lock_live(session, principal, customer_id))["id"]
     conn = await driver_connection(session)
-    live = (await _lock_live(conn, customer_id))["id"]
     current = await repository.current(conn, live, channel)
     if current is not None and current["status"] == data.status:
         return ConsentChange(live, ConsentRead(**current), changed=False)
@@ -80,8 +86,8 @@ async def set_consent(
     return ConsentChange(live, ConsentRead(**row), changed=True)
 
 
-async def overview(session: AsyncSession, customer_id: uuid.UUID) -> ConsentOverview:
-    live = await live_customer_id(session, customer_id, lock=None)
+async def overview(session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID) -> ConsentOverview:
+    live = await live_customer_id(session, customer_id, lock=None, principal=principal)
     customer, rows = await repository.overview(await driver_connection(session), live)
     known = {r["channel"]: ConsentRead(**r) for r in rows}
     return ConsentOverview(
@@ -93,9 +99,16 @@ async def overview(session: AsyncSession, customer_id: uuid.UUID) -> ConsentOver
 
 
 async def history(
-    session: AsyncSession, *, customer_id: uuid.UUID, channel: str | None, cursor: str | None, limit: int, secret: str
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    channel: str | None,
+    cursor: str | None,
+    limit: int,
+    secret: str,
 ) -> tuple[list[ConsentRecordRead], str | None]:
-    live = await live_customer_id(session, customer_id, lock=None)
+    live = await live_customer_id(session, customer_id, lock=None, principal=principal)
     binding = {"customer": str(live), "channel": channel}
     after = None
     if cursor:
@@ -110,10 +123,15 @@ async def history(
 
 
 async def set_preferences(
-    session: AsyncSession, *, customer_id: uuid.UUID, data: ContactPreferencesSet, if_match: int | None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    data: ContactPreferencesSet,
+    if_match: int | None,
 ) -> ContactPreferencesRead:
+    row = await _lock_live(session, principal, customer_id)
     conn = await driver_connection(session)
-    row = await _lock_live(conn, customer_id)
     if if_match is not None and row["version"] != if_match:
         raise StalePreferences(row["version"])
     changes = data.model_dump(exclude_unset=True)

@@ -37,13 +37,13 @@ async def create_contact(
     customer_id: uuid.UUID,
     data: ContactCreate,
     session: SessionDep,
-    principal: Annotated[Principal, allow("customers:write", partner="own")],
+    principal: Annotated[Principal, allow("customers:write", partner="own", pii=True)],
     idem: IdempotencyDep,
 ) -> Response:
     """Add a contact to a customer (is_primary clears the previous primary contact)."""
     if (replay := await idem.claim()) is not None:
         return replay
-    contact = await service.create(session, customer_id=customer_id, data=data)
+    contact = await service.create(session, principal=principal, customer_id=customer_id, data=data)
     location = f"{router.prefix}/{contact.customer_id}/contacts/{contact.id}"
     body = service.to_read(contact).model_dump_json().encode()
     return await idem.respond(201, body, headers={"ETag": _etag(contact.version), "Location": location})
@@ -54,7 +54,7 @@ async def list_contacts(
     customer_id: uuid.UUID,
     request: Request,
     session: ReadSessionDep,
-    principal: Annotated[Principal, allow("customers:read", partner="own")],
+    principal: Annotated[Principal, allow("customers:read", partner="own", pii=True)],
     filters: Annotated[ContactFilters, Query()],
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
@@ -62,6 +62,7 @@ async def list_contacts(
     """A customer's contacts, oldest first; cursor pagination."""
     rows, next_cursor = await service.list_contacts(
         session,
+        principal=principal,
         customer_id=customer_id,
         filters=filters,
         cursor=cursor,
@@ -76,10 +77,10 @@ async def get_contact(
     customer_id: uuid.UUID,
     contact_id: uuid.UUID,
     session: ReadSessionDep,
-    principal: Annotated[Principal, allow("customers:read", partner="own")],
+    principal: Annotated[Principal, allow("customers:read", partner="own", pii=True)],
 ) -> Response:
     """One contact of the customer; the ETag header is what `If-Match` on an update expects."""
-    contact = await service.get(session, customer_id=customer_id, contact_id=contact_id)
+    contact = await service.get(session, principal=principal, customer_id=customer_id, contact_id=contact_id)
     return Response(
         service.to_read(contact).model_dump_json(),
         media_type="application/json",
@@ -93,7 +94,7 @@ async def update_contact(
     contact_id: uuid.UUID,
     data: ContactUpdate,
     session: SessionDep,
-    principal: Annotated[Principal, allow("customers:write", partner="own")],
+    principal: Annotated[Principal, allow("customers:write", partner="own", pii=True)],
     idem: IdempotencyDep,
     if_match: IfMatch = None,
 ) -> Response:
@@ -101,7 +102,12 @@ async def update_contact(
     if (replay := await idem.claim()) is not None:
         return replay
     contact = await service.update(
-        session, customer_id=customer_id, contact_id=contact_id, data=data, if_match=_parse_if_match(if_match)
+        session,
+        principal=principal,
+        customer_id=customer_id,
+        contact_id=contact_id,
+        data=data,
+        if_match=_parse_if_match(if_match),
     )
     body = service.to_read(contact).model_dump_json().encode()
     return await idem.respond(200, body, headers={"ETag": _etag(contact.version)})
@@ -119,5 +125,7 @@ async def delete_contact(
     """Delete a contact (If-Match optional; checked when given)."""
     if (replay := await idem.claim()) is not None:
         return replay
-    await service.delete(session, customer_id=customer_id, contact_id=contact_id, if_match=_parse_if_match(if_match))
+    await service.delete(
+        session, principal=principal, customer_id=customer_id, contact_id=contact_id, if_match=_parse_if_match(if_match)
+    )
     return await idem.respond(204, b"")

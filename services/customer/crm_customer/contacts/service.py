@@ -1,4 +1,5 @@
-"""Contact rules: names, one primary contact per customer, optimistic concurrency, events."""
+"""Contact rules: names, one primary contact per customer, optimistic concurrency, events. A partner
+reaches only the contacts of customers it holds a reference to (any other customer is not found)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
+from crm_shared.auth import Principal
 from crm_shared.errors import FieldError, Unprocessable
 from crm_shared.events import new_event
 from crm_shared.pagination import decode_cursor, encode_cursor
@@ -41,13 +43,16 @@ def _require_name(first_name: str | None, last_name: str | None) -> None:
         )
 
 
-async def _customer_id(session: AsyncSession, customer_id: uuid.UUID) -> uuid.UUID:
-    return (await customers.get(session, customer_id)).id
+async def _customer_id(session: AsyncSession, principal: Principal, customer_id: uuid.UUID) -> uuid.UUID:
+    """The live customer the contacts belong to; not found unless the caller may see it."""
+    return (await customers.get(session, customer_id, principal=principal)).id
 
 
-async def create(session: AsyncSession, *, customer_id: uuid.UUID, data: ContactCreate) -> Contact:
+async def create(
+    session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID, data: ContactCreate
+) -> Contact:
     _require_name(data.first_name, data.last_name)
-    owner = await _customer_id(session, customer_id)
+    owner = await _customer_id(session, principal, customer_id)
     events = []
     if data.is_primary:
         await repository.lock_customer(session, owner)
@@ -59,8 +64,8 @@ async def create(session: AsyncSession, *, customer_id: uuid.UUID, data: Contact
     return contact
 
 
-async def get(session: AsyncSession, *, customer_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
-    contact = await repository.get(session, await _customer_id(session, customer_id), contact_id)
+async def get(session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
+    contact = await repository.get(session, await _customer_id(session, principal, customer_id), contact_id)
     if contact is None:
         raise ContactNotFound(contact_id)
     return contact
@@ -69,13 +74,14 @@ async def get(session: AsyncSession, *, customer_id: uuid.UUID, contact_id: uuid
 async def list_contacts(
     session: AsyncSession,
     *,
+    principal: Principal,
     customer_id: uuid.UUID,
     filters: ContactFilters,
     cursor: str | None,
     limit: int,
     secret: str,
 ) -> tuple[list[Contact], str | None]:
-    owner = await _customer_id(session, customer_id)
+    owner = await _customer_id(session, principal, customer_id)
     binding = {"customer_id": str(owner), **filters.model_dump(mode="json")}
     after = None
     if cursor:
@@ -90,11 +96,17 @@ async def list_contacts(
 
 
 async def update(
-    session: AsyncSession, *, customer_id: uuid.UUID, contact_id: uuid.UUID, data: ContactUpdate, if_match: int | None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    data: ContactUpdate,
+    if_match: int | None,
 ) -> Contact:
     if if_match is None:
         raise IfMatchRequired()
-    owner = await _customer_id(session, customer_id)
+    owner = await _customer_id(session, principal, customer_id)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("is_primary"):  # the customer first, then the contact: the order create locks in
         await repository.lock_customer(session, owner)
@@ -118,8 +130,10 @@ async def update(
     return contact
 
 
-async def delete(session: AsyncSession, *, customer_id: uuid.UUID, contact_id: uuid.UUID, if_match: int | None) -> None:
-    owner = await _customer_id(session, customer_id)
+async def delete(
+    session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID, contact_id: uuid.UUID, if_match: int | None
+) -> None:
+    owner = await _customer_id(session, principal, customer_id)
     contact = await repository.get(session, owner, contact_id, for_update=True)
     if contact is None:
         raise ContactNotFound(contact_id)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Row, Select, any_, bindparam, exists, func, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm_shared.auth import Principal
 from crm_shared.pagination import SortKey, keyset_after
 
 from ..tags.models import CustomerTag
@@ -18,6 +19,30 @@ from .models import Customer, CustomerRef
 from .schemas import CustomerFilters
 
 MAX_MERGE_HOPS = 8  # merges keep chains one hop long; the bound only guards against bad data
+
+
+def visible_to(principal: Principal) -> ColumnElement[bool]:
+    """The customers `principal` may see, as a WHERE clause on `customers`: a partner those it holds a
+    reference to (a merge moves references to the survivor, so it then sees the survivor); staff
+    users and services every customer. An EXISTS probing ix_customer_refs_customer_id per row, so a
+    page of a large list stops as soon as it is full, and nothing is loaded."""
+    if not principal.is_partner:
+        return true()
+    return exists().where(CustomerRef.customer_id == Customer.id, CustomerRef.partner == principal.client_id)
+
+
+def sees(principal: Principal, customer: Customer) -> bool:
+    """`visible_to` for a customer loaded with its references (as `get` loads it): no query."""
+    return not principal.is_partner or any(r.partner == principal.client_id for r in customer.external_refs)
+
+
+async def visible_ids(session: AsyncSession, principal: Principal, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `ids` that `principal` may see, in one statement however many there are."""
+    if not principal.is_partner or not ids:
+        return set(ids)
+    wanted = bindparam("ids", list(ids), type_=ARRAY(UUID(as_uuid=True)))
+    stmt = select(Customer.id).where(Customer.id == any_(wanted), visible_to(principal))
+    return set((await session.execute(stmt)).scalars())
 
 
 async def get(
@@ -40,9 +65,12 @@ async def get(
     return customer
 
 
-async def get_company_state(session: AsyncSession, customer_id: uuid.UUID) -> Row[tuple[str, uuid.UUID | None]] | None:
-    """Kind and merge state of a customer another one wants to belong to."""
-    stmt = select(Customer.kind, Customer.merged_into).where(Customer.id == customer_id)
+async def get_company_state(
+    session: AsyncSession, customer_id: uuid.UUID, principal: Principal
+) -> Row[tuple[str, uuid.UUID | None]] | None:
+    """Kind and merge state of a customer another one wants to belong to; None when unknown or not
+    visible to `principal`."""
+    stmt = select(Customer.kind, Customer.merged_into).where(Customer.id == customer_id, visible_to(principal))
     return (await session.execute(stmt)).one_or_none()
 
 
@@ -85,8 +113,8 @@ async def update_fields(session: AsyncSession, customer: Customer, values: dict[
     return customer
 
 
-def _filtered(filters: CustomerFilters) -> Select[tuple[Customer]]:
-    stmt = select(Customer)
+def _filtered(filters: CustomerFilters, principal: Principal) -> Select[tuple[Customer]]:
+    stmt = select(Customer).where(visible_to(principal))
     if not filters.include_merged:
         stmt = stmt.where(Customer.merged_into.is_(None))
     if filters.kind:
@@ -97,15 +125,15 @@ def _filtered(filters: CustomerFilters) -> Select[tuple[Customer]]:
         stmt = stmt.where(Customer.phone == filters.phone)
     if filters.q:
         stmt = stmt.where(Customer.display_name.ilike(f"%{_escape_like(filters.q)}%", escape="\\"))
-    if filters.external_id:
-        ref = select(CustomerRef.customer_id).where(CustomerRef.external_id == filters.external_id)
+    if filters.external_id or filters.partner:
+        ref = select(CustomerRef.customer_id)
+        if filters.external_id:
+            ref = ref.where(CustomerRef.external_id == filters.external_id)
         if filters.partner:
             ref = ref.where(CustomerRef.partner == filters.partner)
+        if principal.is_partner:  # a partner searches its own references only, never another's ids
+            ref = ref.where(CustomerRef.partner == principal.client_id)
         stmt = stmt.where(Customer.id.in_(ref))
-    elif filters.partner:
-        stmt = stmt.where(
-            Customer.id.in_(select(CustomerRef.customer_id).where(CustomerRef.partner == filters.partner))
-        )
     if filters.company_id:
         stmt = stmt.where(Customer.company_id == filters.company_id)
     if filters.payment_terms:
@@ -125,13 +153,14 @@ def _escape_like(text: str) -> str:
 
 async def list_page(
     session: AsyncSession,
+    principal: Principal,
     filters: CustomerFilters,
     sort: Sequence[SortKey],
     after: Sequence[Any] | None,
     limit: int,
 ) -> list[Customer]:
     columns = [(getattr(Customer, k.field), k.descending) for k in sort] + [(Customer.id, sort[-1].descending)]
-    stmt = _filtered(filters)
+    stmt = _filtered(filters, principal)
     if after is not None:
         stmt = stmt.where(keyset_after(columns, after))
     stmt = stmt.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
@@ -140,11 +169,17 @@ async def list_page(
 
 
 async def members_page(
-    session: AsyncSession, company_id: uuid.UUID, after: tuple[str, uuid.UUID] | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    company_id: uuid.UUID,
+    after: tuple[str, uuid.UUID] | None,
+    limit: int,
 ) -> list[Customer]:
-    """Unmerged individuals of a company, by name then id."""
+    """Unmerged individuals of a company that `principal` may see, by name then id."""
     columns = [(Customer.display_name, False), (Customer.id, False)]
-    stmt = select(Customer).where(Customer.company_id == company_id, Customer.merged_into.is_(None))
+    stmt = select(Customer).where(
+        Customer.company_id == company_id, Customer.merged_into.is_(None), visible_to(principal)
+    )
     if after is not None:
         stmt = stmt.where(keyset_after(columns, after))
     stmt = stmt.order_by(Customer.display_name, Customer.id).limit(limit + 1)

@@ -1,4 +1,8 @@
-"""Customer rules: naming, external references, optimistic concurrency, events."""
+"""Customer rules: naming, external references, who sees which customer, optimistic concurrency, events.
+
+Partners see and change only the customers they hold a reference to (`repository.visible_to`); any
+other customer answers exactly as an unknown id does (404), so a partner cannot even learn that it
+exists. Staff users and services see every customer."""
 
 from __future__ import annotations
 
@@ -20,13 +24,19 @@ from crm_shared.schemas.customers import display_name
 from . import repository
 from .exceptions import CustomerNotFound, ExternalRefTaken, IfMatchRequired, StaleCustomer
 from .models import Customer
-from .schemas import CustomerCreate, CustomerFilters, CustomerRead, CustomerUpdate
+from .schemas import CustomerCreate, CustomerFilters, CustomerRead, CustomerUpdate, ExternalRef
 
 SOURCE = "/services/customer"
 
 
-def to_read(customer: Customer) -> CustomerRead:
-    return CustomerRead.model_validate(customer)
+def to_read(customer: Customer, principal: Principal | None = None) -> CustomerRead:
+    """The API view; a partner sees only its own references (another partner's ids for a customer
+    they share are that partner's business)."""
+    read = CustomerRead.model_validate(customer)
+    if principal is not None and principal.is_partner:
+        own = [r for r in read.external_refs if r.partner == principal.client_id]
+        read = read.model_copy(update={"external_refs": own})
+    return read
 
 
 def customer_event(type_: str, customer: Customer, changed: Sequence[str] = ()) -> dict[str, Any]:
@@ -35,10 +45,51 @@ def customer_event(type_: str, customer: Customer, changed: Sequence[str] = ()) 
     return new_event(type_, source=SOURCE, subject=str(customer.id), data=data)
 
 
-async def _check_company(
-    session: AsyncSession, *, kind: str, company_id: uuid.UUID | None, customer_id: uuid.UUID | None = None
+async def ensure_visible(
+    session: AsyncSession, principal: Principal | None, live_id: uuid.UUID, asked_id: uuid.UUID
 ) -> None:
-    """An individual may belong to a company customer: an existing, unmerged customer of kind company."""
+    """404, the same answer as for an unknown id, unless `principal` may see the live customer that
+    `asked_id` resolved to. `principal` None: an endpoint partners may not call (no restriction)."""
+    if principal is None or not principal.is_partner:
+        return
+    if not await repository.visible_ids(session, principal, [live_id]):
+        raise CustomerNotFound(asked_id)
+
+
+def _check_own_refs(principal: Principal, refs: Sequence[ExternalRef]) -> None:
+    """A partner claims references in its own name only, and at least one: without it the partner
+    could never see the customer it creates."""
+    if not principal.is_partner:
+        return
+    errors = [
+        FieldError(
+            detail=f"a partner may only claim references as '{principal.client_id}'",
+            pointer=f"#/external_refs/{i}/partner",
+        )
+        for i, ref in enumerate(refs)
+        if ref.partner != principal.client_id
+    ]
+    if not refs:
+        errors.append(
+            FieldError(
+                detail=f"give at least one reference of your own (partner '{principal.client_id}')",
+                pointer="#/external_refs",
+            )
+        )
+    if errors:
+        raise Unprocessable("invalid external_refs", errors=errors)
+
+
+async def _check_company(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    kind: str,
+    company_id: uuid.UUID | None,
+    customer_id: uuid.UUID | None = None,
+) -> None:
+    """An individual may belong to a company customer: an existing, unmerged customer of kind company
+    that the caller may see (a company a partner may not see is answered as unknown)."""
     if company_id is None:
         return
     problem = None
@@ -47,7 +98,7 @@ async def _check_company(
     elif company_id == customer_id:
         problem = "a customer cannot belong to itself"
     else:
-        company = await repository.get_company_state(session, company_id)
+        company = await repository.get_company_state(session, company_id, principal)
         if company is None:
             problem = f"no customer with id {company_id}"
         elif company.kind != "company":
@@ -59,7 +110,8 @@ async def _check_company(
 
 
 async def create(session: AsyncSession, *, principal: Principal, data: CustomerCreate) -> Customer:
-    await _check_company(session, kind=data.kind, company_id=data.company_id)
+    _check_own_refs(principal, data.external_refs)
+    await _check_company(session, principal=principal, kind=data.kind, company_id=data.company_id)
     values = data.model_dump(exclude={"external_refs"})
     values["display_name"] = display_name(data.kind, data.first_name, data.last_name, data.company_name)
     customer = await repository.add(session, values)
@@ -72,22 +124,23 @@ async def create(session: AsyncSession, *, principal: Principal, data: CustomerC
     return customer
 
 
-async def get(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+async def get(session: AsyncSession, customer_id: uuid.UUID, *, principal: Principal | None = None) -> Customer:
     """The customer, or the survivor when `customer_id` was merged (then `.id != customer_id`: answer
-    with `Content-Location: /api/v1/customers/<survivor id>`)."""
+    with `Content-Location: /api/v1/customers/<survivor id>`). Pass the caller as `principal` on every
+    endpoint partners may call: a customer the partner may not see is then not found."""
     customer = await repository.get(session, customer_id)
-    if customer is None:
+    if customer is None or (principal is not None and not repository.sees(principal, customer)):
         raise CustomerNotFound(customer_id)
     return customer
 
 
 async def update(
-    session: AsyncSession, *, customer_id: uuid.UUID, data: CustomerUpdate, if_match: int | None
+    session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID, data: CustomerUpdate, if_match: int | None
 ) -> Customer:
     if if_match is None:
         raise IfMatchRequired()
     customer = await repository.get(session, customer_id, for_update=True)
-    if customer is None:
+    if customer is None or not repository.sees(principal, customer):  # before the version: 404, never 412
         raise CustomerNotFound(customer_id)
     if customer.version != if_match:
         raise StaleCustomer(customer.version)
@@ -96,7 +149,9 @@ async def update(
     if not changed:
         return customer
     if "company_id" in changed:
-        await _check_company(session, kind=customer.kind, company_id=changes["company_id"], customer_id=customer.id)
+        await _check_company(
+            session, principal=principal, kind=customer.kind, company_id=changes["company_id"], customer_id=customer.id
+        )
     values = {k: changes[k] for k in changed}
     merged = {f: values.get(f, getattr(customer, f)) for f in ("first_name", "last_name", "company_name")}
     name = display_name(customer.kind, merged["first_name"], merged["last_name"], merged["company_name"])
@@ -127,6 +182,7 @@ def _cursor_position(sort: Sequence[SortKey], raw: list[Any]) -> list[Any]:
 async def list_customers(
     session: AsyncSession,
     *,
+    principal: Principal,
     filters: CustomerFilters,
     sort: Sequence[SortKey],
     cursor: str | None,
@@ -135,7 +191,7 @@ async def list_customers(
 ) -> tuple[list[Customer], str | None]:
     binding = {**filters.model_dump(mode="json"), "sort": [(k.field, k.descending) for k in sort]}
     after = _cursor_position(sort, decode_cursor(cursor, binding, secret)) if cursor else None
-    rows = await repository.list_page(session, filters, sort, after, limit)
+    rows = await repository.list_page(session, principal, filters, sort, after, limit)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -148,16 +204,16 @@ async def list_customers(
 
 
 async def list_members(
-    session: AsyncSession, *, company_id: uuid.UUID, cursor: str | None, limit: int, secret: str
+    session: AsyncSession, *, principal: Principal, company_id: uuid.UUID, cursor: str | None, limit: int, secret: str
 ) -> tuple[list[Customer], str | None]:
-    """The individuals that belong to a company (none for an individual)."""
-    company = await get(session, company_id)
+    """The individuals that belong to a company (none for an individual) that the caller may see."""
+    company = await get(session, company_id, principal=principal)
     binding = {"members_of": str(company.id)}
     after = None
     if cursor:
         name, raw_id = decode_cursor(cursor, binding, secret)
         after = (name, uuid.UUID(raw_id))
-    rows = await repository.members_page(session, company.id, after, limit)
+    rows = await repository.members_page(session, principal, company.id, after, limit)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

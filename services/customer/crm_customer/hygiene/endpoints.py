@@ -31,7 +31,7 @@ def _parse_if_match(value: str | None) -> int | None:
 async def list_duplicates(
     request: Request,
     session: ReadSessionDep,
-    principal: Annotated[Principal, allow("customers:read")],
+    principal: Annotated[Principal, allow("customers:read", pii=True)],
     reason: Annotated[DuplicateReason | None, Query(description="only this reason")] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_LIMIT,
@@ -56,7 +56,7 @@ async def merge_customers(
     survivor_id: uuid.UUID,
     data: MergeRequest,
     session: SessionDep,
-    principal: Annotated[Principal, allow("customers:write")],
+    principal: Annotated[Principal, allow("customers:write", pii=True)],
     idem: IdempotencyDep,
     if_match: Annotated[str | None, Header(alias="If-Match", description="the survivor's ETag (optional)")] = None,
 ) -> Response:

@@ -191,15 +191,19 @@ async def current_consents(conn: asyncpg.Connection, customer_id: uuid.UUID) -> 
 
 
 async def merge_consents(conn: asyncpg.Connection, survivor: uuid.UUID, merged: uuid.UUID) -> list[asyncpg.Record]:
-    """Per channel, the most recent current consent of the two wins. Returns the survivor's rows that
-    were written (channel, status, source, updated_at)."""
+    """Per channel, the stricter current consent of the two wins: an opt-out of either customer is
+    kept, whenever it was given (a later opt-in of the other record is not the person taking it
+    back); between equal states the more recent one stays. Returns the survivor's rows that were
+    written (channel, status, source, updated_at). The history of both is kept: `consent_records`
+    moves with the other children."""
     rows = await conn.fetch(
         """
         INSERT INTO consents (customer_id, channel, status, source, updated_at)
         SELECT $1, channel, status, source, updated_at FROM consents WHERE customer_id = $2
         ON CONFLICT (customer_id, channel) DO UPDATE
             SET status = EXCLUDED.status, source = EXCLUDED.source, updated_at = EXCLUDED.updated_at
-            WHERE consents.updated_at < EXCLUDED.updated_at
+            WHERE (EXCLUDED.status = 'opted_out' AND consents.status <> 'opted_out')
+               OR (EXCLUDED.status = consents.status AND consents.updated_at < EXCLUDED.updated_at)
         RETURNING channel, status, source, updated_at
         """,
         survivor,

@@ -23,7 +23,7 @@ from crm_shared.schemas.customers import display_name
 from ..customers import repository as customers_repository
 from ..customers.exceptions import CustomerNotFound, StaleCustomer
 from ..customers.models import Customer
-from ..customers.service import customer_event
+from ..customers.service import customer_event, ensure_visible
 from . import repository
 from .exceptions import AlreadyMerged, KindMismatch, MergedCustomerUnknown, SelfMerge
 from .schemas import DuplicateGroup, DuplicateMember
@@ -61,13 +61,19 @@ async def resolve_customer_ids(conn: asyncpg.Connection, ids: Sequence[uuid.UUID
 
 
 async def live_customer_id(
-    session: AsyncSession, customer_id: uuid.UUID, *, lock: repository.LockMode | None = "KEY SHARE"
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    *,
+    lock: repository.LockMode | None = "KEY SHARE",
+    principal: Principal | None = None,
 ) -> uuid.UUID:
-    """The live customer an id stands for (merged ids resolve to the survivor); 404 when unknown."""
+    """The live customer an id stands for (merged ids resolve to the survivor); 404 when unknown, or
+    when `principal` (pass it on endpoints partners may call) may not see it."""
     conn = await driver_connection(session)
     live = (await repository.resolve_customer_ids(conn, [customer_id], lock=lock)).get(customer_id)
     if live is None:
         raise CustomerNotFound(customer_id)
+    await ensure_visible(session, principal, live, customer_id)
     return live
 
 

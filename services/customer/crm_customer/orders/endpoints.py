@@ -77,7 +77,7 @@ async def push_batch(
     if (replay := await idem.claim()) is not None:
         return replay
     valid, rejected = validation.decode_rows(raw_rows)
-    outcome = await service.ingest(session, partner=principal.client_id, orders=valid)
+    outcome = await service.ingest(session, principal=principal, orders=valid)
     outcome.rejected.extend(rejected)
     ids = {i: o.external_id for i, o in valid} | {r.index: r.external_id for r in rejected}
     return await idem.respond(200, _results(outcome, ids, len(raw_rows)))
@@ -101,7 +101,7 @@ async def push_order(
     order_in = validation.decode_one(await request.body())
     if (replay := await idem.claim()) is not None:
         return replay
-    outcome = await service.ingest(session, partner=principal.client_id, orders=[(0, order_in)], single=True)
+    outcome = await service.ingest(session, principal=principal, orders=[(0, order_in)], single=True)
     if outcome.rejected:
         raise Unprocessable("the order cannot be accepted", errors=outcome.rejected[0].errors)
     if 0 in outcome.duplicates:

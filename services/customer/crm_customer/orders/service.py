@@ -1,4 +1,8 @@
-"""Order rules: ingest (one order or a batch, one code path), cancel, refund, reads, events."""
+"""Order rules: ingest (one order or a batch, one code path), cancel, refund, reads, events.
+
+Partners see and change only their own orders (`orders.partner`), and put orders only on customers
+they hold a reference to: by their own reference, or by our id of such a customer (a customer several
+partners reference takes orders from each of them). Any other id is answered as an unknown one."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from crm_shared.pagination import decode_cursor, encode_cursor
 from crm_shared.schemas.customers import display_name
 from crm_shared.schemas.orders import OrderIn, OrderRead
 
+from ..customers import repository as customers_repository
 from ..hygiene.service import resolve_customer_ids
 from . import repository
 from .exceptions import InvalidOrderTransition, OrderNotFound
@@ -42,19 +47,21 @@ class IngestResult:
 
 
 async def ingest(
-    session: AsyncSession, *, partner: str, orders: Sequence[tuple[int, OrderIn]], single: bool = False
+    session: AsyncSession, *, principal: Principal, orders: Sequence[tuple[int, OrderIn]], single: bool = False
 ) -> IngestResult:
-    """Write valid orders set-based. Rows are sorted by external id so that concurrent batches take
-    row locks in the same order and cannot deadlock each other."""
+    """Write valid orders set-based, as `principal`'s own (its client id is the order's partner). Rows
+    are sorted by external id so that concurrent batches take row locks in the same order and cannot
+    deadlock each other."""
     result = IngestResult()
     if not orders:
         return result
+    partner = principal.client_id
     conn = await driver_connection(session)
     rows = sorted(orders, key=lambda io: io[1].external_id)
     now = datetime.now(UTC)
     events: list[dict[str, Any]] = []
 
-    customer_of, unresolved = await _resolve_customers(conn, partner, rows, events, now, single)
+    customer_of, unresolved = await _resolve_customers(session, principal, rows, events, now, single)
     for i, order in rows:
         if i in unresolved:
             result.rejected.append(Rejected(i, order.external_id, [unresolved[i]]))
@@ -110,15 +117,18 @@ async def ingest(
 
 
 async def _resolve_customers(
-    conn: Any,
-    partner: str,
+    session: AsyncSession,
+    principal: Principal,
     rows: Sequence[tuple[int, OrderIn]],
     events: list[dict[str, Any]],
     now: datetime,
     single: bool,
 ) -> tuple[dict[int, uuid.UUID], dict[int, FieldError]]:
     """Map each row to a customer id: known references, our own ids, or a customer created from the
-    details the order carries. Rows that cannot be resolved get a reason instead."""
+    details the order carries (with the partner's reference). Rows that cannot be resolved get a
+    reason instead."""
+    conn = await driver_connection(session)
+    partner = principal.client_id
     customer_of: dict[int, uuid.UUID] = {}
     unresolved: dict[int, FieldError] = {}
     refs = sorted({o.customer.external_id for _, o in rows if o.customer is not None})
@@ -127,6 +137,9 @@ async def _resolve_customers(
     # Our own ids may name a merged customer: the order lands on the survivor. (Partner references
     # need no such step: a merge moves them.)
     live = await resolve_customer_ids(conn, direct) if direct else {}
+    if live and principal.is_partner:  # only customers the partner references; others as unknown ids
+        visible = await customers_repository.visible_ids(session, principal, set(live.values()))
+        live = {asked: cid for asked, cid in live.items() if cid in visible}
 
     to_create: dict[str, OrderIn] = {}
     for _, o in rows:

@@ -50,9 +50,10 @@ async def active_formula(session: ReadSessionDep, principal: Annotated[Principal
 
 
 @router.post("/formulas/validate", response_model=FormulaCheckResult, responses=INVALID)
-async def validate_formula(data: FormulaCheck, principal: Annotated[Principal, allow(READ)]) -> FormulaCheckResult:
+async def validate_formula(data: FormulaCheck, principal: Annotated[Principal, allow(WRITE)]) -> FormulaCheckResult:
     """Dry run: validate a formula without storing it; with `sample`, score that one customer's inputs term
-    by term. Needs only scores:read, since nothing changes."""
+    by term. Part of authoring formulas, so it needs scores:write like creating one (the gateway asks a
+    write scope of every POST)."""
     return service.check(data)
 
 
