@@ -8,7 +8,7 @@ PARTS  := shared services/customer services/scoring services/churn services/camp
 STAMP  := $(VENV)/.installed-stamp
 PYPROJECTS := $(foreach p,$(PARTS),$(p)/pyproject.toml)
 
-.PHONY: install run test lint format migrate recompute revision bench-ingest bench-gateway bench-scoring clean
+.PHONY: install run test lint format migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox clean
 
 install: $(STAMP)
 
@@ -53,6 +53,9 @@ bench-gateway: install
 
 bench-scoring: install
 	$(BIN)/python bench/scoring/run.py $(BENCH_ARGS)
+
+bench-outbox: install
+	$(BIN)/python bench/outbox/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

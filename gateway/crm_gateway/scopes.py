@@ -15,10 +15,11 @@ def family_of(prefix: str) -> str:
 FAMILIES: tuple[str, ...] = tuple(family_of(p) for part in SERVICES.values() for p in part.prefixes)
 READ_SCOPES: tuple[str, ...] = tuple(f"{f}:read" for f in FAMILIES)
 WRITE_SCOPES: tuple[str, ...] = tuple(f"{f}:write" for f in FAMILIES)
-# Scopes the services check on top of the family's: seeing emails, phones and addresses unmasked, and
-# reading the audit log.
-PII_READ, AUDIT_READ = "pii:read", "audit:read"
-EXTRA_SCOPES: tuple[str, ...] = (PII_READ, AUDIT_READ)
+# Scopes the services check on top of the family's: seeing emails, phones and addresses unmasked,
+# reading the audit log, and inspecting, replaying and discarding events a service could not apply
+# (its dead letters). Only admins hold the last two.
+PII_READ, AUDIT_READ, EVENTS_ADMIN = "pii:read", "audit:read", "events:admin"
+EXTRA_SCOPES: tuple[str, ...] = (PII_READ, AUDIT_READ, EVENTS_ADMIN)
 ALL_SCOPES: frozenset[str] = frozenset(READ_SCOPES + WRITE_SCOPES + EXTRA_SCOPES)
 
 # JWT `roles` -> scopes (deny by default: a role not listed, or a scope not granted, is refused).

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -18,9 +18,13 @@ from .access import PrincipalMiddleware, api_routes, document_access, enforce_de
 from .audit_api import audit_router
 from .auth import PrincipalTokens
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
+from .dead_letters_api import dead_letters_router
 from .errors import document_problems, install_error_handlers
+from .event_metrics import refresh as refresh_event_metrics
 from .housekeeping import Housekeeper, Retention
+from .idempotency import document_idempotency
 from .inbox import EventHandler, events_router
+from .input_guard import InputGuardMiddleware
 from .migrations import head_revision, known_revisions
 from .observability import REQUEST_ID_HEADER, configure_logging, health_router
 from .outbox import OutboxRelay
@@ -99,18 +103,29 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    # Inside the request id and the metrics (its 4xx are counted and traceable), outside every route. It
+    # looks routes up only on a slow path; the list is filled once the routers are included below.
+    guarded_routes: list[APIRoute] = []
+    app.add_middleware(
+        InputGuardMiddleware,
+        routes=guarded_routes,
+        max_body_bytes=settings.max_body_bytes,
+        max_other_body_bytes=settings.max_event_body_bytes,
+    )
     app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER)
+    # The event gauges (outbox backlog, dead letters) are read from the database at each scrape.
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False
+        app, include_in_schema=False, dependencies=[Depends(refresh_event_metrics)]
     )
     app.include_router(health_router())
-    routers = [*_audit_routers(settings, service_dir), *routers]
+    routers = [*_admin_routers(settings, service_dir, event_handlers), *routers]
     for router in routers:
         app.include_router(router)
     if event_handlers is not None:
         app.include_router(events_router(event_handlers))
     routes = api_routes(routers)
     enforce_declared_access(routes)
+    guarded_routes.extend(routes)
     # Outermost: an /api/ call without a valid principal token is refused before anything else runs.
     tokens = PrincipalTokens(settings.principal_key_values, issuer=settings.service_name)
     app.state.principal_tokens = tokens
@@ -119,26 +134,32 @@ def create_service_app(
     return app
 
 
-def _audit_routers(settings: ServiceSettings, service_dir: Path | None) -> list[APIRouter]:
-    """The audit log query, under the first prefix the gateway routes to this service, behind that
-    prefix's read scope (what the gateway checks) and audit:read. First among the routers, so that no
-    `{prefix}/{param}` route can take `/audit`."""
+def _admin_routers(
+    settings: ServiceSettings, service_dir: Path | None, event_handlers: Mapping[str, EventHandler] | None
+) -> list[APIRouter]:
+    """The audit log query and, in a service that consumes events, its dead letters, under the first
+    prefix the gateway routes to this service, behind that prefix's scopes (what the gateway checks) and
+    an admin-only one. First among the routers, so that no `{prefix}/{param}` route can take `/audit` or
+    `/dead-letters`."""
     part = SERVICES.get(settings.service_name)
     if service_dir is None or part is None or not part.prefixes:
-        return []  # no database, or a part the gateway routes nothing to: no audit log to read
+        return []  # no database, or a part the gateway routes nothing to: nothing to serve
     prefix = part.prefixes[0]
     family = prefix.rstrip("/").rsplit("/", 1)[-1]
-    return [audit_router(prefix, f"{family}:read")]
+    routers = [audit_router(prefix, f"{family}:read")]
+    if event_handlers is not None:
+        routers.append(dead_letters_router(prefix, family, event_handlers))
+    return routers
 
 
 def _customize_openapi(app: FastAPI, routes: Sequence[APIRoute], schemas: Mapping[str, Any]) -> None:
-    """Document the problem+json errors every route can send, and publish the component schemas of
-    bodies decoded outside pydantic (msgspec hot paths)."""
+    """Document the problem+json errors every route can send and the Idempotency-Key every write needs,
+    and publish the component schemas of bodies decoded outside pydantic (msgspec hot paths)."""
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            spec = document_access(routes, document_problems(base_openapi()))
+            spec = document_idempotency(document_access(routes, document_problems(base_openapi())))
             spec["components"]["schemas"].update(schemas)
             app.openapi_schema = spec
         return app.openapi_schema

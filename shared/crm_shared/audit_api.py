@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import select, tuple_
 
 from .access import allow
 from .audit import AUDIT_SCOPE
 from .auth import Principal
+from .bounds import Instant
 from .db import ReadSessionDep
 from .errors import FieldError, Unprocessable
 from .infra_tables import audit_log
@@ -58,8 +59,8 @@ def audit_router(prefix: str, read_scope: str) -> APIRouter:
             str | None, Query(max_length=500, pattern=r"^/\S*$", description="a path prefix: /api/v1/customers/<id>")
         ] = None,
         request_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-        from_: Annotated[AwareDatetime | None, Query(alias="from", description="at or after (with time zone)")] = None,
-        to: Annotated[AwareDatetime | None, Query(description="before (with time zone)")] = None,
+        from_: Annotated[Instant | None, Query(alias="from", description="at or after (with time zone)")] = None,
+        to: Annotated[Instant | None, Query(description="before (with time zone)")] = None,
         cursor: CursorQuery = None,
         limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT, description="page size")] = DEFAULT_LIMIT,
     ) -> Page[AuditEntry]:
@@ -92,9 +93,9 @@ def audit_router(prefix: str, read_scope: str) -> APIRouter:
             query = query.where(c.at < to)
         secret = request.app.state.settings.cursor_secret.get_secret_value()
         if cursor is not None:
-            at, id_ = decode_cursor(cursor, filters, secret)
+            at, id_ = decode_cursor(cursor, filters, secret, shape=(datetime, int))
             # A row comparison, so the (…, at, id) indexes serve it as one range.
-            query = query.where(tuple_(c.at, c.id) < tuple_(datetime.fromisoformat(at), id_))
+            query = query.where(tuple_(c.at, c.id) < tuple_(at, id_))
         rows = (await session.execute(query)).mappings().all()
         items = [AuditEntry.model_validate(dict(r)) for r in rows[:limit]]
         next_cursor = None

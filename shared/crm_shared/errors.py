@@ -59,7 +59,13 @@ def database_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(
             cause,
-            PoolTimeout | ConnectionError | asyncpg.exceptions.ConnectionDoesNotExistError | asyncpg.InterfaceError,
+            PoolTimeout
+            | ConnectionError
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | asyncpg.InterfaceError
+            # A pooled connection that just received the server's shutdown notice: "cannot switch to
+            # state ...; another operation is in progress" on the next statement (seen in the fault test).
+            | asyncpg.exceptions.InternalClientError,
         ):
             return True
         if isinstance(cause, OSError) and cause.errno is not None:  # refused, unreachable, reset

@@ -8,8 +8,9 @@ that fails rolls back its claim, so it can be retried with the same key.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Header, Request, Response
@@ -22,6 +23,11 @@ from .errors import BadRequest, Conflict, FieldError, Unprocessable
 
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
+HEADER = "Idempotency-Key"
+# The draft's key is a structured-field string: printable ASCII. It is stored in a text column, where a
+# NUL failed the whole request.
+KEY_PATTERN = f"^[ -~]{{1,{MAX_KEY_LENGTH}}}$"
+_KEY = re.compile(f"[ -~]{{1,{MAX_KEY_LENGTH}}}")
 
 _CLAIM = """
     INSERT INTO idempotency_keys (client_id, key, method, path, request_hash, expires_at)
@@ -113,6 +119,11 @@ async def idempotency(
             "Idempotency-Key is too long",
             errors=[FieldError(detail=f"at most {MAX_KEY_LENGTH} characters", header="Idempotency-Key")],
         )
+    if _KEY.fullmatch(idempotency_key) is None:
+        raise BadRequest(
+            "Idempotency-Key must be printable ASCII",
+            errors=[FieldError(detail="printable ASCII characters only", header="Idempotency-Key")],
+        )
     settings = request.app.state.settings
     principal: Principal = request.state.principal
     return Idempotency(
@@ -128,3 +139,21 @@ async def idempotency(
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency, scope="function")]
+
+
+def document_idempotency(spec: dict[str, Any]) -> dict[str, Any]:
+    """Mark the Idempotency-Key header required wherever an operation takes it. The dependency declares
+    it optional only so that a request without it gets this module's problem (400 naming the header)."""
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else ():
+                if parameter.get("in") == "header" and parameter.get("name") == HEADER:
+                    parameter["required"] = True
+                    parameter["schema"] = {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_KEY_LENGTH,
+                        "pattern": KEY_PATTERN,
+                        "title": HEADER,
+                    }
+    return spec

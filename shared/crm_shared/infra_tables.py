@@ -1,4 +1,5 @@
-"""Tables every service keeps in its own database: outbox, inbox, idempotency records and the audit log.
+"""Tables every service keeps in its own database: outbox, inbox and its dead letters, idempotency records
+and the audit log.
 
 They live on their own MetaData; each service's first migration creates them through
 `crm_shared.migrations.create_infrastructure`, so no service copies their DDL.
@@ -60,6 +61,26 @@ inbox_events = Table(
     Column("event_type", String, nullable=False),
     Column("source", String, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+# Consumer side: events that could not be applied (their handler failed, or the envelope is malformed),
+# set aside so the rest of their delivery applies; listed, replayed or discarded by admins
+# (crm_shared.dead_letters). Their ids are not in inbox_events, so a replay or a redelivery applies them.
+# A redelivery that fails again updates the same row (event_id is unique; NULL when the envelope's id is
+# not a UUID). `payload` holds the envelope as received: bytes, because JSON that PostgreSQL refuses
+# (NUL in a string) may be exactly what made it poison.
+inbox_dead_letters = Table(
+    "inbox_dead_letters",
+    infra_metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), unique=True),
+    Column("event_type", String, nullable=False),
+    Column("source", String, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+    Column("dead_lettered_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
 )
 
 # Idempotency-Key records, scoped per client; written in the same transaction as the business change.

@@ -90,8 +90,8 @@ def run_env(target_metadata: MetaData, default_url: Callable[[], str]) -> None:
 
 # The DDL of the shared tables is frozen here by version, so an old migration keeps creating exactly
 # what it created when it was written. Each later change adds create_infrastructure_vN (the delta; v2:
-# the audit log) and every service calls it from a new migration; tests compare the migrated schema
-# with infra_tables.
+# the audit log; v3: the inbox's dead letters) and every service calls it from a new migration; tests
+# compare the migrated schema with infra_tables.
 def create_infrastructure_v1(op: Operations) -> None:
     """Create the outbox, inbox and idempotency tables; called from each service's first migration."""
     op.create_table(
@@ -182,3 +182,26 @@ def create_infrastructure_v2(op: Operations) -> None:
 
 def drop_infrastructure_v2(op: Operations) -> None:
     op.drop_table("audit_log")  # its indexes go with it
+
+
+def create_infrastructure_v3(op: Operations) -> None:
+    """Add the inbox's dead letters (events a consumer could not apply); called from each service's
+    migration after the audit log's."""
+    op.create_table(
+        "inbox_dead_letters",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("event_id", sa.UUID(), nullable=True),
+        sa.Column("event_type", sa.String(), nullable=False),
+        sa.Column("source", sa.String(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default=sa.text("1"), nullable=False),
+        sa.Column("dead_lettered_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("last_failed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox_dead_letters")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_inbox_dead_letters_event_id")),
+    )
+
+
+def drop_infrastructure_v3(op: Operations) -> None:
+    op.drop_table("inbox_dead_letters")

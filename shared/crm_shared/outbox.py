@@ -14,6 +14,7 @@ import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import msgspec
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from .db import driver_connection
+from .errors import BadGateway
 from .events import CLOUDEVENTS_BATCH
 from .http import ServiceClient
 from .settings import Subscription
@@ -72,6 +74,10 @@ def backoff_seconds(attempts: int, *, base: float = 1.0, cap: float = 30.0) -> f
 # events (a message is never split). One POST per subscriber and pass instead of one per message: at
 # ~60 messages/s one POST each left delivery 30 s behind.
 MAX_EVENTS_PER_POST = 5_000
+# Messages claimed per pass: about one POST's worth of events, so many small messages (single orders)
+# travel a thousand or two at a time after an outage instead of `batch_size` per pass, while large ones
+# (bulk pushes) still come `batch_size` at most.
+MAX_CLAIM = 2_000
 
 _CLAIM = """
     SELECT id, events, pending, attempts, created_at FROM outbox_messages
@@ -92,6 +98,14 @@ _RECORD = """
     ) AS u
     WHERE m.id = u.id
 """
+# A subscriber that was unreachable answers again: what it is owed is due now, not at the end of each
+# message's backoff (up to the cap), so it catches up at once.
+_PULL_FORWARD = """
+    UPDATE outbox_messages SET next_attempt_at = now()
+    WHERE delivered_at IS NULL AND NOT dead AND next_attempt_at > now() AND pending && $1::varchar[]
+"""
+# Answers that say the subscriber is not there (rather than that it refused a message).
+_UNREACHABLE_STATUSES = frozenset({502, 504})
 
 
 class _Claimed(msgspec.Struct):
@@ -108,7 +122,9 @@ class OutboxRelay:
 
     A message stays owed to a subscriber until it accepts it; it is dead-lettered only after
     `give_up_after` (or `max_attempts`, when set), so a subscriber that is down for hours catches up
-    when it returns instead of losing events."""
+    when it returns instead of losing events. While a subscriber cannot be reached, its `/readyz` is
+    probed every `poll_seconds`; once it answers (or takes a delivery again), its whole backlog is due
+    at once instead of each message waiting out its backoff."""
 
     def __init__(
         self,
@@ -130,6 +146,7 @@ class OutboxRelay:
         self._subs = {s.name: s for s in subscriptions}
         self._secret = secret
         self._batch_size = batch_size
+        self._claim = batch_size  # messages per pass, adapted to their size
         self._poll = poll_seconds
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
@@ -139,6 +156,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
+        self._down: set[str] = set()  # subscribers the last delivery could not reach
+        self._back: set[str] = set()  # ... reached again: their backlog is pulled forward by the next pass
+        self._probes: dict[str, asyncio.Task[None]] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -162,10 +182,10 @@ class OutboxRelay:
             self._listener = None
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in [*self._probes.values(), *([self._task] if self._task else [])]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         if self._listener:
             with contextlib.suppress(Exception):
                 await self._listener.close()
@@ -191,12 +211,17 @@ class OutboxRelay:
         async with AsyncSession(self._engine) as session, session.begin():
             # The claim's row locks hold until the outcomes are recorded, in the same transaction.
             driver = await driver_connection(session)
+            if self._back:
+                back, self._back = sorted(self._back), set()
+                await driver.execute(_PULL_FORWARD, back)
             rows = [
                 _Claimed(r["id"], msgspec.json.decode(r["events"]), list(r["pending"]), r["attempts"], r["created_at"])
-                for r in await driver.fetch(_CLAIM, self._batch_size)
+                for r in await driver.fetch(_CLAIM, self._claim)
             ]
             if not rows:
                 return 0
+            per_message = max(1.0, sum(len(row.events) for row in rows) / len(rows))
+            self._claim = max(self._batch_size, min(MAX_CLAIM, int(MAX_EVENTS_PER_POST / per_message)))
             names = sorted({name for row in rows for name in row.pending})
             failures: dict[str, dict[int, str]] = dict(
                 zip(names, await asyncio.gather(*(self._deliver_to(name, rows) for name in names)), strict=True)
@@ -249,10 +274,45 @@ class OutboxRelay:
         try:
             response = await self._client.request("POST", sub.url, content=body, headers=headers)
         except Exception as exc:
+            if isinstance(exc, BadGateway):  # refused or reset; a timeout means slow, and backs off
+                self._unreachable(sub)
             return f"{type(exc).__name__}: {exc}"
+        if response.status_code in _UNREACHABLE_STATUSES:
+            self._unreachable(sub)
+        else:
+            self._reachable(sub.name)
         if response.status_code >= 300:
             return f"answered {response.status_code}: {response.text[:200]}"
         return None
+
+    def _unreachable(self, sub: Subscription) -> None:
+        if sub.name in self._down:
+            return
+        self._down.add(sub.name)
+        self._back.discard(sub.name)
+        log.warning("subscriber %s is unreachable; probing its /readyz every %.1f s", sub.name, self._poll)
+        self._probes[sub.name] = asyncio.create_task(self._probe(sub), name=f"outbox-probe-{sub.name}")
+
+    def _reachable(self, name: str) -> None:
+        if name not in self._down:
+            return
+        self._down.discard(name)
+        self._back.add(name)
+        probe = self._probes.pop(name, None)
+        if probe is not None and probe is not asyncio.current_task():
+            probe.cancel()
+        log.info("subscriber %s is reachable again: its backlog is due now", name)
+        self.wake()
+
+    async def _probe(self, sub: Subscription) -> None:
+        """While `sub` is unreachable: its /readyz, every poll interval, until it answers 200."""
+        parts = urlsplit(sub.url)
+        url = parts._replace(path="/readyz", query="", fragment="").geturl()
+        while sub.name in self._down:
+            await asyncio.sleep(self._poll)
+            with contextlib.suppress(Exception):
+                if (await self._client.request("GET", url, idempotent=False)).status_code == 200:
+                    self._reachable(sub.name)
 
 
 async def replay_dead(session: AsyncSession) -> int:

@@ -37,6 +37,11 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 10
     db_lock_timeout_ms: int = 3000
+    # The largest API request body accepted (413 above it). A batch of 5,000 orders with customer details
+    # and a few lines each is ~3-6 MB. Deliveries between services (POST /internal/events) carry up to
+    # ~5,000 events plus one whole outbox message (a bulk push's 10,000), so they get their own bound.
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_event_body_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True

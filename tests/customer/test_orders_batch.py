@@ -7,6 +7,8 @@ from crm_shared.schemas.orders import MAX_BATCH
 
 from .helpers import idem, order, outbox_events, snapshot
 
+JSON = {"content-type": "application/json"}
+
 
 async def test_batch_answers_each_row(client, db):
     await client.post("/api/v1/orders", json=order("OLD-1"), headers=idem())
@@ -92,7 +94,7 @@ async def test_full_size_batch_is_accepted(client, db):
 async def test_bad_envelopes_change_nothing(client, db):
     before = await snapshot(db)
     for body in (b"[]", b'{"orders": []}', b'{"orders": 5}', b'{"rows": []}', b"{", b""):
-        r = await client.post("/api/v1/orders/batch", content=body, headers=idem())
+        r = await client.post("/api/v1/orders/batch", content=body, headers={**idem(), **JSON})
         assert r.status_code == 422, (body, r.text)
         assert r.headers["content-type"] == "application/problem+json"
     assert await snapshot(db) == before

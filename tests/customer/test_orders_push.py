@@ -102,7 +102,9 @@ async def test_unknown_customer_id_is_rejected(client, db):
 
 async def test_malformed_json_is_rejected(client, db):
     before = await snapshot(db)
-    r = await client.post("/api/v1/orders", content=b'{"external_id": ', headers=idem())
+    r = await client.post(
+        "/api/v1/orders", content=b'{"external_id": ', headers={**idem(), "content-type": "application/json"}
+    )
     assert r.status_code == 422
     assert r.json()["status"] == 422
     assert await snapshot(db) == before

@@ -129,6 +129,33 @@ async def test_consumer_down_then_up_gets_everything(db_url, db, receiver_db, re
     assert await receiver_db.fetchval("SELECT count(*) FROM received_events WHERE type = 'order.created'") == 10
 
 
+async def test_a_subscriber_back_from_an_outage_gets_its_backlog_at_once(
+    db_url, db, receiver_db, receiver_db_url, receiver_port
+):
+    """The relay probes an unreachable subscriber's /readyz; when it answers, every message owed to it is
+    due at once instead of at the end of its backoff (here an hour away)."""
+    settings = publisher_settings(db_url, receiver_port)
+    async with app_client(create_app(settings), headers=partner_headers("shop-1", "orders:write")) as client:
+        await client.post("/api/v1/orders/batch", json={"orders": [order(f"B-{i}") for i in range(5)]}, headers=idem())
+        await client.post("/api/v1/orders", json=order("B-single"), headers=idem())
+
+        async def all_failed():
+            return await db.fetchval("SELECT bool_and(attempts > 0) FROM outbox_messages")
+
+        await eventually(all_failed)
+        await db.execute("UPDATE outbox_messages SET next_attempt_at = now() + interval '1 hour'")
+        proc = start_receiver(receiver_db_url, receiver_port)
+        try:
+
+            async def delivered():
+                return await db.fetchval("SELECT bool_and(delivered_at IS NOT NULL) FROM outbox_messages")
+
+            await eventually(delivered, within=10)
+        finally:
+            proc.stop()
+    assert await receiver_db.fetchval("SELECT count(*) FROM received_events WHERE type = 'order.created'") == 6
+
+
 async def test_redelivery_is_applied_once(db_url, db, receiver_db, receiver_port, receiver):
     settings = publisher_settings(db_url, receiver_port)
     async with app_client(create_app(settings), headers=partner_headers("shop-1", "orders:write")) as client:
@@ -158,7 +185,7 @@ async def test_failing_consumer_dead_letters_then_replays(db_url, db, receiver_d
                 return await db.fetchval("SELECT dead FROM outbox_messages WHERE dead")
 
             await eventually(dead)
-            assert "500" in await db.fetchval("SELECT last_error FROM outbox_messages")
+            assert "answered 503" in await db.fetchval("SELECT last_error FROM outbox_messages")
     finally:
         failing.stop()
     assert await receiver_db.fetchval("SELECT count(*) FROM received_events") == 0

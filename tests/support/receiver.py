@@ -13,14 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_customer.main import SERVICE_DIR
 from crm_shared.app import create_service_app
+from crm_shared.inbox import RetryLater
 from crm_shared.settings import ServiceSettings
 
 CREATE_TABLE = "CREATE TABLE IF NOT EXISTS received_events (event_id uuid, type text, subject text, order_id text)"
 
 
 async def record(session: AsyncSession, events: list[dict[str, Any]]) -> None:
-    if os.environ.get("RECEIVER_FAIL"):
-        raise RuntimeError("receiver told to fail")
+    if os.environ.get("RECEIVER_FAIL"):  # down, not poisoned: the whole delivery is refused (503)
+        raise RetryLater("receiver told to fail")
     await session.execute(
         text("INSERT INTO received_events VALUES (CAST(:id AS uuid), :type, :subject, :order_id)"),
         [

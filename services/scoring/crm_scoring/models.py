@@ -5,7 +5,7 @@ from .batch.models import BatchRun
 from .calibration.models import Calibration
 from .formulas.models import FormulaVersion
 from .ledger.models import PointsEntry
-from .purchases.models import KnownCustomer, Purchase
+from .purchases.models import KnownCustomer, Purchase, PurchaseRefund
 from .rules.models import RuleSet
 from .scores.models import CustomerScore, ScoreChange, StageChange
 
@@ -18,6 +18,7 @@ __all__ = [
     "KnownCustomer",
     "PointsEntry",
     "Purchase",
+    "PurchaseRefund",
     "RuleSet",
     "ScoreChange",
     "StageChange",

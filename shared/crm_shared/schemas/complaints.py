@@ -6,8 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
+from ..bounds import Instant
+from ..text import SingleLine
 from .common import ReadModel
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -15,9 +17,9 @@ ComplaintStatus = Literal["open", "in_progress", "resolved", "closed"]
 ComplaintChannel = Literal["phone", "email", "sms", "mail", "visit", "chat", "web", "social", "other"]
 TransitionAction = Literal["start", "resolve", "close", "reopen"]
 CategoryKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Owner = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
+Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
+Owner = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 
 
@@ -74,7 +76,7 @@ class ComplaintOpen(BaseModel):
     subject: Subject
     description: Text | None = None
     owner: Owner | None = Field(default=None, description="who handles it (a staff user)")
-    opened_at: AwareDatetime | None = Field(default=None, description="default now; never in the future")
+    opened_at: Instant | None = Field(default=None, description="default now; never in the future")
 
 
 class ComplaintUpdate(BaseModel):

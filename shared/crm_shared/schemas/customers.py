@@ -3,65 +3,99 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Literal
 
+import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from ..bounds import Amount, PlainDecimal
 from ..pii import PiiEmail, PiiPhone, PiiText
+from ..text import SingleLine, text_problem
 from .common import Money, ReadModel
 
 CustomerKind = Literal["individual", "company"]
 PaymentTerms = Literal["prepaid", "cash", "on_time", "on_account"]
 BrandContribution = Literal["none", "public_figure", "senior_position"]
 PreferredChannel = Literal["email", "sms", "mail", "phone"]
-# Attributes the composite value score reads (DOMAIN.md 2); money as a decimal string in JSON.
+# Attributes the composite value score reads (DOMAIN.md 2); money as a decimal string in JSON, in the
+# range every service accepts (crm_shared.bounds: the scoring service keeps these too).
 _PLACES = Decimal("0.0001")  # the scale of the columns: a write reads back as it is stored
-Budget = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4), AfterValidator(lambda v: v.quantize(_PLACES))]
+Budget = Amount
 ShareOfWallet = Annotated[
-    Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4), AfterValidator(lambda v: v.quantize(_PLACES))
+    PlainDecimal, Field(ge=0, le=1, max_digits=5, decimal_places=4), AfterValidator(lambda v: v.quantize(_PLACES))
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
+Line = Annotated[str, SingleLine]  # an address part, a reference: one line
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE_CHARS = re.compile(r"[\s().\-/]")
+_FORMAT_HINT = "in international form, e.g. +34 600 123 456"
+
+
+def email_key(value: str) -> str:
+    """Unicode NFKC, then case folding: every spelling of one address (composed or decomposed accents,
+    full-width letters, any case) becomes one key, so look-ups and duplicate detection find it."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold()).strip()
 
 
 def normalize_email(value: str) -> str:
-    email = value.strip().lower()
-    if len(email) > 320 or not _EMAIL.match(email):
+    """A valid address, as `email_key` stores it."""
+    email = email_key(value)
+    if len(email) > 320 or not _EMAIL.match(email) or text_problem(email, single_line=True) is not None:
         raise ValueError("not a valid email address")
     return email
 
 
-def normalize_phone(value: str) -> str:
-    """Digits with an optional leading +, separators removed: '+49 (30) 123-45' -> '+493012345'."""
-    phone = _PHONE_CHARS.sub("", value.strip())
-    if phone.startswith("00"):
-        phone = "+" + phone[2:]
-    digits = phone[1:] if phone.startswith("+") else phone
-    if not digits.isdigit() or not 5 <= len(digits) <= 17:
-        raise ValueError("not a valid phone number (5 to 17 digits, optional leading +)")
-    return phone
+def normalize_phone(value: str, region: str | None = None) -> str:
+    """E.164 ('+34600123456'), parsed by libphonenumber: any spacing or punctuation, 00 for +, full-width,
+    superscript or Arabic-Indic digits. A number without its country code needs `region` (ISO 3166-1
+    alpha-2, e.g. the address's country); one the numbering plan does not know is refused."""
+    return _e164(value, region)
+
+
+@lru_cache(maxsize=65_536)
+def _e164(value: str, region: str | None) -> str:
+    """Cached: parsing costs ~20-35 us, and a batch of orders repeats its customers' numbers."""
+    text = unicodedata.normalize("NFKC", value).strip()  # superscript and full-width digits to ASCII
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"not a phone number; give it {_FORMAT_HINT}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"not a valid phone number; give it {_FORMAT_HINT}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_key(value: str) -> str:
+    """A phone filter's value as it is stored, or the value unchanged when it is not a number."""
+    try:
+        return normalize_phone(value)
+    except ValueError:
+        return value
 
 
 class Address(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line1: PiiText | None = Field(default=None, max_length=200)
-    line2: PiiText | None = Field(default=None, max_length=200)
-    city: str | None = Field(default=None, max_length=100)
-    region: str | None = Field(default=None, max_length=100)
-    postal_code: PiiText | None = Field(default=None, max_length=20)
+    line1: Annotated[PiiText, SingleLine] | None = Field(default=None, max_length=200)
+    line2: Annotated[PiiText, SingleLine] | None = Field(default=None, max_length=200)
+    city: Line | None = Field(default=None, max_length=100)
+    region: Line | None = Field(default=None, max_length=100)
+    postal_code: Annotated[PiiText, SingleLine] | None = Field(default=None, max_length=20)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
 
@@ -70,8 +104,8 @@ class ExternalRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
-    partner: str = Field(min_length=1, max_length=100)
-    external_id: str = Field(min_length=1, max_length=128)
+    partner: Line = Field(min_length=1, max_length=100)
+    external_id: Line = Field(min_length=1, max_length=128)
 
 
 class _ContactFields(BaseModel):
@@ -80,9 +114,10 @@ class _ContactFields(BaseModel):
     first_name: Name | None = None
     last_name: Name | None = None
     company_name: Name | None = None
-    email: str | None = Field(default=None, examples=["ana@example.com"])
-    phone: str | None = Field(default=None, examples=["+34 600 123 456"])
+    # Before the phone: a national number takes the address's country.
     address: Address | None = None
+    email: str | None = Field(default=None, examples=["ana@example.com"])
+    phone: str | None = Field(default=None, examples=["+34 600 123 456"], description="E.164 once stored")
 
     @field_validator("email")
     @classmethod
@@ -91,8 +126,9 @@ class _ContactFields(BaseModel):
 
     @field_validator("phone")
     @classmethod
-    def _phone(cls, v: str | None) -> str | None:
-        return normalize_phone(v) if v is not None else None
+    def _phone(cls, v: str | None, info: ValidationInfo) -> str | None:
+        address = info.data.get("address")
+        return normalize_phone(v, address.country if address is not None else None) if v is not None else None
 
 
 class _ValueFields(BaseModel):

@@ -1,6 +1,11 @@
 """Order contracts. Input is a msgspec Struct: partners push batches of 5,000 orders, and msgspec
 decodes and type-checks a row in a few microseconds where a pydantic model takes ~28 us. The same
-Struct is the single definition: its JSON Schema is published in the OpenAPI document."""
+Struct is the single definition: its JSON Schema is published in the OpenAPI document.
+
+What JSON types cannot say is checked after decoding (crm_customer.orders.validation), with the ranges
+every service shares (crm_shared.bounds): amounts and quantities arrive as `DecimalIn` and leave the
+check as Decimals, `ordered_at` in 1900..2200 and in UTC, every string one line without control characters.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Annotated, Literal
 import msgspec
 from pydantic import Field
 
+from ..bounds import DecimalIn, PositiveAmount
 from .common import Money, ReadModel
 
 MAX_BATCH = 5000
@@ -53,8 +59,8 @@ class OrderCustomerIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
 
 class OrderLineIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     sku: Str64
-    quantity: Decimal
-    unit_price: Decimal
+    quantity: DecimalIn
+    unit_price: DecimalIn
     name: Str200 | None = None
     product_line: Str64 | None = None
 
@@ -65,7 +71,7 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     external_id: Str128
     ordered_at: Annotated[datetime, msgspec.Meta(tz=True)]
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
-    amount: Decimal
+    amount: DecimalIn
     customer: OrderCustomerIn | None = None
     customer_id: uuid.UUID | None = None
     payment_method: PaymentMethod | None = None
@@ -138,5 +144,5 @@ class OrderCancel(ReadModel):
 
 
 class OrderRefund(ReadModel):
-    amount: Money | None = Field(default=None, gt=0, description="default: everything not yet refunded")
+    amount: PositiveAmount | None = Field(default=None, description="default: everything not yet refunded")
     reason: str | None = Field(default=None, max_length=500)

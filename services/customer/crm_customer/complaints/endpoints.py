@@ -4,14 +4,15 @@ Thin handlers; the rules live in service.py."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
+from crm_shared.bounds import Day
 from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.etags import etag, parse_if_match
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
 
@@ -39,19 +40,8 @@ router = APIRouter(prefix="/api/v1", tags=["complaints"])
 BASE = "/complaints"
 READ, WRITE = "complaints:read", "complaints:write"
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="optional: the ETag from a read")]
-FromQuery = Annotated[date | None, Query(alias="from", description="first UTC day; default 29 days before `to`")]
-ToQuery = Annotated[date | None, Query(alias="to", description="last UTC day, inclusive; default today")]
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _parse_if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
+FromQuery = Annotated[Day | None, Query(alias="from", description="first UTC day; default 29 days before `to`")]
+ToQuery = Annotated[Day | None, Query(alias="to", description="last UTC day, inclusive; default today")]
 
 
 # -- taxonomy and SLAs ---------------------------------------------------------------------------
@@ -180,7 +170,7 @@ async def open_complaint(
         return replay
     complaint = await service.open_complaint(session, principal=principal, data=data)
     body = service.to_read(complaint).model_dump_json().encode()
-    headers = {"ETag": _etag(complaint.version), "Location": f"{router.prefix}{BASE}/{complaint.id}"}
+    headers = {"ETag": etag(complaint.version), "Location": f"{router.prefix}{BASE}/{complaint.id}"}
     return await idem.respond(201, body, headers=headers)
 
 
@@ -214,7 +204,7 @@ async def get_complaint(
     """One complaint with its status history; the ETag is what `If-Match` expects."""
     complaint = await service.get(session, complaint_id)
     body = (await service.detail(session, complaint)).model_dump_json()
-    return Response(body, media_type="application/json", headers={"ETag": _etag(complaint.version)})
+    return Response(body, media_type="application/json", headers={"ETag": etag(complaint.version)})
 
 
 @router.patch(
@@ -234,10 +224,10 @@ async def update_complaint(
     if (replay := await idem.claim()) is not None:
         return replay
     complaint = await service.update(
-        session, principal=principal, complaint_id=complaint_id, data=data, if_match=_parse_if_match(if_match)
+        session, principal=principal, complaint_id=complaint_id, data=data, if_match=parse_if_match(if_match)
     )
     body = service.to_read(complaint).model_dump_json().encode()
-    return await idem.respond(200, body, headers={"ETag": _etag(complaint.version)})
+    return await idem.respond(200, body, headers={"ETag": etag(complaint.version)})
 
 
 @router.post(
@@ -257,7 +247,7 @@ async def transition_complaint(
     if (replay := await idem.claim()) is not None:
         return replay
     complaint = await service.transition(
-        session, principal=principal, complaint_id=complaint_id, data=data, if_match=_parse_if_match(if_match)
+        session, principal=principal, complaint_id=complaint_id, data=data, if_match=parse_if_match(if_match)
     )
     body = service.to_read(complaint).model_dump_json().encode()
-    return await idem.respond(200, body, headers={"ETag": _etag(complaint.version)})
+    return await idem.respond(200, body, headers={"ETag": etag(complaint.version)})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from crm_shared.bounds import Instant
 from crm_shared.schemas.complaints import (
     CategoryCreate,
     CategoryRead,
@@ -67,8 +68,8 @@ class ComplaintFilters(BaseModel):
     overdue: bool | None = Field(
         default=None, description="true: open or in progress past due_at; false: all the others"
     )
-    opened_from: AwareDatetime | None = Field(default=None, description="inclusive")
-    opened_to: AwareDatetime | None = Field(default=None, description="exclusive")
+    opened_from: Instant | None = Field(default=None, description="inclusive")
+    opened_to: Instant | None = Field(default=None, description="exclusive")
 
     @field_validator("status")
     @classmethod

@@ -393,8 +393,7 @@ async def list_complaints(
     binding = {**filters.model_dump(mode="json"), "desc": descending}
     after = None
     if cursor:
-        opened_at, cid = decode_cursor(cursor, binding, secret)
-        after = [datetime.fromisoformat(opened_at), uuid.UUID(cid)]
+        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
     rows = await repository.list_page(session, filters, descending=descending, after=after, limit=limit, now=_now())
     next_cursor = None
     if len(rows) > limit:

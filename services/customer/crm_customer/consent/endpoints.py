@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.etags import etag, parse_if_match
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 from crm_shared.schemas.engagement import ConsentChannel, ConsentStatus
@@ -28,13 +29,6 @@ from .schemas import (
 router = APIRouter(prefix="/api/v1/customers", tags=["consent"])
 # A machine-read id list (the campaign service pages through it): larger pages than interactive lists.
 IdsLimitQuery = Annotated[int, Query(ge=1, le=1000, description="page size, default 100, at most 1000")]
-
-
-def _parse_if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
 
 
 @router.get("/consents", response_model=Page[ConsentedCustomer])
@@ -123,6 +117,6 @@ async def set_contact_preferences(
     if (replay := await idem.claim()) is not None:
         return replay
     result = await service.set_preferences(
-        session, principal=principal, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match)
+        session, principal=principal, customer_id=customer_id, data=data, if_match=parse_if_match(if_match)
     )
-    return await idem.respond(200, result.model_dump_json().encode(), headers={"ETag": f'"{result.version}"'})
+    return await idem.respond(200, result.model_dump_json().encode(), headers={"ETag": etag(result.version)})

@@ -112,8 +112,8 @@ async def history(
     binding = {"customer": str(live), "channel": channel}
     after = None
     if cursor:
-        at, rid = decode_cursor(cursor, binding, secret)
-        after = (datetime.fromisoformat(at), int(rid))
+        at, rid = decode_cursor(cursor, binding, secret, shape=(datetime, int))
+        after = (at, rid)
     rows = await repository.history_page(await driver_connection(session), live, channel, after, limit)
     next_cursor = None
     if len(rows) > limit:
@@ -155,7 +155,7 @@ async def consented(
     session: AsyncSession, *, channel: str, status: str, cursor: str | None, limit: int, secret: str
 ) -> tuple[list[ConsentedCustomer], str | None]:
     binding = {"channel": channel, "status": status}
-    after = uuid.UUID(decode_cursor(cursor, binding, secret)[0]) if cursor else None
+    after = decode_cursor(cursor, binding, secret, shape=(uuid.UUID,))[0] if cursor else None
     rows = await repository.consented_page(await driver_connection(session), channel, status, after, limit)
     next_cursor = None
     if len(rows) > limit:

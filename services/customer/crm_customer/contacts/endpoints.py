@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.etags import etag, parse_if_match
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 
@@ -19,17 +20,6 @@ from .schemas import ContactCreate, ContactFilters, ContactRead, ContactUpdate
 router = APIRouter(prefix="/api/v1/customers", tags=["contacts"])
 _ONE = "/{customer_id:uuid}/contacts/{contact_id:uuid}"
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="the ETag from a read")]
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _parse_if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
 
 
 @router.post("/{customer_id:uuid}/contacts", status_code=201, response_model=ContactRead)
@@ -46,7 +36,7 @@ async def create_contact(
     contact = await service.create(session, principal=principal, customer_id=customer_id, data=data)
     location = f"{router.prefix}/{contact.customer_id}/contacts/{contact.id}"
     body = service.to_read(contact).model_dump_json().encode()
-    return await idem.respond(201, body, headers={"ETag": _etag(contact.version), "Location": location})
+    return await idem.respond(201, body, headers={"ETag": etag(contact.version), "Location": location})
 
 
 @router.get("/{customer_id:uuid}/contacts", response_model=Page[ContactRead])
@@ -84,7 +74,7 @@ async def get_contact(
     return Response(
         service.to_read(contact).model_dump_json(),
         media_type="application/json",
-        headers={"ETag": _etag(contact.version)},
+        headers={"ETag": etag(contact.version)},
     )
 
 
@@ -107,10 +97,10 @@ async def update_contact(
         customer_id=customer_id,
         contact_id=contact_id,
         data=data,
-        if_match=_parse_if_match(if_match),
+        if_match=parse_if_match(if_match),
     )
     body = service.to_read(contact).model_dump_json().encode()
-    return await idem.respond(200, body, headers={"ETag": _etag(contact.version)})
+    return await idem.respond(200, body, headers={"ETag": etag(contact.version)})
 
 
 @router.delete(_ONE, status_code=204, responses={409: {"description": "complaints or interactions refer to it"}})
@@ -126,6 +116,6 @@ async def delete_contact(
     if (replay := await idem.claim()) is not None:
         return replay
     await service.delete(
-        session, principal=principal, customer_id=customer_id, contact_id=contact_id, if_match=_parse_if_match(if_match)
+        session, principal=principal, customer_id=customer_id, contact_id=contact_id, if_match=parse_if_match(if_match)
     )
     return await idem.respond(204, b"")

@@ -8,10 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from crm_shared.schemas.customers import Name, normalize_email, normalize_phone
 from crm_shared.schemas.relations import ContactRead, ContactRelation
+from crm_shared.text import SingleLine
 
 __all__ = ["ContactCreate", "ContactFilters", "ContactRead", "ContactUpdate"]
 
-Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
 NAME_FIELDS = ("first_name", "last_name")
 
 

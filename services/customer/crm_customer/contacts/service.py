@@ -85,8 +85,7 @@ async def list_contacts(
     binding = {"customer_id": str(owner), **filters.model_dump(mode="json")}
     after = None
     if cursor:
-        created_at, raw_id = decode_cursor(cursor, binding, secret)
-        after = [datetime.fromisoformat(created_at), uuid.UUID(raw_id)]
+        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
     rows = await repository.page(session, owner, filters.relation, after, limit)
     next_cursor = None
     if len(rows) > limit:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.etags import etag, parse_if_match
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
 
@@ -17,17 +18,6 @@ from . import service
 from .schemas import SORTABLE, CustomerCreate, CustomerFilters, CustomerRead, CustomerUpdate
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _parse_if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
 
 
 @router.post("", status_code=201, response_model=CustomerRead, responses={409: {"description": "reference taken"}})
@@ -44,7 +34,7 @@ async def create_customer(
     customer = await service.create(session, principal=principal, data=data)
     body = service.to_read(customer, principal).model_dump_json().encode()
     return await idem.respond(
-        201, body, headers={"ETag": _etag(customer.version), "Location": f"{router.prefix}/{customer.id}"}
+        201, body, headers={"ETag": etag(customer.version), "Location": f"{router.prefix}/{customer.id}"}
     )
 
 
@@ -81,7 +71,7 @@ async def get_customer(
     """One customer; the ETag header is what `If-Match` on an update expects. A merged id answers with
     the survivor (and `Content-Location` naming it)."""
     customer = await service.get(session, customer_id, principal=principal)
-    headers = {"ETag": _etag(customer.version)}
+    headers = {"ETag": etag(customer.version)}
     if customer.id != customer_id:  # a merged id: this is the survivor, which has its own address
         headers["Content-Location"] = f"{router.prefix}/{customer.id}"
     return Response(
@@ -102,10 +92,10 @@ async def update_customer(
     if (replay := await idem.claim()) is not None:
         return replay
     customer = await service.update(
-        session, principal=principal, customer_id=customer_id, data=data, if_match=_parse_if_match(if_match)
+        session, principal=principal, customer_id=customer_id, data=data, if_match=parse_if_match(if_match)
     )
     body = service.to_read(customer, principal).model_dump_json().encode()
-    return await idem.respond(200, body, headers={"ETag": _etag(customer.version)})
+    return await idem.respond(200, body, headers={"ETag": etag(customer.version)})
 
 
 @router.get("/{customer_id:uuid}/members", response_model=Page[CustomerRead])

@@ -166,17 +166,12 @@ async def update(
     return customer
 
 
-def _cursor_position(sort: Sequence[SortKey], raw: list[Any]) -> list[Any]:
-    kinds = [k.field for k in sort] + ["id"]
-    out: list[Any] = []
-    for field, value in zip(kinds, raw, strict=True):
-        if field == "created_at":
-            out.append(datetime.fromisoformat(value))
-        elif field == "id":
-            out.append(uuid.UUID(value))
-        else:
-            out.append(value)
-    return out
+_POSITION_TYPES = {"created_at": datetime, "display_name": str}
+
+
+def _cursor_shape(sort: Sequence[SortKey]) -> list[type]:
+    """The types of a list position: the sort fields', then the id."""
+    return [_POSITION_TYPES[k.field] for k in sort] + [uuid.UUID]
 
 
 async def list_customers(
@@ -190,7 +185,7 @@ async def list_customers(
     secret: str,
 ) -> tuple[list[Customer], str | None]:
     binding = {**filters.model_dump(mode="json"), "sort": [(k.field, k.descending) for k in sort]}
-    after = _cursor_position(sort, decode_cursor(cursor, binding, secret)) if cursor else None
+    after = decode_cursor(cursor, binding, secret, shape=_cursor_shape(sort)) if cursor else None
     rows = await repository.list_page(session, principal, filters, sort, after, limit)
     next_cursor = None
     if len(rows) > limit:
@@ -211,8 +206,8 @@ async def list_members(
     binding = {"members_of": str(company.id)}
     after = None
     if cursor:
-        name, raw_id = decode_cursor(cursor, binding, secret)
-        after = (name, uuid.UUID(raw_id))
+        name, member_id = decode_cursor(cursor, binding, secret, shape=(str, uuid.UUID))
+        after = (name, member_id)
     rows = await repository.members_page(session, principal, company.id, after, limit)
     next_cursor = None
     if len(rows) > limit:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.etags import etag, parse_if_match
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
 
@@ -18,13 +19,6 @@ from . import service
 from .schemas import DuplicateGroup, DuplicateReason, MergeRequest, MergeResult
 
 router = APIRouter(prefix="/api/v1/customers", tags=["hygiene"])
-
-
-def _parse_if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
 
 
 @router.get("/duplicates", response_model=Page[DuplicateGroup])
@@ -68,7 +62,7 @@ async def merge_customers(
         principal=principal,
         survivor_id=survivor_id,
         merged_id=data.merged_id,
-        if_match=_parse_if_match(if_match),
+        if_match=parse_if_match(if_match),
     )
     result = MergeResult(
         survivor=to_read(outcome.survivor), merged_id=outcome.merged_id, moved=outcome.moved, filled=outcome.filled
@@ -76,5 +70,5 @@ async def merge_customers(
     return await idem.respond(
         200,
         result.model_dump_json().encode(),
-        headers={"ETag": f'"{outcome.survivor.version}"', "Content-Location": f"{router.prefix}/{survivor_id}"},
+        headers={"ETag": etag(outcome.survivor.version), "Content-Location": f"{router.prefix}/{survivor_id}"},
     )

@@ -17,7 +17,7 @@ from crm_shared import outbox
 from crm_shared.auth import Principal
 from crm_shared.db import driver_connection
 from crm_shared.events import new_event
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import decode_cursor, encode_cursor, invalid_cursor
 from crm_shared.schemas.customers import display_name
 
 from ..customers import repository as customers_repository
@@ -139,13 +139,28 @@ async def _name_groups(
     return out[:need]
 
 
+def _resumable(reason: str, key: str) -> bool:
+    """A cursor's (reason, key) this listing can continue from: a name group's key is "<company>:<id>"."""
+    if reason not in REASONS:
+        return False
+    if reason != "name":
+        return True
+    try:
+        uuid.UUID(key.split(":")[0])
+    except ValueError:
+        return False
+    return True
+
+
 async def duplicates(
     session: AsyncSession, *, reason: str | None, cursor: str | None, limit: int, secret: str
 ) -> tuple[list[DuplicateGroup], str | None]:
     """Candidate groups, by reason (email, phone, name) then key; cursor pagination."""
     conn = await driver_connection(session)
     binding = {"reason": reason}
-    after_reason, after_key = decode_cursor(cursor, binding, secret) if cursor else (None, None)
+    after_reason, after_key = decode_cursor(cursor, binding, secret, shape=(str, str)) if cursor else (None, None)
+    if after_reason is not None and not _resumable(after_reason, after_key):
+        raise invalid_cursor()
     reasons = [r for r in REASONS if reason in (None, r)]
     if after_reason is not None:
         reasons = reasons[reasons.index(after_reason) :]

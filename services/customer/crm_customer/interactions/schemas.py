@@ -6,13 +6,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from crm_shared.bounds import Instant
 from crm_shared.schemas.common import ReadModel
 from crm_shared.schemas.engagement import Direction, InteractionChannel
+from crm_shared.text import SingleLine
 
 CLOCK_SKEW = timedelta(minutes=2)  # a client clock slightly ahead is not "the future"
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
+Staff = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
 
 
 class InteractionCreate(BaseModel):
@@ -22,11 +25,9 @@ class InteractionCreate(BaseModel):
     direction: Direction
     subject: Text200 | None = None
     outcome: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] | None = None
-    staff: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = Field(
-        default=None, description="who handled it; default: the calling user"
-    )
+    staff: Staff | None = Field(default=None, description="who handled it; default: the calling user")
     contact_id: uuid.UUID | None = Field(default=None, description="one of the customer's contacts")
-    occurred_at: AwareDatetime = Field(description="when it happened; not in the future")
+    occurred_at: Instant = Field(description="when it happened; not in the future")
 
     @field_validator("occurred_at")
     @classmethod
@@ -52,5 +53,5 @@ class InteractionRead(ReadModel):
 class InteractionFilters(BaseModel):
     channel: InteractionChannel | None = None
     direction: Direction | None = None
-    from_: AwareDatetime | None = Field(default=None, alias="from", description="occurred at or after")
-    to: AwareDatetime | None = Field(default=None, description="occurred before")
+    from_: Instant | None = Field(default=None, alias="from", description="occurred at or after")
+    to: Instant | None = Field(default=None, description="occurred before")

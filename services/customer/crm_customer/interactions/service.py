@@ -67,8 +67,7 @@ async def list_interactions(
     binding = {"customer": str(live), **filters.model_dump(mode="json")}
     after = None
     if cursor:
-        occurred_at, iid = decode_cursor(cursor, binding, secret)
-        after = [datetime.fromisoformat(occurred_at), uuid.UUID(iid)]
+        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
     rows = await repository.list_page(session, live, filters, after, limit)
     next_cursor = None
     if len(rows) > limit:

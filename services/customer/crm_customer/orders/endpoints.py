@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -12,10 +11,13 @@ from fastapi.responses import StreamingResponse
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
+from crm_shared.bounds import INT64_MAX, Instant
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.errors import Unprocessable
 from crm_shared.idempotency import IdempotencyDep
+from crm_shared.input_guard import checks_text_per_row
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
+from crm_shared.text import suspicious
 
 from . import export, service, validation
 from .exceptions import OrderExists
@@ -62,8 +64,9 @@ def _results(outcome: service.IngestResult, external_ids: dict[int, str | None],
     "/batch",
     response_model=BatchResult,
     openapi_extra=request_body("OrderBatchIn", {"orders": [_EXAMPLE]}),
-    responses={413: {"description": "more than 5,000 orders"}},
+    responses={413: {"description": "more than 5,000 orders, or a larger body than the service takes"}},
 )
+@checks_text_per_row  # a row with a control character is refused on its own
 async def push_batch(
     request: Request,
     session: SessionDep,
@@ -76,7 +79,7 @@ async def push_batch(
     raw_rows = validation.split_batch(body)
     if (replay := await idem.claim()) is not None:
         return replay
-    valid, rejected = validation.decode_rows(raw_rows)
+    valid, rejected = validation.decode_rows(raw_rows, check_text=suspicious(body))
     outcome = await service.ingest(session, principal=principal, orders=valid)
     outcome.rejected.extend(rejected)
     ids = {i: o.external_id for i, o in valid} | {r.index: r.external_id for r in rejected}
@@ -142,8 +145,8 @@ async def list_orders(
 async def export_orders(
     request: Request,
     principal: Annotated[Principal, allow("orders:read", partner="own")],
-    after: Annotated[int, Query(ge=0, description="resume after this `seq` (0: from the start)")] = 0,
-    updated_since: datetime | None = None,
+    after: Annotated[int, Query(ge=0, le=INT64_MAX, description="resume after this `seq` (0: from the start)")] = 0,
+    updated_since: Instant | None = None,
 ) -> StreamingResponse:
     """Stream every order as NDJSON in insertion order (`seq`); resume with `after` = the last seq."""
     partner = principal.client_id if principal.kind == "partner" else None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import msgspec
 from pydantic import BaseModel, Field
 
+from crm_shared.bounds import Instant
 from crm_shared.schemas.orders import (
     BatchResult,
     BatchRowResult,
@@ -34,8 +34,8 @@ class OrderFilters(BaseModel):
     customer_id: uuid.UUID | None = None
     partner: str | None = Field(default=None, description="staff only; partners always see their own")
     status: OrderStatus | None = None
-    ordered_from: datetime | None = None
-    ordered_to: datetime | None = None
+    ordered_from: Instant | None = None
+    ordered_to: Instant | None = None
 
 
 def _schemas() -> tuple[dict, dict]:

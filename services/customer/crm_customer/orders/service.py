@@ -340,8 +340,7 @@ async def list_orders(
     binding = {**{k: str(v) if v is not None else None for k, v in filters.items()}, "desc": descending}
     after = None
     if cursor:
-        ordered_at, oid = decode_cursor(cursor, binding, secret)
-        after = [datetime.fromisoformat(ordered_at), uuid.UUID(oid)]
+        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
     rows = await repository.list_page(session, filters=filters, descending=descending, after=after, limit=limit)
     next_cursor = None
     if len(rows) > limit:

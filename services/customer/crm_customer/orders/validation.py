@@ -1,27 +1,33 @@
 """Decode and check pushed orders row by row, so one bad row is reported and never sinks a batch.
 
-msgspec checks types and formats while decoding (~3 us a row); the few rules JSON types cannot say
-(finite non-negative money, one customer reference, a sane date) are checked here after decoding.
+msgspec checks types and formats while decoding (~3 us a row); the rules JSON types cannot say are
+checked here after decoding, with the ranges every service shares (crm_shared.bounds): plain decimal
+amounts and quantities in range, one customer reference, `ordered_at` in 1900..2200 and not in the future,
+and every string of a row one line without control characters (crm_shared.text). The input guard leaves a
+batch's text to this module, so that a row with a NUL is refused on its own.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
+from crm_shared.bounds import MAX_AMOUNT, MAX_QUANTITY, instant_problem, parse_amount
 from crm_shared.errors import FieldError, PayloadTooLarge, Unprocessable
 from crm_shared.schemas.customers import normalize_email, normalize_phone
 from crm_shared.schemas.orders import MAX_BATCH, OrderBatchRaw, OrderIn
+from crm_shared.text import bad_text, suspicious
 
 _order = msgspec.json.Decoder(OrderIn)
 _batch = msgspec.json.Decoder(OrderBatchRaw)
 _PATH = re.compile(r" - at `\$(.*)`$")
 _INDEX = re.compile(r"\[(\d+)\]")
-MAX_MONEY = Decimal("1e13")
 FUTURE_SLACK = timedelta(days=1)
 
 
@@ -58,13 +64,32 @@ def split_batch(body: bytes) -> list[msgspec.Raw]:
     return rows
 
 
-def decode_rows(rows: list[msgspec.Raw], prefix: str = "#/orders") -> tuple[list[tuple[int, OrderIn]], list[Rejected]]:
+def text_errors(raw: bytes, where: str) -> list[FieldError]:
+    """Every string of an order (ids, names, SKUs, address parts, codes) is one line without control
+    characters; a row without a suspicious byte sequence is not parsed again."""
+    if not suspicious(raw):
+        return []
+    try:
+        value = json.loads(raw)  # keeps a lone surrogate, which msgspec refuses without naming the field
+    except ValueError:
+        return []  # malformed: msgspec says where
+    return bad_text(value, where, single_line=True)
+
+
+def decode_rows(
+    rows: list[msgspec.Raw], prefix: str = "#/orders", *, check_text: bool = True
+) -> tuple[list[tuple[int, OrderIn]], list[Rejected]]:
+    """`check_text=False` when the whole body has no suspicious byte sequence (crm_shared.text.suspicious):
+    then no row can hold one."""
     valid: list[tuple[int, OrderIn]] = []
     rejected: list[Rejected] = []
     seen: dict[str, int] = {}
     latest = datetime.now(UTC) + FUTURE_SLACK
     for i, raw in enumerate(rows):
         where = f"{prefix}/{i}"
+        if check_text and (errors := text_errors(bytes(raw), where)):
+            rejected.append(Rejected(i, _external_id(raw), errors))
+            continue
         try:
             order = _order.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -88,6 +113,8 @@ def decode_rows(rows: list[msgspec.Raw], prefix: str = "#/orders") -> tuple[list
 
 def decode_one(body: bytes) -> OrderIn:
     """A single pushed order; any problem rejects the request with every field named."""
+    if errors := text_errors(body, "#"):
+        raise Unprocessable("the order is invalid", errors=errors)
     try:
         order = _order.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -98,27 +125,24 @@ def decode_one(body: bytes) -> OrderIn:
     return order
 
 
-_ZERO = Decimal(0)
-_PLACES = Decimal("0.0001")
-
-
-def _amount_error(value: Decimal) -> str | None:
-    """An order amount fits the numeric(18, 4) column: finite, >= 0, < 1e13, at most 4 decimals."""
-    if not value.is_finite():
-        return "must be a finite number"
-    if value < _ZERO:
-        return "must not be negative"
-    if value >= MAX_MONEY:
-        return "is too large"
-    if value != value.quantize(_PLACES):
-        return "has more than 4 decimal places"
-    return None
+def _decimal(
+    value: Any, name: str, pointer: str, errors: list[FieldError], *, maximum: Decimal, positive: bool = False
+) -> Decimal | None:
+    """A DecimalIn value as a Decimal within the shared bounds, or None with the reason in `errors`."""
+    try:
+        return parse_amount(value, maximum=maximum, positive=positive)
+    except ValueError as exc:
+        errors.append(FieldError(detail=f"{name} {exc}", pointer=pointer))
+        return None
 
 
 def check(order: OrderIn, where: str, latest: datetime) -> list[FieldError]:
+    """The rules decoding cannot say; amounts, quantities and prices come out as Decimals, `ordered_at`
+    in UTC."""
     errors: list[FieldError] = []
-    if (problem := _amount_error(order.amount)) is not None:
-        errors.append(FieldError(detail=f"amount {problem}", pointer=f"{where}/amount"))
+    amount = _decimal(order.amount, "amount", f"{where}/amount", errors, maximum=MAX_AMOUNT)
+    if amount is not None:
+        order.amount = amount
     if (order.customer is None) == (order.customer_id is None):
         errors.append(
             FieldError(
@@ -126,17 +150,18 @@ def check(order: OrderIn, where: str, latest: datetime) -> list[FieldError]:
                 pointer=f"{where}/customer",
             )
         )
-    if order.ordered_at > latest:
+    if (problem := instant_problem(order.ordered_at)) is not None:
+        errors.append(FieldError(detail=f"ordered_at {problem}", pointer=f"{where}/ordered_at"))
+    elif order.ordered_at > latest:
         errors.append(FieldError(detail="ordered_at is in the future", pointer=f"{where}/ordered_at"))
+    else:
+        order.ordered_at = order.ordered_at.astimezone(UTC)
     for j, line in enumerate(order.lines):
-        if not (line.quantity.is_finite() and line.quantity > _ZERO):
-            errors.append(FieldError(detail="quantity must be positive", pointer=f"{where}/lines/{j}/quantity"))
-        if not (line.unit_price.is_finite() and line.unit_price >= _ZERO):
-            errors.append(
-                FieldError(
-                    detail="unit_price must be a finite number, not negative", pointer=f"{where}/lines/{j}/unit_price"
-                )
-            )
+        at = f"{where}/lines/{j}"
+        quantity = _decimal(line.quantity, "quantity", f"{at}/quantity", errors, maximum=MAX_QUANTITY, positive=True)
+        price = _decimal(line.unit_price, "unit_price", f"{at}/unit_price", errors, maximum=MAX_AMOUNT)
+        if quantity is not None and price is not None:
+            line.quantity, line.unit_price = quantity, price
     customer = order.customer
     if customer is not None and (customer.email is not None or customer.phone is not None):
         try:
@@ -146,7 +171,8 @@ def check(order: OrderIn, where: str, latest: datetime) -> list[FieldError]:
             errors.append(FieldError(detail=str(exc), pointer=f"{where}/customer/email"))
         try:
             if customer.phone is not None:
-                customer.phone = normalize_phone(customer.phone)
+                region = customer.address.country if customer.address is not None else None
+                customer.phone = normalize_phone(customer.phone, region)
         except ValueError as exc:
             errors.append(FieldError(detail=str(exc), pointer=f"{where}/customer/phone"))
     return errors

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from crm_shared.bounds import Instant
 from crm_shared.schemas.relations import AnswerChannel, ProfileAnswerRead
 
 __all__ = ["CustomerProfile", "ProfileAnswerFilters", "ProfileAnswerIn", "ProfileAnswerRead", "ProfileEntry"]
@@ -21,7 +22,7 @@ class ProfileAnswerIn(BaseModel):
     question_key: str = Field(pattern=QUESTION_KEY, examples=["household.children"])
     answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     channel: AnswerChannel | None = None
-    answered_at: AwareDatetime | None = Field(default=None, description="default now; not in the future")
+    answered_at: Instant | None = Field(default=None, description="default now; not in the future")
 
 
 class ProfileAnswerFilters(BaseModel):

@@ -56,8 +56,7 @@ async def history(
     binding = {"customer_id": str(owner), **filters.model_dump(mode="json")}
     after = None
     if cursor:
-        at, raw_id = decode_cursor(cursor, binding, secret)
-        after = [datetime.fromisoformat(at), int(raw_id)]
+        after = decode_cursor(cursor, binding, secret, shape=(datetime, int))
     rows = await repository.history_page(session, owner, filters.question_key, after, limit)
     next_cursor = None
     if len(rows) > limit:

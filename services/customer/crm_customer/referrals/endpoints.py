@@ -6,10 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
+from crm_shared.bounds import Instant
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
@@ -24,8 +24,8 @@ router = APIRouter(prefix="/api/v1/customers", tags=["referrals"])
 async def top_referrers(
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("customers:read")],
-    start: Annotated[AwareDatetime | None, Query(alias="from", description="referred at or after")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to", description="referred before")] = None,
+    start: Annotated[Instant | None, Query(alias="from", description="referred at or after")] = None,
+    end: Annotated[Instant | None, Query(alias="to", description="referred before")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="default 10")] = 10,
 ) -> TopReferrers:
     """Referral counts per referrer in a period, most first."""

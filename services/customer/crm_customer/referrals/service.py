@@ -86,8 +86,7 @@ async def referred_by(
     binding = {"referrer_id": str(referrer)}
     after = None
     if cursor:
-        at, raw_id = decode_cursor(cursor, binding, secret)
-        after = [datetime.fromisoformat(at), uuid.UUID(raw_id)]
+        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
     rows = await repository.referred_page(session, referrer, after, limit)
     next_cursor = None
     if len(rows) > limit:

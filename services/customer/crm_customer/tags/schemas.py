@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crm_shared.schemas.relations import CustomerTagRead, TagRead
+from crm_shared.text import SingleLine
 
 __all__ = ["KEY_PATTERN", "CustomerTagRead", "CustomerTags", "TagCreate", "TagRead"]
 
@@ -17,7 +18,7 @@ class TagCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(pattern=KEY_PATTERN, examples=["vip_event_2026"], description="lower case, digits, _")
-    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
 

@@ -33,7 +33,7 @@ async def list_tags(
     session: AsyncSession, *, cursor: str | None, limit: int, secret: str
 ) -> tuple[list[Tag], str | None]:
     binding = {"catalogue": "tags"}
-    after = decode_cursor(cursor, binding, secret)[0] if cursor else None
+    after = decode_cursor(cursor, binding, secret, shape=(str,))[0] if cursor else None
     rows = await repository.tags_page(session, after, limit)
     next_cursor = None
     if len(rows) > limit:

@@ -35,8 +35,8 @@ async def timeline(
     binding = {"customer": str(live), "kinds": kinds}
     after = None
     if cursor:
-        at, kind, entry_id = decode_cursor(cursor, binding, secret)
-        after = (datetime.fromisoformat(at), kind, entry_id)
+        at, kind, entry_id = decode_cursor(cursor, binding, secret, shape=(datetime, str, str))
+        after = (at, kind, entry_id)
     rows = await repository.page(await driver_connection(session), live, kinds, after, limit)
     next_cursor = None
     if len(rows) > limit:

@@ -1,7 +1,9 @@
-"""`python -m crm_scoring.batch [--as-of 2026-11-01T00:00:00Z] [--no-refit] [--backtest] [--keep-scores]`:
-recompute every customer's scores (the same run as POST /api/v1/scores/recompute); progress on stderr, the
-run's stats as JSON on stdout. A past --as-of is always a backtest: only a run as of now replaces the live
-scores. --keep-scores backtests and keeps every customer's scores beside the run."""
+"""`python -m crm_scoring.batch [--as-of 2026-11-01T00:00:00Z] [--no-refit] [--backtest] [--keep-scores]
+[--until 2027-02-01T00:00:00Z] [--horizons 30,90]`: recompute every customer's scores (the same run as POST
+/api/v1/scores/recompute); progress on stderr, the run's stats as JSON on stdout. A past --as-of is always a
+backtest: only a run as of now replaces the live scores. --keep-scores backtests and keeps every customer's
+scores beside the run. A backtest compares its predictions with the purchases made up to --until (default:
+the last order known); --horizons gives its expected purchases' horizons in days (default: the clv rules')."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from crm_shared.db import create_engine
 
 from ..config import Settings
+from ..rules.schemas import check_horizons
 from .runner import CLOCK_SLACK, BatchAlreadyRunning, run_batch
 
 
@@ -24,7 +28,21 @@ def _aware(value: str) -> datetime:
     return parsed
 
 
-async def _main(as_of: datetime | None, refit: bool, store: bool, keep_scores: bool) -> int:
+def _horizons(value: str) -> list[int]:
+    try:
+        return check_horizons([int(part) for part in value.split(",")])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (e.g. 30,90,365)") from None
+
+
+async def _main(
+    as_of: datetime | None,
+    refit: bool,
+    store: bool,
+    keep_scores: bool,
+    until: datetime | None,
+    horizons: Sequence[int] | None,
+) -> int:
     settings = Settings()
     engine = create_engine(settings.async_database_url, application_name="scoring-batch")
     try:
@@ -35,6 +53,8 @@ async def _main(as_of: datetime | None, refit: bool, store: bool, keep_scores: b
             refit=refit,
             store=store,
             keep_scores=keep_scores,
+            until=until,
+            horizons_days=horizons,
             requested_by="cli",
             on_progress=lambda phase, f: print(f"{phase} {f:.0%}", file=sys.stderr, flush=True),
         )
@@ -59,6 +79,12 @@ def main() -> None:
         action="store_true",
         help="backtest and keep every customer's scores (GET /api/v1/scores/runs/{id}/customers)",
     )
+    parser.add_argument(
+        "--until", type=_aware, default=None, help="backtests: the end of the window compared (default: last order)"
+    )
+    parser.add_argument(
+        "--horizons", type=_horizons, default=None, help="backtests: expected purchases' horizons in days, e.g. 30,90"
+    )
     args = parser.parse_args()
     now = datetime.now(UTC)
     if args.as_of is not None and args.as_of > now + CLOCK_SLACK:
@@ -67,7 +93,13 @@ def main() -> None:
     if store and args.as_of is not None and args.as_of < now - CLOCK_SLACK:
         print("a past --as-of backtests: the live scores stay as they are", file=sys.stderr)
         store = False
-    sys.exit(asyncio.run(_main(args.as_of, not args.no_refit, store, args.keep_scores)))
+    for flag, value in (("--until", args.until), ("--horizons", args.horizons)):
+        if store and value is not None:
+            parser.error(f"{flag} is for backtests (a past --as-of, --backtest or --keep-scores)")
+    if args.until is not None and (args.until <= (args.as_of or now) or args.until > now + CLOCK_SLACK):
+        parser.error("--until must be after --as-of and not in the future")
+    main_args = (args.as_of, not args.no_refit, store, args.keep_scores, args.until, args.horizons)
+    sys.exit(asyncio.run(_main(*main_args)))
 
 
 if __name__ == "__main__":

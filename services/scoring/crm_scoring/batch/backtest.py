@@ -1,11 +1,14 @@
 """Backtest: score the base as of a past date without storing anything, then compare the predictions with
-what the customers did from that date to now. This is how a firm checks the models on its own history
+what the customers did in the window (as_of, until]. This is how a firm checks the models on its own history
 before trusting them (and how it compares rule or formula changes) without touching live scores.
 
-Measured per run: purchase days predicted for the holdout (MBG/NBD conditional expectation) against those
-made, and how well the churn risk ranks the buyers who then bought nothing (AUC), next to the AUC of plain
-days-since-last-purchase. Purchases made after `as_of` are the purchase days added since (an order placed
-before `as_of` but cancelled later can make that one fewer; counts are floored at 0).
+Measured per run, for every fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD): purchase days predicted for
+the window (the conditional expectation over its length) against those made, and how well three of its
+signals rank the buyers who then bought nothing (AUC): 1 - P(alive), P(no purchase in the window) and minus
+the expected purchases; beside them the AUC of plain days-since-last-purchase. The top-level figures are the
+scoring model's (MBG/NBD: the churn risk customers get). Purchases made in the window are the purchase days
+added between the two dates (an order placed before `as_of` but cancelled later can make that one fewer;
+counts are floored at 0).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from ..clv.value import score_customers
+from ..clv._fit import FitResult
+from ..clv.summary import group
+from ..clv.value import PURCHASE_MODELS, purchase_model
 from ..compute.fitting import usable
 from ..compute.model_inputs import model_inputs
 from ..compute.score import PURCHASE_MODEL, Calibration
@@ -25,6 +30,8 @@ from ..rules.schemas import Rules
 
 def auc(score: np.ndarray, positive: np.ndarray) -> float | None:
     """Mann-Whitney AUC: P(score of a positive > score of a negative), ties counted half."""
+    ok = np.isfinite(score)
+    score, positive = score[ok], positive[ok]
     n_pos = int(positive.sum())
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -33,18 +40,50 @@ def auc(score: np.ndarray, positive: np.ndarray) -> float | None:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def evaluate(
-    then: Summaries, now: Summaries, scored: dict[str, np.ndarray], cal: Calibration, rules: Rules
+def _ratio(predicted: float, actual: int) -> float | None:
+    return round(predicted / actual, 4) if actual else None
+
+
+def model_figures(
+    fit: FitResult, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float, actual: np.ndarray
 ) -> dict[str, Any]:
-    holdout_days = now.as_of_day - then.as_of_day
+    """One purchase model over the window: predicted total against `actual` (purchase days per customer) and
+    the AUCs of its signals for "no purchase in the window". `horizon` is in the model's time unit."""
+    model, params = purchase_model(fit), fit.values()
+    rows, _, inverse = group(x, t_x, T)  # the special functions run once per distinct (x, t_x, T)
+    gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
+    expected = model.conditional_expected_purchases(params, horizon, gx, gt, gT)[inverse]
+    alive = model.p_alive(params, gx, gt, gT)[inverse]
+    quiet_p = model.p_no_purchase(params, horizon, gx, gt, gT)[inverse]
+    predicted = float(np.nansum(expected))
+    total = int(actual.sum())
+    ratio = _ratio(predicted, total)
+    quiet = actual == 0
+    return {
+        "predicted_purchase_days": round(predicted, 1),
+        "predicted_over_actual": ratio,
+        "holdout_error": None if ratio is None else round(ratio - 1.0, 4),
+        "churn_auc": auc(1.0 - alive, quiet),
+        "p_no_purchase_auc": auc(quiet_p, quiet),
+        "minus_expected_purchases_auc": auc(-expected, quiet),
+    }
+
+
+def evaluate(
+    then: Summaries, later: Summaries, scored: dict[str, np.ndarray], cal: Calibration, rules: Rules
+) -> dict[str, Any]:
+    """`then`: the summaries as of the run's date; `later`: as of the end of the window."""
+    holdout_days = later.as_of_day - then.as_of_day
     then_keys = np.ascontiguousarray(then["customer_id"]).view("S16")
-    now_keys = np.ascontiguousarray(now["customer_id"]).view("S16")
-    at = np.minimum(np.searchsorted(now_keys, then_keys), max(len(now_keys) - 1, 0))
-    found = (now_keys[at] == then_keys) if len(now_keys) else np.zeros(len(then_keys), dtype=bool)
-    days_now = np.where(found, now["n_days"][at] if len(now_keys) else 0, then["n_days"])
+    later_keys = np.ascontiguousarray(later["customer_id"]).view("S16")
+    at = np.minimum(np.searchsorted(later_keys, then_keys), max(len(later_keys) - 1, 0))
+    found = (later_keys[at] == then_keys) if len(later_keys) else np.zeros(len(then_keys), dtype=bool)
+    days_later = np.where(found, later["n_days"][at] if len(later_keys) else 0, then["n_days"])
     buyers = then["n_days"] > 0
-    actual = np.maximum(days_now - then["n_days"], 0)[buyers]
+    actual = np.maximum(days_later - then["n_days"], 0)[buyers]
     out: dict[str, Any] = {
+        "as_of": then.as_of.isoformat(),
+        "until": later.as_of.isoformat(),
         "holdout_days": int(holdout_days),
         "buyers": int(buyers.sum()),
         "actual_purchase_days": int(actual.sum()),
@@ -53,33 +92,28 @@ def evaluate(
         "churn_auc": None,
         "predicted_purchase_days": None,
         "predicted_over_actual": None,
+        "models": {},
     }
     if not buyers.any():
         return out
     quiet = actual == 0
     recency = (then.as_of_day - then["last_day"])[buyers].astype(np.float64)
     out["recency_auc"] = auc(recency, quiet)
-    fit = cal.fits.get(PURCHASE_MODEL)
-    if usable(fit) and holdout_days > 0:
-        assert fit is not None
-        mi = model_inputs(then, rules.clv.unit_days)
-        x = mi.x[buyers]
-        expected = score_customers(
-            fit,
-            None,
-            x,
-            mi.t_x[buyers],
-            mi.T[buyers],
-            np.zeros_like(x),
-            unit_days=rules.clv.unit_days,
-            horizons_days=(holdout_days,),
-        ).expected_purchases[holdout_days]
-        predicted = float(np.nansum(expected))
-        out["predicted_purchase_days"] = round(predicted, 1)
-        out["predicted_over_actual"] = round(predicted / float(actual.sum()), 4) if actual.sum() else None
-        risk = scored["churn_risk"][buyers]
-        ok = np.isfinite(risk)
-        out["churn_auc"] = auc(risk[ok], quiet[ok])
+    if holdout_days <= 0:
+        return out
+    mi = model_inputs(then, rules.clv.unit_days)
+    x, t_x, T = mi.x[buyers], mi.t_x[buyers], mi.T[buyers]
+    horizon = holdout_days / rules.clv.unit_days
+    for name in PURCHASE_MODELS:
+        fit = cal.fits.get(name)
+        if usable(fit):
+            assert fit is not None
+            out["models"][name] = model_figures(fit, x, t_x, T, horizon, actual)
+    scoring = out["models"].get(PURCHASE_MODEL)
+    if scoring is not None:
+        out["predicted_purchase_days"] = scoring["predicted_purchase_days"]
+        out["predicted_over_actual"] = scoring["predicted_over_actual"]
+        out["churn_auc"] = auc(scored["churn_risk"][buyers], quiet)  # the churn risk customers were given
     return out
 
 

@@ -6,10 +6,10 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.access import allow
@@ -19,11 +19,11 @@ from crm_shared.errors import Conflict, FieldError, NotFound, Unprocessable
 from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 
 from ..scores import service as scores_service
-from ..scores.schemas import ScoreCount, ScoreFiltersQuery, ScoreListItem, ScoreListQueryDep
+from ..scores.schemas import ScoreCount, ScoreFiltersQuery, ScoreListQueryDep
 from . import snapshot
 from .models import BatchRun, RunScore
 from .runner import CLOCK_SLACK, BatchAlreadyRunning, run_batch, start_run
-from .schemas import RecomputeRequest, RunRead, RunScoreRead
+from .schemas import RecomputeRequest, RunRead, RunScoreListItem, RunScoreRead
 
 router = APIRouter(prefix="/api/v1/scores", tags=["batch"])
 log = logging.getLogger("crm.scoring.batch")
@@ -35,15 +35,19 @@ log = logging.getLogger("crm.scoring.batch")
     response_model=RunRead,
     responses={
         409: {"description": "a run is already running"},
-        422: {"description": "as_of in the future, or a stored run for a past as_of"},
+        422: {
+            "description": "as_of in the future, a stored run for a past as_of, keep_scores, until or "
+            "horizons_days for a run that stores, until not after as_of or in the future"
+        },
     },
 )
 async def recompute(
     data: RecomputeRequest, request: Request, principal: Annotated[Principal, allow("scores:write")]
 ) -> Response:
     """Recompute every customer's scores as of a date: refit the models, re-cut RFM/ABC/gold, score, write back,
-    record this month's membership points. A past as_of is a backtest: the live scores stay as they are.
-    Answers 202 at once; poll the Location for progress."""
+    record this month's membership points. A past as_of is a backtest: the live scores stay as they are, and
+    the predictions are compared with the purchases made in (as_of, until]. Answers 202 at once; poll the
+    Location for progress."""
     now = datetime.now(UTC)
     as_of = data.as_of or now
     if as_of > now + CLOCK_SLACK:
@@ -59,11 +63,19 @@ async def recompute(
             errors=[FieldError(detail="must be false (a backtest) for a past as_of", pointer="#/store")],
         )
     store = not past if data.store is None else data.store
-    if data.keep_scores and store:
-        raise Unprocessable(
-            "only a backtest keeps a copy of the scores",
-            errors=[FieldError(detail="needs a backtest (a past as_of, or store: false)", pointer="#/keep_scores")],
-        )
+    backtest_only = {
+        "keep_scores": (data.keep_scores, "only a backtest keeps a copy of the scores"),
+        "until": (data.until, "only a backtest has a window to compare its predictions with"),
+        "horizons_days": (data.horizons_days, "only a backtest takes its own horizons (live scores use the rules')"),
+    }
+    for name, (value, title) in backtest_only.items():
+        if value and store:
+            raise Unprocessable(
+                title,
+                errors=[FieldError(detail="needs a backtest (a past as_of, or store: false)", pointer=f"#/{name}")],
+            )
+    if data.until is not None:
+        _check_window(as_of, data.until, now)
     app = request.app
     try:
         run_id = await start_run(
@@ -81,6 +93,8 @@ async def recompute(
             refit=data.refit,
             store=store,
             keep_scores=data.keep_scores,
+            until=data.until,
+            horizons_days=data.horizons_days,
             run_id=run_id,
         )
     )
@@ -91,6 +105,17 @@ async def recompute(
         run = await session.get(BatchRun, run_id)
     body = RunRead.model_validate(run).model_dump_json().encode()
     return Response(body, 202, media_type="application/json", headers={"Location": f"{router.prefix}/runs/{run_id}"})
+
+
+def _check_window(as_of: datetime, until: datetime, now: datetime) -> None:
+    if until <= as_of:
+        raise Unprocessable(
+            "until must be after as_of", errors=[FieldError(detail="must be after as_of", pointer="#/until")]
+        )
+    if until > now + CLOCK_SLACK:
+        raise Unprocessable(
+            "until is in the future", errors=[FieldError(detail="must not be in the future", pointer="#/until")]
+        )
 
 
 def _forget(tasks: set[asyncio.Task[object]]):
@@ -118,8 +143,8 @@ async def list_runs(
     if status is not None:
         query = query.where(BatchRun.status == status)
     if cursor is not None:
-        (after,) = decode_cursor(cursor, filters, secret)
-        query = query.where(BatchRun.id < int(after))
+        (after,) = decode_cursor(cursor, filters, secret, shape=(int,))
+        query = query.where(BatchRun.id < after)
     rows = list((await session.scalars(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]
@@ -128,6 +153,7 @@ async def list_runs(
 
 
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+RUN_LIST_FIELDS = ("expected_purchases", "expected_spend")  # beside the live list's fields
 
 
 @router.get("/runs/{run_id}", response_model=RunRead)
@@ -154,22 +180,36 @@ def _in_run(run_id: int) -> list[ColumnElement[bool]]:
     return [RunScore.run_id == run_id]
 
 
-@router.get("/runs/{run_id}/customers", response_model=Page[ScoreListItem])
+@router.get("/runs/{run_id}/customers", response_model=Page[RunScoreListItem])
 async def list_run_scores(
     run_id: RunId,
     request: Request,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("scores:read")],
     query: ScoreListQueryDep,
-) -> Page[ScoreListItem]:
-    """The customers of a backtest's copy, with the same filters, sorts and pages as the live list: what a
-    segment would have been as of the run's date."""
-    await _run_with_copies(session, run_id)
+) -> Page[RunScoreListItem]:
+    """The customers of a backtest's copy, with the same filters, sorts and pages as the live list (what a
+    segment would have been as of the run's date), each with its expected purchases per run horizon and its
+    expected spend: one page of up to 1,000 customers instead of one read per customer."""
+    run = await _run_with_copies(session, run_id)
     secret = request.app.state.settings.cursor_secret.get_secret_value()
+    horizons = run.stats.get("horizons_days", [])
+
+    def item(row: Row[Any]) -> RunScoreListItem:
+        expected = scores_service.per_horizon(horizons, row.expected_purchases)
+        return RunScoreListItem.model_validate({**row._mapping, "expected_purchases": expected})
+
     items, next_cursor = await scores_service.list_scores(
-        session, query, secret=secret, model=RunScore, scope=_in_run(run_id), bound_to={"run": run_id}
+        session,
+        query,
+        secret=secret,
+        model=RunScore,
+        scope=_in_run(run_id),
+        bound_to={"run": run_id},
+        extra_fields=RUN_LIST_FIELDS,
+        to_item=item,
     )
-    return Page[ScoreListItem](items=items, next_cursor=next_cursor)
+    return Page[RunScoreListItem](items=items, next_cursor=next_cursor)
 
 
 @router.get("/runs/{run_id}/customers/count", response_model=ScoreCount)

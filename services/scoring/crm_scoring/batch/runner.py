@@ -10,9 +10,10 @@ an event after the read started keep their newer scores (compute/read_barrier).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from crm_shared.db import create_sessionmaker, driver_connection
 from crm_shared.events import new_event
 from crm_shared.outbox import publish
 
-from ..compute.fitting import fit_models, fit_to_json
+from ..compute.fitting import BACKTEST_PURCHASE_MODELS, LIVE_PURCHASE_MODELS, fit_models, fit_to_json
 from ..compute.model_inputs import model_inputs
 from ..compute.read_barrier import mark_read_start
 from ..compute.score import Calibration, cut_base, derive, score
@@ -36,6 +37,7 @@ from ..compute.summary import Summaries, day_number, read_summaries
 from ..compute.swap import build_next, swap_in
 from ..compute.write import SOURCE
 from ..config import Settings
+from ..rules.schemas import check_horizons
 from ..scores.models import STAGES
 from . import snapshot
 from .backtest import distribution, evaluate
@@ -125,13 +127,15 @@ async def _finish_failed(engine: AsyncEngine, run_id: int, error: str, stats: di
 
 
 def _compute(
-    summaries: Summaries, state: ScoringState, refit: bool, timings: dict[str, float]
+    summaries: Summaries, state: ScoringState, refit: bool, timings: dict[str, float], store: bool
 ) -> tuple[Calibration, dict[str, Any], list[str]]:
     """Fit (or keep the current fits), cut the base and score it: the CPU-bound part, run in a thread."""
     t = time.perf_counter()
     notes: list[str] = []
     if refit:
-        fits, notes = fit_models(model_inputs(summaries, state.rules.clv.unit_days), state.calibration.fits)
+        models = LIVE_PURCHASE_MODELS if store else BACKTEST_PURCHASE_MODELS
+        mi = model_inputs(summaries, state.rules.clv.unit_days)
+        fits, notes = fit_models(mi, state.calibration.fits, models)
     else:
         fits = dict(state.calibration.fits)
         if not fits:
@@ -228,19 +232,35 @@ async def _backtest(
     state: ScoringState,
     stats: dict[str, Any],
     progress: Callable[[str, float], Any],
+    until: datetime | None,
 ) -> None:
-    """For a past as_of: what customers did from then to now, against what was predicted."""
-    now = datetime.now(UTC)
-    if day_number(now) - then.as_of_day < 1:
-        return
+    """For a past as_of: what customers did in (as_of, until], against what was predicted for that same window.
+    `until` defaults to the last order known: for a history that ended long ago, counting to now would compare
+    predictions over years with the purchases of its last months."""
     await progress("backtest", 0.6)
     t = time.perf_counter()
     async with sessionmaker() as session:
         conn = await driver_connection(session)
-        current = await read_summaries(conn, now, trend_window_days=state.rules.clv.trend_window_days)
+        if until is None:
+            until = await conn.fetchval("SELECT max(ordered_at) FROM purchases")
+        stats["until"] = None if until is None else until.isoformat()
+        if until is None or day_number(until) - then.as_of_day < 1:
+            if day_number(datetime.now(UTC)) > then.as_of_day:
+                stats["notes"].append("backtest: no purchase day after as_of up to until, nothing to compare")
+            await session.rollback()
+            return
+        later = await read_summaries(conn, until, trend_window_days=state.rules.clv.trend_window_days)
         await session.rollback()
-    stats["backtest"] = await asyncio.to_thread(evaluate, then, current, scored, cal, state.rules)
+    stats["backtest"] = await asyncio.to_thread(evaluate, then, later, scored, cal, state.rules)
     stats["timings"]["backtest"] = time.perf_counter() - t
+
+
+def _with_horizons(state: ScoringState, horizons_days: Sequence[int] | None) -> ScoringState:
+    """The state with a backtest's own horizons in place of the clv rules' (the stored rules stay)."""
+    if horizons_days is None:
+        return state
+    clv = state.rules.clv.model_copy(update={"horizons_days": check_horizons(list(horizons_days))})
+    return dataclasses.replace(state, rules=state.rules.model_copy(update={"clv": clv}))
 
 
 async def run_batch(
@@ -251,6 +271,8 @@ async def run_batch(
     refit: bool = True,
     store: bool = True,
     keep_scores: bool = False,
+    until: datetime | None = None,
+    horizons_days: Sequence[int] | None = None,
     requested_by: str | None = None,
     on_progress: Progress | None = None,
     run_id: int | None = None,
@@ -258,12 +280,16 @@ async def run_batch(
     """Recompute every customer's scores as of `as_of` (default now). Pass `run_id` when the run row was
     already created with `start_run` (the API does, to answer 202 at once).
 
-    `store=False` is a backtest: nothing is written but the run's stats, which then hold the distribution of
-    the scores and, for a past `as_of`, how the predictions compare with what customers did since; with
-    `keep_scores`, also a copy of every customer's scores (batch/snapshot)."""
+    `store=False` is a backtest: nothing is written but the run's stats, which then hold every fit, the
+    distribution of the scores and, for a past `as_of`, how each purchase model's predictions for (as_of,
+    until] compare with what customers did in that window (`until`: default the last order known); with
+    `keep_scores`, also a copy of every customer's scores (batch/snapshot). `horizons_days` replaces the clv
+    rules' horizons for a backtest's expected purchases."""
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
-    if keep_scores and store:
-        raise ValueError("keep_scores is for backtests: a stored run's scores are the live ones")
+    if store and (keep_scores or until is not None or horizons_days is not None):
+        raise ValueError("keep_scores, until and horizons_days are for backtests: a stored run's scores are live")
+    if until is not None and until <= as_of:
+        raise ValueError("until must be after as_of")
     if run_id is None:
         run_id = await start_run(engine, as_of=as_of, refit=refit, requested_by=requested_by, store=store)
     stats: dict[str, Any] = {"timings": {}, "stored": store}
@@ -283,20 +309,19 @@ async def run_batch(
             read_started = await mark_read_start(await driver_connection(session))
         async with sessionmaker() as session:
             conn = await driver_connection(session)
-            state = await load_state(session)
+            state = _with_horizons(await load_state(session), horizons_days)
             summaries = await read_summaries(conn, as_of, trend_window_days=state.rules.clv.trend_window_days)
             await session.rollback()
         timings["read"] = time.perf_counter() - t
         stats["customers"] = len(summaries)
         await progress("fit" if refit else "score", 0.25)
-        cal, scored, notes = await asyncio.to_thread(_compute, summaries, state, refit, timings)
+        cal, scored, notes = await asyncio.to_thread(_compute, summaries, state, refit, timings, store)
         stats["notes"] = notes
-        stats["fits"] = {
-            name: {"converged": f.converged, "log_likelihood": f.log_likelihood} for name, f in cal.fits.items()
-        }
+        stats["fits"] = {name: fit_to_json(f) for name, f in cal.fits.items()}
+        stats["horizons_days"] = list(state.rules.clv.horizons_days)  # what expected_purchases are for
         stats.update(distribution(scored, STAGES))
         if not store:
-            await _backtest(sessionmaker, summaries, scored, cal, state, stats, progress)
+            await _backtest(sessionmaker, summaries, scored, cal, state, stats, progress, until)
         else:
             await progress("write", 0.6)
         t = time.perf_counter()
@@ -319,7 +344,6 @@ async def run_batch(
                 timings["write"] = time.perf_counter() - t
             elif keep_scores:
                 await progress("keep", 0.8)
-                stats["horizons_days"] = list(state.rules.clv.horizons_days)  # what expected_purchases are for
                 stats["kept_scores"] = await snapshot.keep(
                     session,
                     scored,

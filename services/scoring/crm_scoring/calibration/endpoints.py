@@ -45,7 +45,7 @@ async def models_history(
     """Past calibrations, newest first (without cuts and rules); cursor pagination."""
     secret = request.app.state.settings.cursor_secret.get_secret_value()
     binding = {"list": "calibrations"}
-    before = int(decode_cursor(cursor, binding, secret)[0]) if cursor else None
+    before = decode_cursor(cursor, binding, secret, shape=(int,))[0] if cursor else None
     rows = await repository.page(session, before=before, limit=limit)
     next_cursor = None
     if len(rows) > limit:

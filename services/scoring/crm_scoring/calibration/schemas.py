@@ -12,7 +12,7 @@ class ModelFit(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = Field(default=None, description="bgnbd, mbgnbd or gammagamma")
+    model: str | None = Field(default=None, description="bgnbd, mbgnbd, paretonbd or gammagamma")
     params: dict[str, float] = Field(default_factory=dict, description="the fitted parameters by name")
     log_likelihood: float | None = Field(default=None, description="at the optimum; higher is better")
     converged: bool | None = Field(default=None, description="whether the optimizer reported convergence")
@@ -27,7 +27,7 @@ class CalibrationSummary(BaseModel):
     as_of: AwareDatetime = Field(description="UTC: the date the data was cut at")
     created_at: AwareDatetime = Field(description="UTC")
     run_id: int | None = Field(description="the batch run that fitted it")
-    fits: dict[str, ModelFit] = Field(description="model name (bgnbd, mbgnbd, gammagamma) -> its fit")
+    fits: dict[str, ModelFit] = Field(description="model name (bgnbd, mbgnbd, paretonbd, gammagamma) -> its fit")
 
 
 class CalibrationRead(CalibrationSummary):

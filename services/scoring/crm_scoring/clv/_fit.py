@@ -7,6 +7,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
+from crm_scoring.clv._blas import single_thread
+
 FloatArray = NDArray[np.float64]
 # (natural parameters) -> (weighted total log-likelihood, gradient w.r.t. the natural parameters)
 LogLikAndGrad = Callable[[FloatArray], tuple[float, FloatArray]]
@@ -71,17 +73,18 @@ def fit_log_params(
         return -ll * scale, -(grad * theta) * scale
 
     best = None
-    for start in starts:
-        res = minimize(
-            objective,
-            np.log(np.asarray(start, dtype=float)),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(names),
-            options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9},
-        )
-        if best is None or res.fun < best.fun:
-            best = res
+    with single_thread():
+        for start in starts:
+            res = minimize(
+                objective,
+                np.log(np.asarray(start, dtype=float)),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(names),
+                options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9},
+            )
+            if best is None or res.fun < best.fun:
+                best = res
     assert best is not None
     theta = np.exp(best.x)
     return FitResult(

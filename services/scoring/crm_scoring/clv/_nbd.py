@@ -30,55 +30,98 @@ class _Terms(NamedTuple):
     has_drop: NDArray[np.bool_]
 
 
+# Distinct purchase counts and each row's position among them: every special function of the likelihood
+# depends on the row through x alone, and a base has a few hundred distinct x at most, so they are evaluated
+# per distinct x and gathered (a fit does this once for its rows).
+XIndex = tuple[FloatArray, NDArray[np.intp]]
+
+
+def x_index(x: FloatArray) -> XIndex:
+    values, inverse = np.unique(x, return_inverse=True)
+    return values, inverse.reshape(-1)
+
+
 def _arrays(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
     return np.asarray(x, dtype=float), np.asarray(t_x, dtype=float), np.asarray(T, dtype=float)
 
 
-def _terms(params: Params, x: FloatArray, t_x: FloatArray, T: FloatArray, shift: int) -> _Terms:
+def _terms(params: Params, x: FloatArray, t_x: FloatArray, T: FloatArray, shift: int, index: XIndex) -> _Terms:
     r, alpha, a, b = (float(v) for v in params)
-    has_drop = x > 0 if shift == 0 else np.ones(x.shape, dtype=bool)
+    ux, at = index
+    has_drop_u = ux > 0 if shift == 0 else np.ones(ux.shape, dtype=bool)
     # Where the dropped branch is impossible (BG/NBD, x = 0) evaluate it at a harmless x so the betaln
     # argument stays positive, then mask it to -inf.
-    xd = np.where(has_drop, x, 1.0)
+    xd = np.where(has_drop_u, ux, 1.0)
     b_ab = betaln(a, b)
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    alive = betaln(a, b + x + shift) - b_ab - (r + x) * np.log(alpha + T)
-    dropped = betaln(a + 1, b + xd + shift - 1) - b_ab - (r + x) * np.log(alpha + t_x)
-    return _Terms(common, alive, np.where(has_drop, dropped, -np.inf), has_drop)
+    common = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha))[at]
+    alive = (betaln(a, b + ux + shift) - b_ab)[at] - (r + x) * np.log(alpha + T)
+    dropped_u = np.where(has_drop_u, betaln(a + 1, b + xd + shift - 1) - b_ab, -np.inf)
+    dropped = dropped_u[at] - (r + x) * np.log(alpha + t_x)
+    return _Terms(common, alive, dropped, has_drop_u[at])
 
 
 def log_likelihood(params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int) -> FloatArray:
     """Per-customer log-likelihood (FHL 2005 eq. 6 for shift = 0)."""
     xa, ta, Ta = _arrays(x, t_x, T)
-    tm = _terms(params, xa, ta, Ta, shift)
+    tm = _terms(params, xa, ta, Ta, shift, x_index(xa))
     return tm.common + np.logaddexp(tm.alive, tm.dropped)
 
 
 def log_likelihood_and_grad(
-    params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike | None, shift: int
+    params: Params,
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    weights: ArrayLike | None,
+    shift: int,
+    index: XIndex | None = None,
 ) -> tuple[float, FloatArray]:
-    """Weighted total log-likelihood and its analytic gradient w.r.t. (r, alpha, a, b)."""
+    """Weighted total log-likelihood and its analytic gradient w.r.t. (r, alpha, a, b); `index`: x_index(x).
+
+    Every term that depends on the row through x alone enters the sums as (its value per distinct x) times
+    (the rows' summed weights per distinct x), so per row only the two logs, the two branches' softmax
+    weights and a few products remain."""
     r, alpha, a, b = (float(v) for v in params)
     xa, ta, Ta = _arrays(x, t_x, T)
+    ux, at = x_index(xa) if index is None else index
     w = np.ones_like(xa) if weights is None else np.asarray(weights, dtype=float)
-    tm = _terms(params, xa, ta, Ta, shift)
-    lse = np.logaddexp(tm.alive, tm.dropped)
-    # Softmax weights of the two branches: d log(e^u + e^v) = w_u du + w_v dv.
-    wa = np.exp(tm.alive - lse)
-    wd = np.where(tm.has_drop, np.exp(tm.dropped - lse), 0.0)
-    xd = np.where(tm.has_drop, xa, 1.0)
+    k = ux.size
+    has_drop_u = ux > 0 if shift == 0 else np.ones(k, dtype=bool)
+    xd = np.where(has_drop_u, ux, 1.0)  # a harmless x where the dropped branch is impossible (masked below)
+    b_ab = betaln(a, b)
+    alive_u = betaln(a, b + ux + shift) - b_ab
+    dropped_u = np.where(has_drop_u, betaln(a + 1, b + xd + shift - 1) - b_ab, -np.inf)
 
-    d_r = digamma(r + xa) - digamma(r) + np.log(alpha) - wa * np.log(alpha + Ta) - wd * np.log(alpha + ta)
-    d_alpha = r / alpha - (r + xa) * (wa / (alpha + Ta) + wd / (alpha + ta))
-    d_ab_a = digamma(a) - digamma(a + b)  # d betaln(a, b) / da
-    d_ab_b = digamma(b) - digamma(a + b)
-    top = digamma(a + b + xa + shift)  # a+b+x+shift is the sum of both branches' beta arguments
-    d_a = wa * (digamma(a) - top) + wd * (digamma(a + 1) - top) - d_ab_a
-    d_b = wa * (digamma(b + xa + shift) - top) + wd * (digamma(b + xd + shift - 1) - top) - d_ab_b
+    log_at, log_atx = np.log(alpha + Ta), np.log(alpha + ta)
+    rx = r + xa
+    alive = alive_u[at] - rx * log_at
+    dropped = dropped_u[at] - rx * log_atx
+    lse = np.logaddexp(alive, dropped)
+    # Softmax weights of the two branches (d log(e^u + e^v) = w_u du + w_v dv), times the row weights.
+    wa = w * np.exp(alive - lse)
+    wd = w * np.exp(dropped - lse)  # 0 where the branch is impossible (exp(-inf))
+    per_x = np.bincount(at, weights=w, minlength=k)
+    alive_x = np.bincount(at, weights=wa, minlength=k)
+    dropped_x = np.bincount(at, weights=wd, minlength=k)
 
-    ll = float(np.dot(w, tm.common + lse))
-    grad = np.array([np.dot(w, d_r), np.dot(w, d_alpha), np.dot(w, d_a), np.dot(w, d_b)])
-    return ll, grad
+    top = digamma(a + b + ux + shift)  # a+b+x+shift is the sum of both branches' beta arguments
+    total = float(per_x.sum())
+    ll = float(np.dot(per_x, gammaln(r + ux))) + total * (r * np.log(alpha) - gammaln(r)) + float(np.dot(w, lse))
+    d_r = (
+        float(np.dot(per_x, digamma(r + ux)))
+        + total * (np.log(alpha) - digamma(r))
+        - float(np.dot(wa, log_at))
+        - float(np.dot(wd, log_atx))
+    )
+    d_alpha = total * r / alpha - float(np.dot(rx, wa / (alpha + Ta) + wd / (alpha + ta)))
+    d_a = (
+        float(np.dot(alive_x, digamma(a) - top) + np.dot(dropped_x, digamma(a + 1) - top))
+        - total * (digamma(a) - digamma(a + b))  # d betaln(a, b) / da
+    )
+    d_b = float(
+        np.dot(alive_x, digamma(b + ux + shift) - top) + np.dot(dropped_x, digamma(b + xd + shift - 1) - top)
+    ) - total * (digamma(b) - digamma(a + b))
+    return ll, np.array([d_r, d_alpha, d_a, d_b])
 
 
 def fit(
@@ -92,9 +135,10 @@ def fit(
         start = fit(model, xa[sample], ta[sample], Ta[sample], shift).values()
     rows, weights, _ = group(xa, ta, Ta)
     gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
+    index = x_index(gx)
 
     def loglik_grad(theta: FloatArray) -> tuple[float, FloatArray]:
-        return log_likelihood_and_grad(theta, gx, gt, gT, weights, shift)
+        return log_likelihood_and_grad(theta, gx, gt, gT, weights, shift, index)
 
     # Starts: rate parameters from the moments of x/T (mean rate ~ r/alpha), and a few drop-out shapes
     # (heavy early churn, moderate, rare) because the (a, b) surface can be flat and multi-modal-ish.
@@ -108,7 +152,7 @@ def fit(
 def p_alive(params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int) -> FloatArray:
     """P(alive at T | x, t_x, T): the posterior weight of the "alive" branch of the likelihood."""
     xa, ta, Ta = _arrays(x, t_x, T)
-    tm = _terms(params, xa, ta, Ta, shift)
+    tm = _terms(params, xa, ta, Ta, shift, x_index(xa))
     return np.exp(tm.alive - np.logaddexp(tm.alive, tm.dropped))
 
 

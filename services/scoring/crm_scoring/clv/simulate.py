@@ -21,7 +21,7 @@ class SimulatedPurchases:
     holdout: IntArray  # purchases in (T, T + holdout]
     alive: NDArray[np.bool_]  # truly alive at T
     lam: FloatArray
-    p: FloatArray
+    p: FloatArray  # drop-out: probability after a purchase (BG/NBD, MBG/NBD), rate per time unit (Pareto/NBD)
 
 
 def _rng(seed: np.random.Generator | int | None) -> np.random.Generator:
@@ -75,6 +75,33 @@ def simulate_mbgnbd(
 ) -> SimulatedPurchases:
     """As simulate_bgnbd, but the customer may also drop out right after the first purchase."""
     return _simulate(n, params, T, holdout, 1, seed)
+
+
+def simulate_paretonbd(
+    n: int,
+    params: tuple[float, float, float, float],
+    T: ArrayLike,
+    holdout: float = 0.0,
+    seed: np.random.Generator | int | None = None,
+) -> SimulatedPurchases:
+    """n customers from Pareto/NBD(r, alpha, s, beta): purchases at rate lambda ~ Gamma(r, alpha) until an
+    exponential lifetime with rate mu ~ Gamma(s, beta) ends; first purchase at 0, observed to T."""
+    r, alpha, s, beta = params
+    rng = _rng(seed)
+    Ta = np.broadcast_to(np.asarray(T, dtype=float), (n,)).copy()
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    mu = rng.gamma(s, 1.0 / beta, n)
+    lifetime = rng.exponential(1.0, n) / np.maximum(mu, 1e-300)
+    horizon = np.minimum(Ta + holdout, lifetime)
+    n_arrivals = rng.poisson(lam * horizon)
+    cust = np.repeat(np.arange(n), n_arrivals)
+    times = rng.uniform(0.0, 1.0, cust.size) * horizon[cust]
+    in_cal = times <= Ta[cust]
+    x = np.bincount(cust[in_cal], minlength=n).astype(float)
+    t_x = np.zeros(n)
+    np.maximum.at(t_x, cust[in_cal], times[in_cal])
+    hold = np.bincount(cust[~in_cal], minlength=n).astype(np.int64)
+    return SimulatedPurchases(x, t_x, Ta, hold, lifetime > Ta, lam, mu)
 
 
 def simulate_spend(

@@ -15,12 +15,16 @@ from numpy.typing import ArrayLike, NDArray
 
 from crm_scoring.clv import gammagamma
 from crm_scoring.clv._fit import FitResult
-from crm_scoring.clv._nbd import MODELS, NBDModel
+from crm_scoring.clv._nbd import NBDModel, bgnbd, mbgnbd
+from crm_scoring.clv._pareto import ParetoNBDModel, paretonbd
 from crm_scoring.clv.simulate import simulate_bgnbd, simulate_mbgnbd, simulate_spend
 from crm_scoring.clv.summary import group
 
 FloatArray = NDArray[np.float64]
+PurchaseModel = NBDModel | ParetoNBDModel
+PURCHASE_MODELS: dict[str, PurchaseModel] = {m.name: m for m in (bgnbd, mbgnbd, paretonbd)}
 __all__ = [
+    "PURCHASE_MODELS",
     "CustomerValue",
     "FitResult",
     "churn_risk",
@@ -33,9 +37,9 @@ __all__ = [
 ]
 
 
-def purchase_model(fit: FitResult) -> NBDModel:
+def purchase_model(fit: FitResult) -> PurchaseModel:
     try:
-        return MODELS[fit.model]
+        return PURCHASE_MODELS[fit.model]
     except KeyError:
         raise ValueError(f"not a purchase model: {fit.model!r}") from None
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from ..clv import bgnbd, gammagamma, mbgnbd
+from ..clv import bgnbd, gammagamma, mbgnbd, paretonbd
 from ..clv._fit import FitResult
+from ..clv.value import PurchaseModel
 from .model_inputs import ModelInputs
 
 # Below these sample sizes a maximum-likelihood fit says more about noise than about the base.
@@ -19,10 +20,18 @@ MIN_BUYERS = 50
 MIN_REPEAT_BUYERS = 20
 
 
+# What a live run fits: the scoring model (MBG/NBD) and BG/NBD. A backtest also fits Pareto/NBD, to compare
+# the purchase models on the tenant's own history (its fit costs several times theirs; nothing live uses it yet).
+LIVE_PURCHASE_MODELS = (bgnbd, mbgnbd)
+BACKTEST_PURCHASE_MODELS = (bgnbd, mbgnbd, paretonbd)
+
+
 def fit_models(
-    mi: ModelInputs, previous: Mapping[str, FitResult] | None = None
+    mi: ModelInputs,
+    previous: Mapping[str, FitResult] | None = None,
+    purchase_models: Sequence[PurchaseModel] = LIVE_PURCHASE_MODELS,
 ) -> tuple[dict[str, FitResult], list[str]]:
-    """BG/NBD and MBG/NBD on every buyer, Gamma-Gamma on repeat buyers with positive spend, in parallel
+    """The purchase models on every buyer, Gamma-Gamma on repeat buyers with positive spend, in parallel
     threads (SciPy's special functions and NumPy release the GIL). A previous fit of a model is its single
     start: the base changes little between runs, so one local search from there replaces the multi-start.
 
@@ -41,7 +50,7 @@ def fit_models(
     if has.sum() < MIN_BUYERS:
         notes.append(f"purchase models not fitted: {int(has.sum())} buyers (< {MIN_BUYERS})")
     else:
-        for model in (bgnbd, mbgnbd):
+        for model in purchase_models:
             jobs[model.name] = partial(model.fit, x, t_x, T, start(model.name))
     if repeat.sum() < MIN_REPEAT_BUYERS:
         notes.append(f"spend model not fitted: {int(repeat.sum())} repeat buyers (< {MIN_REPEAT_BUYERS})")
@@ -66,6 +75,7 @@ def fit_to_json(fit: FitResult) -> dict[str, Any]:
 PARAM_ORDER: dict[str, tuple[str, ...]] = {
     bgnbd.name: bgnbd.PARAM_NAMES,
     mbgnbd.name: mbgnbd.PARAM_NAMES,
+    paretonbd.name: paretonbd.PARAM_NAMES,
     gammagamma.MODEL: gammagamma.PARAM_NAMES,
 }
 

@@ -1,12 +1,13 @@
 """Per-customer purchase summaries as of a date, as NumPy arrays.
 
 PostgreSQL only selects and nets: the orders placed up to `as_of` and not cancelled by then, each net of the
-refunds made by then, streamed out by binary COPY (for the whole base, a sequential scan: aggregating in SQL
-made the planner walk the customer index and read the heap at random). NumPy then sorts them by customer and
-time and aggregates: purchase days (several orders on one day are one purchase occasion for the models),
-first and last purchase, totals, the first day's spend (which Gamma-Gamma leaves out), the last 12 months
-and the two trend windows. Known customers without a purchase are included (prospects: introduction stage).
-The same code serves one customer (an event) and the whole base (a batch), so both see the same figures.
+refunds made by then (each partial refund from its own time), streamed out by binary COPY (for the whole base,
+a sequential scan: aggregating in SQL made the planner walk the customer index and read the heap at random).
+NumPy then sorts them by customer and time and aggregates: purchase days (several orders on one day are one
+purchase occasion for the models), first and last purchase, totals, the first day's spend (which Gamma-Gamma
+leaves out), the last 12 months and the two trend windows. Known customers without a purchase are included
+(prospects: introduction stage). The same code serves one customer (an event) and the whole base (a batch),
+so both see the same figures.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ PAYMENT_TERMS = ("prepaid", "cash", "on_time", "on_account")  # code = index + 1
 BRAND_CONTRIBUTIONS = ("none", "public_figure", "senior_position")
 
 _ORDER_COLUMNS = (("customer_id", "uuid"), ("at", "float8"), ("net", "float8"))
+# Net of the refunds made by $1: all of them when the latest was (nearly always), else the largest refunded
+# total reached by then, from the refund history (looked up only for orders refunded again after $1).
 _ORDERS_SQL = """
 SELECT p.customer_id, extract(epoch FROM p.ordered_at)::float8,
-       (p.amount - CASE WHEN p.refunded_at <= $1::timestamptz THEN p.refunded_amount ELSE 0 END)::float8
+       (p.amount - CASE WHEN p.refunded_amount = 0 THEN 0
+                        WHEN p.refunded_at <= $1::timestamptz THEN p.refunded_amount
+                        ELSE coalesce((SELECT max(r.refunded_total) FROM purchase_refunds r
+                                       WHERE r.order_id = p.order_id AND r.refunded_at <= $1::timestamptz), 0)
+                   END)::float8
 FROM purchases p
 WHERE p.ordered_at <= $1::timestamptz AND (p.cancelled_at IS NULL OR p.cancelled_at > $1::timestamptz) {filter}
 """

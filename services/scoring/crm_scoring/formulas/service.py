@@ -136,7 +136,7 @@ async def list_versions(
     session: AsyncSession, *, status: str | None, cursor: str | None, limit: int, secret: str
 ) -> tuple[list[FormulaVersion], str | None]:
     binding = {"list": "formula_versions", "status": status}
-    before = int(decode_cursor(cursor, binding, secret)[0]) if cursor else None
+    before = decode_cursor(cursor, binding, secret, shape=(int,))[0] if cursor else None
     rows = await repository.page(session, status=status, before=before, limit=limit)
     next_cursor = None
     if len(rows) > limit:

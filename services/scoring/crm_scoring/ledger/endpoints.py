@@ -47,8 +47,7 @@ async def list_points(
     binding = {"list": "points", "customer_id": customer_id, "from": start, "to": end}
     after = None
     if cursor:
-        month_at, cid = decode_cursor(cursor, binding, secret)
-        after = [date.fromisoformat(month_at), uuid.UUID(cid)]
+        after = decode_cursor(cursor, binding, secret, shape=(date, uuid.UUID))
     rows = await repository.page(session, customer_id=customer_id, start=start, end=end, after=after, limit=limit)
     next_cursor = None
     if len(rows) > limit:

@@ -3,8 +3,9 @@ the touched customers rescored in the same transaction (so an event is applied a
 
 Events can arrive out of order (separate outbox messages, retries): a cancellation or refund seen before
 its order creates the purchase from its own payload, and the later `order.created` only fills the product
-lines; refunds keep the largest refunded total seen. A customer is locked (its known_customers row) before
-its purchases are read, so two deliveries for one customer cannot both score a half-updated history."""
+lines; refunds keep the largest refunded total seen, and each refund's total and time go to the refund history.
+A customer is locked (its known_customers row) before its purchases are read, so two deliveries for one
+customer cannot both score a half-updated history."""
 
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ ON CONFLICT (order_id) DO UPDATE SET
                        ELSE p.refunded_at END,
     refunded_amount = greatest(p.refunded_amount, EXCLUDED.refunded_amount),
     updated_at = now()
+"""
+
+# Each refund as (order, refunded total then, when): totals only grow, so the pair names the refund.
+_RECORD_REFUNDS = """
+INSERT INTO purchase_refunds (order_id, refunded_total, refunded_at)
+SELECT * FROM unnest($1::uuid[], $2::numeric[], $3::timestamptz[])
+ON CONFLICT (order_id, refunded_total) DO NOTHING
 """
 
 
@@ -123,6 +131,13 @@ async def order_adjusted(session: AsyncSession, events: list[dict[str, Any]]) ->
         refunded_at,
         cancelled_at,
     )
+    refunds = [
+        (_uuid(d["order_id"]), money(d["refunded_total"]), at)
+        for d, at in zip(data, refunded_at, strict=True)
+        if at is not None and money(d["refunded_total"]) > 0  # type: ignore[operator]
+    ]
+    if refunds:
+        await conn.execute(_RECORD_REFUNDS, *(list(column) for column in zip(*refunds, strict=True)))
     await rescore(session, list(owner.values()))
 
 

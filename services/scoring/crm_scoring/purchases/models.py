@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, Index, Numeric, String, func, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Numeric, String, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,7 +16,9 @@ from ..base import Base
 
 class Purchase(Base):
     """One order. Cancellation and refunds keep their time, so an as-of recompute counts an order cancelled
-    later, and subtracts a refund only from the date it was made (the latest refund's date, for the total)."""
+    later, and subtracts a refund only from the date it was made. `refunded_amount` and `refunded_at` are the
+    running total and the latest refund's time (a recompute as of a later date needs nothing else); each
+    refund before that is in `PurchaseRefund`."""
 
     __tablename__ = "purchases"
     __table_args__ = (
@@ -34,6 +36,21 @@ class Purchase(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     product_lines: Mapped[list[str]] = mapped_column(ARRAY(String(100)), server_default=text("'{}'"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PurchaseRefund(Base):
+    """A refund of an order, as the order's refunded total once it was made and when (the customer service's
+    `order.refunded` carries the running total). A recompute as of a date subtracts the largest total reached
+    by then, so a date between two partial refunds counts the first one only. Totals only grow, so the pair
+    (order, total) identifies a refund whatever order its event arrives in, and a redelivery adds nothing."""
+
+    __tablename__ = "purchase_refunds"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("purchases.order_id", ondelete="CASCADE"), primary_key=True
+    )
+    refunded_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), primary_key=True)
+    refunded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class KnownCustomer(Base):

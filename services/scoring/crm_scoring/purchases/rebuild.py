@@ -5,6 +5,8 @@ that missed events beyond the outbox's retention) and for a first load; a batch 
 The export is read as a stream and resumed after the last `seq` seen if the connection drops. The export
 carries no refund time: a refund counts from the order's last update (`updated_at`), which is when the
 customer service recorded it; a full refund counts as a cancellation from then, as in the event handlers.
+The exported total joins the refund history beside the refunds the events recorded (whose exact times stay);
+partial refunds before it that no event brought are not known.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ ON CONFLICT (order_id) DO UPDATE SET
     currency = EXCLUDED.currency, refunded_amount = EXCLUDED.refunded_amount, refunded_at = EXCLUDED.refunded_at,
     cancelled_at = EXCLUDED.cancelled_at, product_lines = EXCLUDED.product_lines, updated_at = now()
 """
+_MERGE_REFUNDS = """
+INSERT INTO purchase_refunds (order_id, refunded_total, refunded_at)
+SELECT order_id, refunded, refunded_at FROM rebuilt_orders WHERE refunded > 0 AND refunded_at IS NOT NULL
+ON CONFLICT (order_id, refunded_total) DO NOTHING
+"""
 
 
 @dataclass
@@ -111,6 +118,7 @@ async def _flush(session: AsyncSession, rows: list[tuple[object, ...]]) -> None:
     await conn.execute(_STAGE)
     await conn.copy_records_to_table("rebuilt_orders", records=rows)
     await conn.execute(_MERGE)
+    await conn.execute(_MERGE_REFUNDS)
 
 
 async def rebuild_orders(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Header, Path, Response
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.etags import etag, parse_if_match
 from crm_shared.idempotency import IdempotencyDep
 
 from . import service
@@ -19,17 +20,6 @@ from .schemas import Abc
 router = APIRouter(prefix="/api/v1/scores", tags=["rules"])
 READ, WRITE = "scores:read", "scores:write"
 Name = Annotated[str, Path(max_length=32, description="rfm_segments, abc, lifecycle, clv or changes")]
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _parse_if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
 
 
 @router.get("/rules", response_model=dict[str, RuleSetRead])
@@ -44,9 +34,7 @@ async def list_rule_sets(
 async def get_rule_set(name: Name, session: ReadSessionDep, principal: Annotated[Principal, allow(READ)]) -> Response:
     """One rule set; the ETag header is what `If-Match` on an update expects."""
     rule_set = await service.get(session, name)
-    return Response(
-        rule_set.model_dump_json(), media_type="application/json", headers={"ETag": _etag(rule_set.version)}
-    )
+    return Response(rule_set.model_dump_json(), media_type="application/json", headers={"ETag": etag(rule_set.version)})
 
 
 @router.put(
@@ -69,5 +57,5 @@ async def put_rule_set(
     (POST /api/v1/scores/recompute) and for each customer rescored by a new order."""
     if (replay := await idem.claim()) is not None:
         return replay
-    rule_set = await service.replace(session, name, body, if_match=_parse_if_match(if_match), by=principal.client_id)
-    return await idem.respond(200, rule_set.model_dump_json().encode(), headers={"ETag": _etag(rule_set.version)})
+    rule_set = await service.replace(session, name, body, if_match=parse_if_match(if_match), by=principal.client_id)
+    return await idem.respond(200, rule_set.model_dump_json().encode(), headers={"ETag": etag(rule_set.version)})

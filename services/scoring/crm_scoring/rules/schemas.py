@@ -76,6 +76,15 @@ class Lifecycle(_Rules):
         return self
 
 
+def check_horizons(horizons: list[int]) -> list[int]:
+    """Prediction horizons: 1 to 6 distinct whole days in 1..3650 (the rules' and a backtest run's)."""
+    if not 1 <= len(horizons) <= 6:
+        raise ValueError("horizons_days must hold 1 to 6 horizons")
+    if any(h <= 0 or h > 3650 for h in horizons) or len(set(horizons)) != len(horizons):
+        raise ValueError("horizons_days must be distinct whole days in 1..3650")
+    return horizons
+
+
 class Clv(_Rules):
     """Purchase-model time unit, prediction horizons, CLV horizon, margin and discount rate, trend window."""
 
@@ -88,10 +97,7 @@ class Clv(_Rules):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        if any(h <= 0 or h > 3650 for h in self.horizons_days) or len(set(self.horizons_days)) != len(
-            self.horizons_days
-        ):
-            raise ValueError("horizons_days must be distinct whole days in 1..3650")
+        check_horizons(self.horizons_days)
         return self
 
 

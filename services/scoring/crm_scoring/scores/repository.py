@@ -145,10 +145,12 @@ async def list_page(
     *,
     model: ScoreModel = CustomerScore,
     scope: Sequence[ColumnElement[bool]] = (),
+    extra_fields: Sequence[str] = (),
 ) -> list[Row[Any]]:
     """Up to limit + 1 rows after `after` = (sort value or None in the nulls section, customer id), from
-    `model`'s table narrowed by `scope` (a backtest's copies: its run)."""
-    base = select(*(getattr(model, n) for n in LIST_FIELDS)).where(*scope, *conditions(filters, model))
+    `model`'s table narrowed by `scope` (a backtest's copies: its run), with LIST_FIELDS and `extra_fields`."""
+    columns = (getattr(model, n) for n in (*LIST_FIELDS, *extra_fields))
+    base = select(*columns).where(*scope, *conditions(filters, model))
     key, ident = getattr(model, field), model.customer_id
 
     async def fetch(stmt: Select[Any]) -> list[Row[Any]]:

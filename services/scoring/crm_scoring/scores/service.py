@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -153,24 +154,31 @@ async def list_scores(
     model: repository.ScoreModel = CustomerScore,
     scope: Sequence[ColumnElement[bool]] = (),
     bound_to: dict[str, Any] | None = None,
-) -> tuple[list[ScoreListItem], str | None]:
+    extra_fields: Sequence[str] = (),
+    to_item: Callable[[Row[Any]], BaseModel] = ScoreListItem.model_validate,
+) -> tuple[list[Any], str | None]:
     """A page of the live scores, or of `model`'s table narrowed by `scope` (the cursor is also bound to
-    `bound_to`, e.g. the run whose copies are listed)."""
+    `bound_to`, e.g. the run whose copies are listed); `extra_fields` are read beside the list's fields and
+    `to_item` makes each row's item."""
     check_ranges(query)
     field, descending = query.sort.removeprefix("-"), query.sort.startswith("-")
     binding = {**query.binding(), "sort": query.sort, **(bound_to or {})}
     after = None
     if query.cursor:
-        raw_value, raw_id = decode_cursor(query.cursor, binding, secret)
-        after = (_sort_value(field, raw_value), uuid.UUID(raw_id))
-    rows = await repository.list_page(session, query, field, descending, after, query.limit, model=model, scope=scope)
+        value, customer_id = decode_cursor(
+            query.cursor, binding, secret, shape=(partial(_sort_value, field), uuid.UUID)
+        )
+        after = (value, customer_id)
+    rows = await repository.list_page(
+        session, query, field, descending, after, query.limit, model=model, scope=scope, extra_fields=extra_fields
+    )
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
         value = getattr(rows[-1], field)
         position = [None if value is None else str(value), str(rows[-1].customer_id)]
         next_cursor = encode_cursor(position, binding, secret)
-    return [ScoreListItem.model_validate(r) for r in rows], next_cursor
+    return [to_item(r) for r in rows], next_cursor
 
 
 async def count_scores(
@@ -202,8 +210,8 @@ async def _history(
     binding = {kind: str(survivor)}
     after = None
     if cursor:
-        at, rid = decode_cursor(cursor, binding, secret)
-        after = (datetime.fromisoformat(at), int(rid))
+        at, rid = decode_cursor(cursor, binding, secret, shape=(datetime, int))
+        after = (at, rid)
     rows = list(await fetch(session, survivor, after, limit))
     next_cursor = None
     if len(rows) > limit:
