@@ -5,6 +5,7 @@ re-verify; JWT cache entries expire with the token."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from crm_shared.auth import (
 from .config import HMAC_ALGORITHMS, ApiKey, GatewaySettings
 
 CHALLENGE = 'Bearer realm="crm"'
+_PRINTABLE_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,255}")
 _KEY_PREFIX = API_KEY_PREFIX + "_"
 
 
@@ -166,8 +168,12 @@ class Authenticator:
             raise invalid_token("the token has expired") from exc
         except jwt.InvalidTokenError as exc:
             raise invalid_token(f"the token is not valid: {exc}") from exc
+        subject = str(claims["sub"])
+        if not _PRINTABLE_ID.fullmatch(subject):
+            # It becomes the principal's id in every service: stored in audit rows and idempotency keys.
+            raise invalid_token("the token's sub must be 1 to 255 printable characters")
         roles = self._roles_of(claims.get("roles"))
-        caller = Caller.of(str(claims["sub"]), "user", self._scopes_of(roles), roles)
+        caller = Caller.of(subject, "user", self._scopes_of(roles), roles)
         self._jwt_cache.put(token, (caller, float(claims["exp"]) + self._leeway))
         return caller
 

@@ -23,6 +23,7 @@ from crm_shared.errors import (
     Forbidden,
     GatewayTimeout,
     NotFound,
+    PayloadTooLarge,
     ProblemError,
     TooManyRequests,
     Unauthorized,
@@ -96,6 +97,10 @@ _INTERNAL_PREFIX = INTERNAL_HEADER_PREFIX.encode()
 
 class ClientGone(Exception):
     """The client disconnected while its request body was still being read."""
+
+
+class BodyTooLarge(Exception):
+    """A streamed request body passed the gateway's limit."""
 
 
 class Proxy:
@@ -260,13 +265,17 @@ class Proxy:
                 send, BadRequest, "the URL must be percent-encoded ASCII", instance=path, headers=reply
             )
 
+        limit = self.settings.max_body_bytes
+        if _declared_length(scope) > limit:
+            return await send_problem(send, PayloadTooLarge, _too_large(limit), instance=path, headers=reply)
         # Small bodies arrive in one message and go up as bytes; bigger ones stream chunk by chunk.
         message = await receive()
         if message["type"] == "http.disconnect":
             return 499
         body: bytes = message.get("body", b"")
+        overflow = _Overflow()
         data: bytes | AsyncIterator[bytes] | None = (
-            _stream_body(body, receive) if message.get("more_body") else (body or None)
+            _stream_body(body, receive, limit, overflow) if message.get("more_body") else (body or None)
         )
 
         session = self.session
@@ -287,11 +296,15 @@ class Proxy:
                 response = await session.request(method, url, headers=headers, data=data, allow_redirects=False)
         except ClientGone:
             return 499
+        except BodyTooLarge:
+            return await send_problem(send, PayloadTooLarge, _too_large(limit), instance=path, headers=reply)
         except TimeoutError:
             return await self._upstream_failed(
                 send, GatewayTimeout, upstream.name, "did not answer in time", path, reply
             )
         except (aiohttp.ClientError, OSError) as exc:
+            if overflow.hit:  # aiohttp wraps the body iterator's exception in its own
+                return await send_problem(send, PayloadTooLarge, _too_large(limit), instance=path, headers=reply)
             return await self._upstream_failed(
                 send, BadGateway, upstream.name, f"is unreachable ({type(exc).__name__})", path, reply
             )
@@ -346,7 +359,12 @@ class Proxy:
         return await send_problem(send, problem, f"the {service} service {what}", instance=path, headers=reply)
 
 
-async def _stream_body(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
+class _Overflow:
+    hit = False
+
+
+async def _stream_body(first: bytes, receive: Receive, limit: int, overflow: _Overflow) -> AsyncIterator[bytes]:
+    seen = len(first)
     if first:
         yield first
     while True:
@@ -354,6 +372,10 @@ async def _stream_body(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
         if message["type"] == "http.disconnect":
             raise ClientGone
         if chunk := message.get("body", b""):
+            seen += len(chunk)
+            if seen > limit:  # an unsized (chunked) body: the declared-length check could not see it
+                overflow.hit = True
+                raise BodyTooLarge
             yield chunk
         if not message.get("more_body"):
             return
@@ -365,6 +387,17 @@ def new_request_id() -> bytes:
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     return raw.hex().encode()
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() and len(value) < 19 else 1 << 62
+    return 0
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes"
 
 
 def _has_idempotency_key(headers: list[tuple[str, str]]) -> bool:

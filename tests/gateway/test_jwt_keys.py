@@ -104,3 +104,10 @@ async def test_jwks_keys_are_fetched_by_kid_and_cached(identity_provider: tuple[
     unknown_kid = jwt.encode(claims(), key, algorithm="RS256", headers={"kid": "k9"})
     with pytest.raises(AuthError, match="no key"):
         await caller_of(auth, unknown_kid)
+
+
+@pytest.mark.parametrize("sub", ["", "a\x00b", "line\nbreak", "x" * 256])
+async def test_a_subject_that_cannot_be_an_id_is_refused(sub: str) -> None:
+    auth = Authenticator(GatewaySettings(jwt_secret=NEW))
+    with pytest.raises(AuthError, match="sub"):
+        await caller_of(auth, jwt.encode(claims(sub=sub), NEW, algorithm="HS256"))
