@@ -46,13 +46,20 @@ def _simulate(
     times = times[order]
     rank = np.arange(cust.size) - (np.cumsum(n_arrivals) - n_arrivals)[cust] + 1
     keep = rank <= k_max[cust]
-    cust, times = cust[keep], times[keep]
+    x, t_x, hold = _observe(cust[keep], times[keep], Ta)
+    return SimulatedPurchases(x, t_x, Ta, hold, x < k_max, lam, p)
+
+
+def _observe(cust: np.ndarray, times: np.ndarray, Ta: np.ndarray) -> tuple[FloatArray, FloatArray, np.ndarray]:
+    """Repeat purchases (customer, time) split at each customer's T: the calibration summary (x, t_x)
+    and the purchase count in the holdout after it."""
+    n = Ta.size
     in_cal = times <= Ta[cust]
     x = np.bincount(cust[in_cal], minlength=n).astype(float)
     t_x = np.zeros(n)
     np.maximum.at(t_x, cust[in_cal], times[in_cal])
     hold = np.bincount(cust[~in_cal], minlength=n).astype(np.int64)
-    return SimulatedPurchases(x, t_x, Ta, hold, x < k_max, lam, p)
+    return x, t_x, hold
 
 
 def simulate_bgnbd(
@@ -96,11 +103,7 @@ def simulate_paretonbd(
     n_arrivals = rng.poisson(lam * horizon)
     cust = np.repeat(np.arange(n), n_arrivals)
     times = rng.uniform(0.0, 1.0, cust.size) * horizon[cust]
-    in_cal = times <= Ta[cust]
-    x = np.bincount(cust[in_cal], minlength=n).astype(float)
-    t_x = np.zeros(n)
-    np.maximum.at(t_x, cust[in_cal], times[in_cal])
-    hold = np.bincount(cust[~in_cal], minlength=n).astype(np.int64)
+    x, t_x, hold = _observe(cust, times, Ta)
     return SimulatedPurchases(x, t_x, Ta, hold, lifetime > Ta, lam, mu)
 
 
