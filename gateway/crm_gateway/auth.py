@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import jwt
 
 from crm_shared.auth import (
     API_KEY_PREFIX,
-    TOKEN_LIFETIME_SECONDS,
+    MintedTokens,
     Principal,
     PrincipalKind,
-    PrincipalTokens,
     secret_matches,
     split_api_key,
 )
@@ -43,28 +42,19 @@ def invalid_token(detail: str) -> AuthError:
     return AuthError(detail, f'{CHALLENGE}, error="invalid_token"')
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated principal, with the principal tokens minted for it, per service."""
+    """An authenticated principal, with the principal tokens minted for it, per service (cached with the
+    caller, so the proxy's hot path reuses them)."""
 
     principal: Principal
     rate_key: str  # rate-limit identity: kind and client id, so a user and a partner never share one
-    _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    minted: MintedTokens
 
     @classmethod
     def of(cls, client_id: str, kind: PrincipalKind, scopes: frozenset[str], roles: tuple[str, ...]) -> Caller:
         principal = Principal(client_id, kind, scopes, roles)
-        return cls(principal, principal.key)
-
-    def token_for(self, service: str, tokens: PrincipalTokens) -> str:
-        """The signed principal for `service`, re-minted when less than half its life is left."""
-        now = time.time()
-        cached = self._tokens.get(service)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        token = tokens.mint(self.principal, service, now=now)
-        self._tokens[service] = (token, now + TOKEN_LIFETIME_SECONDS / 2)
-        return token
+        return cls(principal, principal.key, MintedTokens(principal))
 
 
 V = TypeVar("V")

@@ -229,7 +229,7 @@ class Proxy:
             )
 
         # Headers the gateway sets: the signed principal, the request id and the X-Forwarded-* trio.
-        forward.append((PRINCIPAL_HEADER, caller.token_for(route.upstream.name, self.tokens)))
+        forward.append((PRINCIPAL_HEADER, caller.minted.token_for(route.upstream.name, self.tokens)))
         forward.append(("x-request-id", request_id_text))
         client = scope.get("client")
         forward.append(("x-forwarded-for", client[0] if client else "unknown"))

@@ -62,17 +62,12 @@ class PrincipalTokens:
         self.issuer = issuer
         self._cache: dict[tuple[str, str], tuple[Principal, float]] = {}  # (token, audience) ->
         self._cache_size = cache_size
-        self._minted: dict[tuple[str, str], tuple[str, float]] = {}
 
     def mint(
         self, principal: Principal, audience: str, *, now: float | None = None, lifetime: int = TOKEN_LIFETIME_SECONDS
     ) -> str:
-        """A token for `audience`; the same one is handed out again while it has over half its life."""
+        """A new token for `audience` (callers that send many keep it: see `MintedTokens`)."""
         now = time.time() if now is None else now
-        cache_key = (f"{principal.key} {' '.join(sorted(principal.scopes))} {lifetime}", audience)
-        cached = self._minted.get(cache_key)
-        if cached is not None and cached[1] - now > lifetime / 2:
-            return cached[0]
         expires = int(now) + lifetime
         claims = {
             "iss": self.issuer,
@@ -84,11 +79,7 @@ class PrincipalTokens:
             "iat": int(now),
             "exp": expires,
         }
-        token = jwt.encode(claims, self._keys[0], algorithm=TOKEN_ALGORITHM)
-        if len(self._minted) >= self._cache_size:
-            self._minted.clear()
-        self._minted[cache_key] = (token, expires)
-        return token
+        return jwt.encode(claims, self._keys[0], algorithm=TOKEN_ALGORITHM)
 
     def verify(self, token: str, audience: str, *, now: float | None = None) -> Principal:
         now = time.time() if now is None else now
@@ -123,6 +114,26 @@ class PrincipalTokens:
             self._cache.clear()
         self._cache[(token, audience)] = (principal, float(claims["exp"]))
         return principal
+
+
+class MintedTokens:
+    """One principal's tokens, per audience, reused while they have over half their life left: the
+    gateway keeps one per authenticated caller, a service one per client of another service."""
+
+    __slots__ = ("_by_audience", "principal")
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        self._by_audience: dict[str, tuple[str, float]] = {}
+
+    def token_for(self, audience: str, tokens: PrincipalTokens) -> str:
+        now = time.time()
+        held = self._by_audience.get(audience)
+        if held is not None and held[1] > now:
+            return held[0]
+        token = tokens.mint(self.principal, audience, now=now)
+        self._by_audience[audience] = (token, now + TOKEN_LIFETIME_SECONDS / 2)
+        return token
 
 
 def check_secret(name: str, value: str | None) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import stamina
 
-from .auth import PRINCIPAL_HEADER, Principal, PrincipalTokens
+from .auth import PRINCIPAL_HEADER, MintedTokens, Principal, PrincipalTokens
 from .errors import BadGateway, GatewayTimeout
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -23,11 +23,11 @@ class ServiceAuth(httpx.Auth):
 
     def __init__(self, keys: list[str], *, caller: str, audience: str, scopes: tuple[str, ...]) -> None:
         self._tokens = PrincipalTokens(keys, issuer=caller)
-        self._principal = Principal(caller, "service", frozenset(scopes), ("service",))
+        self._minted = MintedTokens(Principal(caller, "service", frozenset(scopes), ("service",)))
         self._audience = audience
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers[PRINCIPAL_HEADER] = self._tokens.mint(self._principal, self._audience)
+        request.headers[PRINCIPAL_HEADER] = self._minted.token_for(self._audience, self._tokens)
         yield request
 
 
