@@ -13,9 +13,8 @@ from sqlalchemy import select, tuple_
 from .access import allow
 from .audit import AUDIT_SCOPE
 from .auth import Principal
-from .bounds import Instant
+from .bounds import Instant, check_period
 from .db import ReadSessionDep
-from .errors import FieldError, Unprocessable
 from .infra_tables import audit_log
 from .pagination import DEFAULT_LIMIT, CursorQuery, Page, decode_cursor, encode_cursor
 
@@ -65,10 +64,7 @@ def audit_router(prefix: str, read_scope: str) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT, description="page size")] = DEFAULT_LIMIT,
     ) -> Page[AuditEntry]:
         """Who changed what, and who read personal data unmasked, newest first; cursor pagination."""
-        if from_ is not None and to is not None and from_ >= to:
-            raise Unprocessable(
-                "`from` must be before `to`", errors=[FieldError(detail="must be after `from`", parameter="to")]
-            )
+        check_period(from_, to)
         filters = {
             "actor": actor,
             "actor_kind": actor_kind,

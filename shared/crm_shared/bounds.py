@@ -26,6 +26,8 @@ from typing import Annotated, Any
 import msgspec
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
+from .errors import FieldError, Unprocessable
+
 MIN_YEAR, MAX_YEAR = 1900, 2200
 EARLIEST = datetime(MIN_YEAR, 1, 1, tzinfo=UTC)
 END = datetime(MAX_YEAR + 1, 1, 1, tzinfo=UTC)  # exclusive
@@ -52,6 +54,14 @@ def instant_problem(value: datetime) -> str | None:
     if not EARLIEST <= value < END:  # compared as instants: no conversion that could overflow
         return f"must be {_RANGE} (UTC)"
     return None
+
+
+def check_period(from_: datetime | None, to: datetime | None) -> None:
+    """A `from`/`to` query filter pair: `from` (inclusive) must come before `to` (exclusive)."""
+    if from_ is not None and to is not None and from_ >= to:
+        raise Unprocessable(
+            "`from` must be before `to`", errors=[FieldError(detail="must be after `from`", parameter="to")]
+        )
 
 
 def day_problem(value: date) -> str | None:

@@ -23,13 +23,13 @@ from pydantic import BaseModel, Field
 from . import dead_letters
 from .access import allow
 from .auth import Principal
-from .bounds import Instant
+from .bounds import Instant, check_period
 from .db import ReadSessionDep, SessionDep, driver_connection
 from .dead_letters import EVENTS_ADMIN_SCOPE
-from .errors import BadRequest, FieldError, NotFound, Unprocessable
+from .errors import NotFound
 from .idempotency import IdempotencyDep
 from .inbox import EventHandler, replay
-from .pagination import DEFAULT_LIMIT, CursorQuery, Page, decode_cursor, encode_cursor
+from .pagination import DEFAULT_LIMIT, CursorQuery, Page, decode_cursor, encode_cursor, invalid_cursor
 from .pii import PII_SCOPE
 
 MAX_LIST_LIMIT = 500
@@ -78,13 +78,6 @@ class ReplayReport(BaseModel):
     items: list[ReplayResult]
 
 
-def _check_range(from_: datetime | None, to: datetime | None) -> None:
-    if from_ is not None and to is not None and from_ >= to:
-        raise Unprocessable(
-            "`from` must be before `to`", errors=[FieldError(detail="must be after `from`", parameter="to")]
-        )
-
-
 def _not_found(dead_letter_id: int) -> NotFound:
     return NotFound(f"no dead letter {dead_letter_id}")
 
@@ -107,7 +100,7 @@ def dead_letters_router(prefix: str, family: str, handlers: Mapping[str, EventHa
         limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="page size")] = DEFAULT_LIMIT,
     ) -> Page[DeadLetterSummary]:
         """Events this service could not apply, newest first, without their payloads."""
-        _check_range(from_, to)
+        check_period(from_, to)
         filters = {
             "type": type_,
             "source": source,
@@ -117,10 +110,9 @@ def dead_letters_router(prefix: str, family: str, handlers: Mapping[str, EventHa
         secret = request.app.state.settings.cursor_secret.get_secret_value()
         before = None
         if cursor is not None:
-            position = decode_cursor(cursor, filters, secret)
-            before = position[0] if len(position) == 1 else None
-            if type(before) is not int or not 0 < before < 2**63:
-                raise BadRequest("invalid cursor", errors=[FieldError(detail="invalid cursor", parameter="cursor")])
+            (before,) = decode_cursor(cursor, filters, secret, shape=(int,))
+            if before <= 0:  # ids start at 1: a signed cursor never holds less
+                raise invalid_cursor()
         rows = await dead_letters.page(
             await driver_connection(session),
             event_type=type_,
@@ -178,7 +170,7 @@ def dead_letters_router(prefix: str, family: str, handlers: Mapping[str, EventHa
         if (stored := await idem.claim()) is not None:
             return stored
         f = filters or ReplayFilter()
-        _check_range(f.from_, f.to)
+        check_period(f.from_, f.to)
         rows = await dead_letters.claim_matching(
             await driver_connection(session),
             event_type=f.type,
