@@ -7,12 +7,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
+import numpy as np
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 NUMERIC = frozenset(
@@ -207,3 +208,33 @@ async def finished_run(client: httpx.AsyncClient, location: str, polls: int = 40
             return run
         await asyncio.sleep(0.05)
     raise AssertionError(f"run still running: {run}")
+
+
+def mbgnbd_orders(n: int, seed: int, end: datetime, holdout_days: int) -> list[tuple]:
+    """Orders (order id, customer id, ordered_at, amount) of customers buying at Gamma-distributed daily
+    rates who may leave after each purchase (MBG/NBD), first purchases spread over the two years before a
+    holdout of `holdout_days`, observed until `end`."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    horizon = 730 + holdout_days
+    for _ in range(n):
+        c = uuid.uuid4()
+        rate = rng.gamma(0.9, 1 / 40)  # purchases per day
+        drop = rng.beta(1.6, 14.0)
+        t = rng.uniform(0, 730)
+        while t < horizon:
+            rows.append((uuid.uuid4(), c, end - timedelta(days=horizon - t), Decimal(f"{rng.gamma(3, 20) + 1:.2f}")))
+            if rng.random() < drop:
+                break
+            t += rng.exponential(1 / rate)
+    return rows
+
+
+async def load_purchases(db: asyncpg.Connection, orders: list[tuple]) -> None:
+    """Put (order id, customer id, ordered_at, amount) rows straight into the purchase copy, in EUR."""
+    await db.copy_records_to_table(
+        "purchases",
+        records=[(o, c, at, amount, "EUR") for o, c, at, amount in orders],
+        columns=["order_id", "customer_id", "ordered_at", "amount", "currency"],
+    )
+    await db.execute("INSERT INTO known_customers (customer_id) SELECT DISTINCT customer_id FROM purchases")

@@ -2,45 +2,19 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
-import numpy as np
 import pytest
 
 from crm_scoring.batch.runner import run_batch
-from tests.scoring.helpers import finished_run
+from tests.scoring.helpers import finished_run, load_purchases, mbgnbd_orders
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HOLDOUT_DAYS = 180
 
 
-def _mbgnbd_orders(n: int, seed: int) -> list[tuple]:
-    """Orders of customers who buy at Gamma-distributed daily rates and may leave after each purchase
-    (MBG/NBD), first purchases spread over the two years before the holdout."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    horizon = 730 + HOLDOUT_DAYS
-    for _ in range(n):
-        c = uuid.uuid4()
-        rate = rng.gamma(0.9, 1 / 40)  # purchases per day
-        drop = rng.beta(1.6, 14.0)
-        t = rng.uniform(0, 730)
-        while t < horizon:
-            rows.append((uuid.uuid4(), c, NOW - timedelta(days=horizon - t), Decimal(f"{rng.gamma(3, 20) + 1:.2f}")))
-            if rng.random() < drop:
-                break
-            t += rng.exponential(1 / rate)
-    return rows
-
-
 async def test_a_backtest_stores_nothing_and_compares_predictions_with_what_followed(db, engine, settings):
-    orders = _mbgnbd_orders(4000, 3)
-    await db.copy_records_to_table(
-        "purchases",
-        records=[(o, c, at, amount, "EUR") for o, c, at, amount in orders],
-        columns=["order_id", "customer_id", "ordered_at", "amount", "currency"],
-    )
-    await db.execute("INSERT INTO known_customers (customer_id) SELECT DISTINCT customer_id FROM purchases")
+    orders = mbgnbd_orders(4000, 3, NOW, HOLDOUT_DAYS)
+    await load_purchases(db, orders)
     as_of = NOW - timedelta(days=HOLDOUT_DAYS)
     result = await run_batch(engine, settings, as_of=as_of, store=False)
     for table in ("customer_scores", "calibrations", "points_ledger", "stage_changes", "outbox_messages"):

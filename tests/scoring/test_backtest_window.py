@@ -6,49 +6,18 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
-import numpy as np
 import pytest
 
 from crm_scoring.batch.runner import run_batch
 from crm_scoring.compute.fitting import PARAM_ORDER
-from tests.scoring.helpers import finished_run
+from tests.scoring.helpers import finished_run, load_purchases, mbgnbd_orders
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 END = NOW - timedelta(days=400)  # the history stops here, long before now (an imported public data set)
 HOLDOUT_DAYS = 180
 PURCHASE_MODELS = ("bgnbd", "mbgnbd", "paretonbd")
-
-
-def _mbgnbd_orders(n: int, seed: int, end: datetime) -> list[tuple]:
-    """Customers buying at Gamma-distributed daily rates who may leave after each purchase (MBG/NBD), first
-    purchases spread over the two years before the holdout, observed until `end`."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    horizon = 730 + HOLDOUT_DAYS
-    for _ in range(n):
-        c = uuid.uuid4()
-        rate = rng.gamma(0.9, 1 / 40)  # purchases per day
-        drop = rng.beta(1.6, 14.0)
-        t = rng.uniform(0, 730)
-        while t < horizon:
-            rows.append((uuid.uuid4(), c, end - timedelta(days=horizon - t), Decimal(f"{rng.gamma(3, 20) + 1:.2f}")))
-            if rng.random() < drop:
-                break
-            t += rng.exponential(1 / rate)
-    return rows
-
-
-async def _load(db, orders: list[tuple]) -> None:
-    await db.copy_records_to_table(
-        "purchases",
-        records=[(o, c, at, amount, "EUR") for o, c, at, amount in orders],
-        columns=["order_id", "customer_id", "ordered_at", "amount", "currency"],
-    )
-    await db.execute("INSERT INTO known_customers (customer_id) SELECT DISTINCT customer_id FROM purchases")
 
 
 async def _actual(db, as_of: datetime, until: datetime) -> dict:
@@ -78,7 +47,7 @@ def _day(at: datetime) -> int:
 async def test_a_backtest_of_an_old_history_predicts_over_the_span_it_counts(db, engine, settings):
     """The horizon bug: a history ending 400 days ago, backtested 180 days before its end, was predicted over
     580 days (to now) but counted over 180 (to the last order): predicted/actual far above 1."""
-    await _load(db, _mbgnbd_orders(4000, 3, END))
+    await load_purchases(db, mbgnbd_orders(4000, 3, END, HOLDOUT_DAYS))
     as_of = END - timedelta(days=HOLDOUT_DAYS)
     last_order = await db.fetchval("SELECT max(ordered_at) FROM purchases")
     result = await run_batch(engine, settings, as_of=as_of, store=False)
@@ -105,7 +74,7 @@ async def test_a_backtest_of_an_old_history_predicts_over_the_span_it_counts(db,
 
 
 async def test_until_closes_the_window_earlier(db, engine, settings):
-    await _load(db, _mbgnbd_orders(3000, 4, END))
+    await load_purchases(db, mbgnbd_orders(3000, 4, END, HOLDOUT_DAYS))
     as_of, until = END - timedelta(days=HOLDOUT_DAYS), END - timedelta(days=HOLDOUT_DAYS - 90)
     result = await run_batch(engine, settings, as_of=as_of, until=until, store=False)
     backtest = result.stats["backtest"]
@@ -117,7 +86,7 @@ async def test_until_closes_the_window_earlier(db, engine, settings):
 
 
 async def test_the_run_shows_its_window_horizons_fits_and_per_model_results(api, reader, db):
-    await _load(db, _mbgnbd_orders(400, 5, END))
+    await load_purchases(db, mbgnbd_orders(400, 5, END, HOLDOUT_DAYS))
     as_of, until = END - timedelta(days=HOLDOUT_DAYS), END - timedelta(days=30)
     r = await api.post(
         "/api/v1/scores/recompute",
