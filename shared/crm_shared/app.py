@@ -17,7 +17,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from .access import PrincipalMiddleware, api_routes, document_access, enforce_declared_access
 from .audit_api import audit_router
 from .auth import PrincipalTokens
-from .db import create_engine, create_read_sessionmaker, create_sessionmaker
+from .db import EarlyAnswer, answer_early, create_engine, create_read_sessionmaker, create_sessionmaker
 from .dead_letters_api import dead_letters_router
 from .errors import document_problems, install_error_handlers
 from .event_metrics import refresh as refresh_event_metrics
@@ -103,6 +103,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_exception_handler(EarlyAnswer, answer_early)
     # Inside the request id and the metrics (its 4xx are counted and traceable), outside every route. It
     # looks routes up only on a slow path; the list is filled once the routers are included below.
     guarded_routes: list[APIRoute] = []

@@ -6,9 +6,9 @@ newest first, with filters and cursor pagination (the cursor is signed and bound
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from .access import allow
 from .audit import AUDIT_SCOPE
@@ -16,7 +16,7 @@ from .auth import Principal
 from .bounds import Instant, check_period
 from .db import ReadSessionDep
 from .infra_tables import audit_log
-from .pagination import DEFAULT_LIMIT, CursorQuery, Page, decode_cursor, encode_cursor
+from .pagination import Page, PageRequest, page_query
 
 MAX_AUDIT_LIMIT = 500
 ActorKind = Literal["partner", "user", "service"]
@@ -45,9 +45,9 @@ def audit_router(prefix: str, read_scope: str) -> APIRouter:
 
     @router.get("/audit", response_model=Page[AuditEntry], responses={400: {"description": "invalid cursor"}})
     async def list_audit(
-        request: Request,
         session: ReadSessionDep,
         principal: Annotated[Principal, allow(read_scope, extra=(AUDIT_SCOPE,))],
+        page: Annotated[PageRequest, page_query(MAX_AUDIT_LIMIT)],
         actor: Annotated[str | None, Query(min_length=1, max_length=200, description="client id")] = None,
         actor_kind: Annotated[ActorKind | None, Query()] = None,
         action: Annotated[
@@ -60,8 +60,6 @@ def audit_router(prefix: str, read_scope: str) -> APIRouter:
         request_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
         from_: Annotated[Instant | None, Query(alias="from", description="at or after (with time zone)")] = None,
         to: Annotated[Instant | None, Query(description="before (with time zone)")] = None,
-        cursor: CursorQuery = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT, description="page size")] = DEFAULT_LIMIT,
     ) -> Page[AuditEntry]:
         """Who changed what, and who read personal data unmasked, newest first; cursor pagination."""
         check_period(from_, to)
@@ -75,7 +73,7 @@ def audit_router(prefix: str, read_scope: str) -> APIRouter:
             "to": to.isoformat() if to else None,
         }
         c = audit_log.c
-        query = select(audit_log).order_by(c.at.desc(), c.id.desc()).limit(limit + 1)
+        query = select(audit_log)
         for column, value in ((c.actor, actor), (c.actor_kind, actor_kind), (c.action, action)):
             if value is not None:
                 query = query.where(column == value)
@@ -87,17 +85,14 @@ def audit_router(prefix: str, read_scope: str) -> APIRouter:
             query = query.where(c.at >= from_)
         if to is not None:
             query = query.where(c.at < to)
-        secret = request.app.state.settings.cursor_secret.get_secret_value()
-        if cursor is not None:
-            at, id_ = decode_cursor(cursor, filters, secret, shape=(datetime, int))
-            # A row comparison, so the (…, at, id) indexes serve it as one range.
-            query = query.where(tuple_(c.at, c.id) < tuple_(at, id_))
-        rows = (await session.execute(query)).mappings().all()
-        items = [AuditEntry.model_validate(dict(r)) for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor([last.at.isoformat(), last.id], filters, secret)
-        return Page[AuditEntry](items=items, next_cursor=next_cursor)
+        # (at, id) newest first: the (…, at, id) indexes serve the continuation as one range.
+        return await page.fetch(
+            session,
+            query,
+            order=(c.at.desc(), c.id.desc()),
+            binding=filters,
+            scalars=False,
+            item=lambda row: AuditEntry.model_validate(dict(row._mapping)),
+        )
 
     return router

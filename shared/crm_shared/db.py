@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import asyncpg
 import msgspec
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from . import audit
 
@@ -65,7 +66,21 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
             await start()
         else:  # pragma: no cover - a future SQLAlchemy without the hook: any statement begins it
             await conn.exec_driver_sql("SELECT 1")
-    return raw.driver_connection  # type: ignore[return-value]
+    return _asyncpg(raw)
+
+
+async def asyncpg_connection(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a connection taken from the engine (no session): for a statement
+    that commits on its own or a read outside any request transaction."""
+    return _asyncpg(await conn.get_raw_connection())
+
+
+def _asyncpg(raw: PoolProxiedConnection) -> asyncpg.Connection:
+    # SQLAlchemy types the driver's connection Optional[Any]: None only once the pool has closed it, never
+    # while the AsyncConnection it came from is open. The engine's driver is asyncpg.
+    driver: asyncpg.Connection | None = raw.driver_connection
+    assert driver is not None, "the pooled connection is open"
+    return driver
 
 
 def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -80,6 +95,21 @@ def create_sessionmaker(engine: AsyncEngine, *, subscriptions: Sequence[Any] = (
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={"subscriptions": subscriptions})
 
 
+class EarlyAnswer(Exception):
+    """Raised through a request's transaction to answer with `response` before the handler runs, while
+    the transaction still commits what it holds (bookkeeping only, e.g. the audit row of a replay)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("answered before the handler")
+        self.response = response
+
+
+async def answer_early(request: Request, exc: Exception) -> Response:
+    """The app's exception handler for `EarlyAnswer`."""
+    assert isinstance(exc, EarlyAnswer)
+    return exc.response
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the handler returns, rolled back on error.
 
@@ -89,10 +119,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     audit.claim(request, transactional=True)
+    replay: EarlyAnswer | None = None
     async with sessionmaker() as session, session.begin():
-        yield session
+        try:
+            yield session
+        except EarlyAnswer as exc:  # e.g. an idempotent replay: commit its audit row, then answer
+            replay = exc
         if audit.due(request, transactional=True):
             await audit.record(request, await driver_connection(session), session.info)
+    if replay is not None:
+        raise replay
     if session.info.get("outbox_written"):
         request.app.state.relay_wakeup()
 

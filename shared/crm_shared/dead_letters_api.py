@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from . import dead_letters
@@ -29,7 +29,7 @@ from .dead_letters import EVENTS_ADMIN_SCOPE
 from .errors import NotFound
 from .idempotency import IdempotencyDep
 from .inbox import EventHandler, replay
-from .pagination import DEFAULT_LIMIT, CursorQuery, Page, decode_cursor, encode_cursor, invalid_cursor
+from .pagination import Page, PageRequest, invalid_cursor, page_query
 from .pii import PII_SCOPE
 
 MAX_LIST_LIMIT = 500
@@ -89,15 +89,13 @@ def dead_letters_router(prefix: str, family: str, handlers: Mapping[str, EventHa
 
     @router.get("", response_model=Page[DeadLetterSummary], responses={400: {"description": "invalid cursor"}})
     async def list_dead_letters(
-        request: Request,
         session: ReadSessionDep,
         principal: Annotated[Principal, allow(read, extra=(EVENTS_ADMIN_SCOPE,))],
+        page: Annotated[PageRequest, page_query(MAX_LIST_LIMIT)],
         type_: Annotated[str | None, Query(alias="type", max_length=255, pattern=NAME_PATTERN)] = None,
         source: Annotated[str | None, Query(max_length=255, pattern=NAME_PATTERN)] = None,
         from_: Annotated[Instant | None, Query(alias="from", description="dead-lettered at or after")] = None,
         to: Annotated[Instant | None, Query(description="dead-lettered before")] = None,
-        cursor: CursorQuery = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="page size")] = DEFAULT_LIMIT,
     ) -> Page[DeadLetterSummary]:
         """Events this service could not apply, newest first, without their payloads."""
         check_period(from_, to)
@@ -107,23 +105,20 @@ def dead_letters_router(prefix: str, family: str, handlers: Mapping[str, EventHa
             "from": from_.isoformat() if from_ else None,
             "to": to.isoformat() if to else None,
         }
-        secret = request.app.state.settings.cursor_secret.get_secret_value()
-        before = None
-        if cursor is not None:
-            (before,) = decode_cursor(cursor, filters, secret, shape=(int,))
-            if before <= 0:  # ids start at 1: a signed cursor never holds less
-                raise invalid_cursor()
+        after = page.after(filters, shape=(int,))
+        if after is not None and after[0] <= 0:  # ids start at 1: a signed cursor never holds less
+            raise invalid_cursor()
         rows = await dead_letters.page(
             await driver_connection(session),
             event_type=type_,
             source=source,
             from_=from_,
             to=to,
-            before_id=before,
-            limit=limit + 1,
+            before_id=after[0] if after else None,
+            limit=page.limit + 1,
         )
-        items = [DeadLetterSummary.model_validate(msgspec.structs.asdict(r)) for r in rows[:limit]]
-        next_cursor = encode_cursor([items[-1].id], filters, secret) if len(rows) > limit else None
+        rows, next_cursor = page.cut(rows, filters, lambda row: [row.id])
+        items = [DeadLetterSummary.model_validate(msgspec.structs.asdict(r)) for r in rows]
         return Page[DeadLetterSummary](items=items, next_cursor=next_cursor)
 
     @router.get("/{dead_letter_id}", response_model=DeadLetter)
@@ -149,8 +144,6 @@ def dead_letters_router(prefix: str, family: str, handlers: Mapping[str, EventHa
     ) -> Response:
         """Apply it again. Applied: it is gone, and its event id recorded as applied. Failing again: it
         stays, with the new reason (`outcome: failed`)."""
-        if (stored := await idem.claim()) is not None:
-            return stored
         row = await dead_letters.get(await driver_connection(session), dead_letter_id, lock=True)
         if row is None:
             raise _not_found(dead_letter_id)
@@ -167,8 +160,6 @@ def dead_letters_router(prefix: str, family: str, handlers: Mapping[str, EventHa
     ) -> Response:
         """Apply again every dead letter matching the filters (all without any), oldest first, at most
         `limit` per call; `more` says whether others match."""
-        if (stored := await idem.claim()) is not None:
-            return stored
         f = filters or ReplayFilter()
         check_period(f.from_, f.to)
         rows = await dead_letters.claim_matching(
@@ -198,8 +189,6 @@ def dead_letters_router(prefix: str, family: str, handlers: Mapping[str, EventHa
         idem: IdempotencyDep,
     ) -> Response:
         """Drop it for good: the event is never applied, and a redelivery of it is acknowledged unapplied."""
-        if (stored := await idem.claim()) is not None:
-            return stored
         conn = await driver_connection(session)
         row = await dead_letters.get(conn, dead_letter_id, lock=True)
         if row is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header
+from fastapi import Depends, Header
 
 from .bounds import INT64_MAX
 
@@ -36,3 +36,12 @@ def parse_if_match(value: str | None) -> int | None:
         return NO_MATCH
     version = int(digits)
     return version if version <= INT64_MAX else NO_MATCH
+
+
+def if_match(value: IfMatchHeader = None) -> int | None:
+    return parse_if_match(value)
+
+
+# The version an If-Match header names (None without one, NO_MATCH for a tag no row has); whether the
+# header is required is the resource's rule (its service answers 428 where it is).
+IfMatchDep = Annotated[int | None, Depends(if_match)]

@@ -3,6 +3,10 @@
 The key is claimed with INSERT ... ON CONFLICT in the request's own transaction, and the response is
 stored in that same transaction: the record and the change commit together or not at all. A request
 that fails rolls back its claim, so it can be retried with the same key.
+
+The dependency claims the key before the handler runs: a replay never reaches the handler. It is raised
+as `Replayed` (a `db.EarlyAnswer`): the request's session commits the replay's audit row and the app answers
+with the stored response; a handler only ends with `return await idem.respond(status, body, ...)`.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import audit
 from .auth import Principal
-from .db import SessionDep, driver_connection
+from .db import EarlyAnswer, SessionDep, driver_connection
 from .errors import BadRequest, Conflict, FieldError, Unprocessable
+from .etags import etag
 
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -49,9 +55,13 @@ _RESPOND = """
 """
 
 
+class Replayed(EarlyAnswer):
+    """The key was used before by this same request: `response` is the answer stored then."""
+
+
 class Idempotency:
-    """Per-request handle: `await idem.claim()` returns a stored replay or None (go ahead);
-    `await idem.respond(...)` stores and returns the response."""
+    """Per-request handle, claimed by the dependency: `await idem.respond(...)` stores and returns the
+    response."""
 
     def __init__(
         self, *, session: AsyncSession, client_id: str, key: str, method: str, path: str, body: bytes, ttl: timedelta
@@ -60,8 +70,12 @@ class Idempotency:
         self.client_id, self.key, self.method, self.path = client_id, key, method, path
         self.request_hash = hashlib.sha256(body).digest()
         self.ttl = ttl
+        self.claimed = False
 
     async def claim(self) -> Response | None:
+        """Claim the key: None to go ahead (also when already claimed), else the stored replay."""
+        if self.claimed:
+            return None
         # A concurrent request holding the same key makes this INSERT wait on its row lock; when that
         # request commits we see its record and replay it. Past the connection's lock_timeout the
         # wait fails and we answer 409.
@@ -75,8 +89,10 @@ class Idempotency:
                 "a request with this Idempotency-Key is still being processed", headers={"Retry-After": "1"}
             ) from exc
         if claimed:
+            self.claimed = True
             return None
         row = await conn.fetchrow(_STORED, self.client_id, self.key)
+        assert row is not None, "the claim's ON CONFLICT locked the stored row until this transaction ends"
         if row["method"] != self.method or row["path"] != self.path or bytes(row["request_hash"]) != self.request_hash:
             raise Unprocessable(
                 "this Idempotency-Key was already used with a different request",
@@ -93,11 +109,27 @@ class Idempotency:
         )
 
     async def respond(
-        self, status: int, body: bytes, *, media_type: str = "application/json", headers: dict[str, str] | None = None
+        self,
+        status: int,
+        body: bytes | BaseModel,
+        *,
+        media_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        location: str | None = None,
+        version: int | None = None,
     ) -> Response:
+        """Store and return the answer: `body` as bytes or a model (as JSON); `location` and `version`
+        (a row version, sent as its ETag) join `headers`."""
+        if isinstance(body, BaseModel):
+            body = body.model_dump_json().encode()
+        headers = dict(headers or {})
+        if location is not None:
+            headers["Location"] = location
+        if version is not None:
+            headers["ETag"] = etag(version)
         conn = await driver_connection(self.session)
         await conn.execute(_RESPOND, self.client_id, self.key, status, body, media_type)
-        audit.note_response(self.session.info, status, location=(headers or {}).get("Location"))
+        audit.note_response(self.session.info, status, location=headers.get("Location"))
         return Response(body, status_code=status, media_type=media_type, headers=headers)
 
 
@@ -126,7 +158,7 @@ async def idempotency(
         )
     settings = request.app.state.settings
     principal: Principal = request.state.principal
-    return Idempotency(
+    idem = Idempotency(
         session=session,
         # Kind and id: a user whose JWT `sub` equals a partner's client id must not replay its responses.
         client_id=principal.key,
@@ -136,6 +168,9 @@ async def idempotency(
         body=await request.body(),
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
     )
+    if (replay := await idem.claim()) is not None:
+        raise Replayed(replay)
+    return idem
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(idempotency, scope="function")]

@@ -1,12 +1,19 @@
 """Cursor pagination (Zalando, Stripe): opaque cursors signed with HMAC and bound to the filters
-they were issued for; `limit` defaults to 50, at most 100; `sort=+a,-b` over declared fields."""
+they were issued for; `limit` defaults to 50, at most 100; `sort=+a,-b` over declared fields.
+
+A list takes `page: PageDep` (cursor, limit and the service's cursor secret) and hands its filtered
+statement to `page.fetch(session, stmt, order=..., binding=...)`, which continues after the cursor with a
+row comparison, orders, reads one row more than the page, and signs the next cursor. Lists that are not one
+statement (merged sources, raw SQL) use `page.after(...)` and `page.cut(...)`, the same two halves.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
@@ -14,9 +21,12 @@ from types import FunctionType, MethodType
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
-from fastapi import Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from .bounds import INT64_MAX, day_problem, instant_problem
 from .errors import BadRequest, FieldError, Unprocessable
@@ -141,12 +151,125 @@ def parse_sort(sort: str | None, allowed: Sequence[str], default: str) -> list[S
     return keys
 
 
-def keyset_after(columns: Sequence[tuple[ColumnElement[Any], bool]], values: Sequence[Any]) -> ColumnElement[bool]:
-    """WHERE clause for rows after `values` in the order of `columns` ((column, descending) pairs):
-    (a > x) OR (a = x AND b > y) ..., each comparison flipped for descending columns."""
+Ordering = Sequence[tuple[ColumnElement[Any], bool]]  # (column, descending) pairs, the last one unique
+
+
+def keyset_after(columns: Ordering, values: Sequence[Any]) -> ColumnElement[bool]:
+    """WHERE clause for the rows after `values` in the order of `columns`.
+
+    All one direction: the row comparison `(a, b) > (x, y)`, which PostgreSQL starts an index scan at, so
+    any page is as fast as the first. The expanded form `a > x OR (a = x AND b > y)` it replaces could not
+    start an index: at 1M customers a page 950k rows deep took 816 ms, the row comparison 0.1 ms.
+    Mixed directions cannot be one row comparison: the expanded form, plus the first column's inclusive
+    bound (`a >= x`) so an index on it still starts at the position rather than at the first row."""
+    cols = [col for col, _ in columns]
+    params = [bindparam(None, value, type_=col.type) for col, value in zip(cols, values, strict=True)]
+    descending = {desc for _, desc in columns}
+    if len(descending) == 1:
+        row, at = tuple_(*cols), tuple_(*params)
+        return row < at if descending.pop() else row > at
     clauses = []
     for i, (col, desc) in enumerate(columns):
-        prefix = [c == v for (c, _), v in zip(columns[:i], values[:i], strict=True)]
-        step = col < values[i] if desc else col > values[i]
-        clauses.append(and_(*prefix, step))
-    return or_(*clauses)
+        prefix = [c == v for c, v in zip(cols[:i], params[:i], strict=True)]
+        clauses.append(and_(*prefix, col < params[i] if desc else col > params[i]))
+    first, first_desc = columns[0]
+    return and_(first <= params[0] if first_desc else first >= params[0], or_(*clauses))
+
+
+def ordering(order: Sequence[Any]) -> list[tuple[ColumnElement[Any], bool]]:
+    """(column, descending) pairs from `col`, `col.asc()` or `col.desc()` terms."""
+    pairs: list[tuple[ColumnElement[Any], bool]] = []
+    for term in order:
+        if isinstance(term, UnaryExpression) and term.modifier in (operators.asc_op, operators.desc_op):
+            pairs.append((term.element, term.modifier is operators.desc_op))
+        elif isinstance(term, UnaryExpression):
+            raise ValueError(f"keyset order terms are columns, asc() or desc(): {term}")  # e.g. NULLS LAST
+        else:
+            pairs.append((term, False))
+    return pairs
+
+
+def _shape_of(columns: Ordering) -> list[Any]:
+    """What each position value converts to: the column's Python type (columns must be NOT NULL)."""
+    return [col.type.python_type for col, _ in columns]
+
+
+def _key(col: ColumnElement[Any]) -> str:
+    """The name a fetched row holds the column's value under (an ORM attribute or a result column)."""
+    if col.key is None:
+        raise ValueError(f"keyset order terms are named columns or labels: {col}")
+    return col.key
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """A list request's `cursor` and `limit`, with the secret its cursors are signed with."""
+
+    cursor: str | None
+    limit: int
+    secret: str
+
+    def after(self, binding: Mapping[str, Any], shape: Shape) -> list[Any] | None:
+        """The position to continue after (converted by `shape`), or None on the first page."""
+        return decode_cursor(self.cursor, binding, self.secret, shape=shape) if self.cursor else None
+
+    def cut(
+        self, rows: Sequence[T], binding: Mapping[str, Any], position: Callable[[T], Sequence[Any]]
+    ) -> tuple[list[T], str | None]:
+        """The page out of `limit + 1` fetched rows, and the cursor after its last row (None: no more)."""
+        if len(rows) <= self.limit:
+            return list(rows), None
+        page = list(rows[: self.limit])
+        return page, encode_cursor(position(page[-1]), binding, self.secret)
+
+    async def fetch(
+        self,
+        session: AsyncSession,
+        stmt: Select[Any],
+        *,
+        order: Sequence[Any],
+        binding: Mapping[str, Any],
+        item: Callable[[Any], Any] = lambda row: row,
+        scalars: bool = True,
+    ) -> Page[Any]:
+        """One page of `stmt` in `order` (columns, asc() or desc() terms, NOT NULL, the last unique),
+        each row made an item by `item`. `binding` holds the filters the cursor is bound to; the order
+        is bound too. With `scalars`, rows are the statement's first entity (an ORM object)."""
+        columns = ordering(order)
+        binding = {**binding, "~order": [f"{'-' if desc else '+'}{col.key}" for col, desc in columns]}
+        after = self.after(binding, _shape_of(columns))
+        if after is not None:
+            stmt = stmt.where(keyset_after(columns, after))
+        stmt = stmt.order_by(*(col.desc() if desc else col.asc() for col, desc in columns)).limit(self.limit + 1)
+        result = await session.execute(stmt)
+        rows: Sequence[Any] = result.scalars().all() if scalars else result.all()
+        keys = [_key(col) for col, _ in columns]
+        if scalars:
+            position: Callable[[Any], list[Any]] = lambda row: [getattr(row, key) for key in keys]  # noqa: E731
+        else:
+            position = lambda row: [row._mapping[key] for key in keys]  # noqa: E731
+        page, next_cursor = self.cut(rows, binding, position)
+        return Page[Any](items=[item(row) for row in page], next_cursor=next_cursor)
+
+
+def page_query(max_limit: int = MAX_LIMIT) -> Any:
+    """The dependency behind `PageDep`, for a list whose pages may hold up to `max_limit` items."""
+
+    def page_request(request: Request, cursor: str | None, limit: int) -> PageRequest:
+        return PageRequest(cursor, limit, request.app.state.settings.cursor_secret.get_secret_value())
+
+    # Spelled as a signature: the bound is this call's, and string annotations could not name it.
+    limit_query = Annotated[int, Query(ge=1, le=max_limit, description=f"page size, default {DEFAULT_LIMIT}")]
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    page_request.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter("cursor", keyword, annotation=CursorQuery, default=None),
+            inspect.Parameter("limit", keyword, annotation=limit_query, default=DEFAULT_LIMIT),
+        ]
+    )
+    return Depends(page_request)
+
+
+PageDep = Annotated[PageRequest, page_query()]
+page_request = PageDep.__metadata__[0].dependency  # the plain dependency, to call from another one

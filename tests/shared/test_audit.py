@@ -17,9 +17,9 @@ from sqlalchemy import text
 
 from crm_customer.main import SERVICE_DIR
 from crm_scoring.config import Settings as ScoringSettings
+from crm_scoring.formulas.engine import DEFAULT_FORMULA
 from crm_scoring.main import SERVICE_DIR as SCORING_DIR
 from crm_scoring.main import create_app as scoring_app
-from crm_scoring.value.formulas import DEFAULT_FORMULA
 from crm_shared.access import allow
 from crm_shared.app import create_service_app
 from crm_shared.auth import Principal
@@ -49,8 +49,6 @@ def probe_router() -> APIRouter:
         principal: Annotated[Principal, allow("customers:write")],
         idem: IdempotencyDep,
     ) -> Response:
-        if (replay := await idem.claim()) is not None:
-            return replay
         body = await request.json()
         conn = await driver_connection(session)
         note_id = await conn.fetchval("INSERT INTO probe_notes (body) VALUES ($1) RETURNING id", body["body"])
