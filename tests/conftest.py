@@ -7,20 +7,13 @@ import pytest
 
 from crm_customer.config import Settings
 from crm_customer.main import SERVICE_DIR, create_app
-from crm_shared.testing import DatabaseFactory, app_client, partner_headers, user_headers
+from crm_shared.testing import app_client, partner_headers, service_database_fixtures, user_headers
 
 PARTNER = "shop-1"
 WRITE = ("orders:write", "orders:read", "customers:write", "customers:read", "pii:read")
 
 
-@pytest.fixture
-async def db_url(databases: DatabaseFactory) -> str:
-    return await databases.fresh(SERVICE_DIR)
-
-
-@pytest.fixture
-def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, environment="test", log_json=False, log_level="WARNING")
+db_url, settings = service_database_fixtures(SERVICE_DIR, Settings)
 
 
 @pytest.fixture

@@ -43,8 +43,9 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
-def _merge_components(merged: dict[str, Doc], components: dict[str, Doc], service: str) -> dict[str, str]:
-    """Add one service's components to `merged`; return its ref renames (old ref -> new ref)."""
+def _merge_components(merged: dict[str, Doc], components: Doc, service: str) -> dict[str, str]:
+    """Add one service's components to `merged`; return its ref renames (old ref -> new ref). `components` is
+    the service's document as fetched: a section that is not an object is left out."""
     sections = {section: items for section, items in components.items() if isinstance(items, dict)}
     renames: dict[str, str] = {}
     reserved = {section: set(merged.get(section, {})) | set(items) for section, items in sections.items()}

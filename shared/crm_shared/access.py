@@ -135,7 +135,7 @@ def enforce_declared_access(routes: Iterable[APIRoute]) -> None:
     for route in routes:
         found = _accesses(route.dependant)
         if len(found) != 1:
-            missing.append(f"{sorted(route.methods)} {route.path} ({len(found)} access declarations)")
+            missing.append(f"{sorted(route.methods or ())} {route.path} ({len(found)} access declarations)")
     if missing:
         raise RuntimeError("every API route needs exactly one allow(...): " + "; ".join(missing))
 
@@ -148,7 +148,7 @@ def document_access(routes: Iterable[APIRoute], spec: dict[str, Any]) -> dict[st
         access = route_access(route)
         if access is None:
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = spec.get("paths", {}).get(route.path_format, {}).get(method.lower())
             if operation is not None:
                 operation["x-crm-access"] = access.describe()

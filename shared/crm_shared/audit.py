@@ -40,6 +40,7 @@ import msgspec
 from asgi_correlation_id import correlation_id
 from fastapi import Request
 
+from . import db  # a module import: db imports this module too
 from .auth import Principal
 from .pii import PII_SCOPE, redact_query
 
@@ -141,9 +142,8 @@ async def record_unclaimed(request: Request) -> None:
     if engine is None:  # a part without a database keeps no audit log
         return
     async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
         # No BEGIN was sent on this connection: the INSERT commits on its own.
-        await record(request, raw.driver_connection)  # type: ignore[arg-type]
+        await record(request, await db.asyncpg_connection(conn))
 
 
 def note_response(

@@ -21,7 +21,7 @@ import math
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
@@ -172,4 +172,9 @@ PositiveAmount = Annotated[
 
 # msgspec field type of a decimal in a body decoded outside pydantic. The pattern is published, not run
 # while decoding: `to_decimal` checks the text and turns it into a Decimal with a clearer message.
-DecimalIn = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": AMOUNT_PATTERN})] | int | float
+if TYPE_CHECKING:
+    # After the check, the field holds the Decimal `to_decimal` made of it (converted in place). msgspec
+    # cannot decode a `str | Decimal` union (both are JSON strings), so only the type checker sees it.
+    DecimalIn = str | int | float | Decimal
+else:
+    DecimalIn = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": AMOUNT_PATTERN})] | int | float

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
-def start_embedded(data_dir: Path) -> tuple[object, str]:
+
+def start_embedded(data_dir: Path) -> tuple[PostgresServer, str]:
     """Start (or join) the embedded server in `data_dir`; return (handle, admin URL). The server stops
     when the last process using it exits."""
-    import pgserver  # optional dependency: only needed without an external server
+    from pgserver.postgres_server import get_server  # optional dependency: only needed without an external server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    server = get_server(str(data_dir), cleanup_mode="stop")
     return server, server.get_uri()
 
 

@@ -258,6 +258,9 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error the app can raise as problem+json."""
 
+    # The decorator, not add_exception_handler: Starlette types a handler's exception as Exception, so a
+    # handler of one exception class type-checks only through the decorator's pass-through typing.
+    @app.exception_handler(ProblemError)
     async def on_problem(request: Request, exc: ProblemError) -> Response:
         return problem_response(
             exc.status,
@@ -270,6 +273,7 @@ def install_error_handlers(app: FastAPI) -> None:
             **exc.extensions,
         )
 
+    @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> Response:
         errors = validation_errors(exc)
         return problem_response(
@@ -281,6 +285,7 @@ def install_error_handlers(app: FastAPI) -> None:
             errors=errors,
         )
 
+    @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         return problem_response(
             exc.status_code,
@@ -289,9 +294,6 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers or {}),
         )
 
-    app.add_exception_handler(ProblemError, on_problem)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_middleware(UnhandledErrorMiddleware)
 
 

@@ -25,6 +25,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .db import asyncpg_connection
+
 log = logging.getLogger("crm.metrics")
 SCRAPE_TIMEOUT_SECONDS = 2.0
 
@@ -100,7 +102,7 @@ async def refresh(request: Request) -> None:
 
 async def _read(engine: AsyncEngine, subscribers: list[str]) -> _Snapshot:
     async with engine.connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
+        raw = await asyncpg_connection(conn)
         pending = {name: (0, 0.0) for name in subscribers}
         for r in await raw.fetch(_PENDING):
             pending[r["subscriber"]] = (r["messages"], float(r["oldest"]))

@@ -40,6 +40,30 @@ from .errors import (
 from .signing import verify
 
 EventHandler = Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]]
+
+
+def combine_handlers(*tables: Mapping[str, EventHandler]) -> dict[str, EventHandler]:
+    """One handler table from several domains' tables: where two domains handle the same event type,
+    its handlers run one after the other, in the order given, in the delivery's transaction (so an
+    event is applied by every domain once, or by none)."""
+    merged: dict[str, list[EventHandler]] = {}
+    for table in tables:
+        for event_type, handler in table.items():
+            merged.setdefault(event_type, []).append(handler)
+    return {event_type: _chain(handlers) for event_type, handlers in merged.items()}
+
+
+def _chain(handlers: list[EventHandler]) -> EventHandler:
+    if len(handlers) == 1:
+        return handlers[0]
+
+    async def chained(session: AsyncSession, events: list[dict[str, Any]]) -> None:
+        for handler in handlers:
+            await handler(session, events)
+
+    return chained
+
+
 # Statement timeout, out of memory or disk: the server's state, not the event's.
 _TRANSIENT_SQLSTATES = RETRYABLE_SQLSTATES | {"57014", "53100", "53200"}
 # Time one delivery may spend retrying failed groups in parts (the relay waits 10 s by default).

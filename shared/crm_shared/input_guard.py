@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl
 
 from fastapi.routing import APIRoute
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import (
     BadRequest,
@@ -102,7 +103,7 @@ class InputGuardMiddleware:
 
     def __init__(
         self,
-        app: Any,
+        app: ASGIApp,
         *,
         routes: Sequence[APIRoute],
         max_body_bytes: int,
@@ -115,7 +116,7 @@ class InputGuardMiddleware:
         self.max_other_body_bytes = max_other_body_bytes or max_body_bytes
         self.max_depth = max_depth
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -140,7 +141,7 @@ class InputGuardMiddleware:
 
         delivered = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal delivered
             if not delivered:
                 delivered = True
@@ -149,7 +150,7 @@ class InputGuardMiddleware:
 
         await self.app(scope, replay, send)
 
-    def _check_url(self, scope: dict[str, Any]) -> None:
+    def _check_url(self, scope: Scope) -> None:
         path = scope["path"]
         if (problem := text_problem(path, single_line=True)) is not None:
             name = self._path_parameter(scope)
@@ -166,7 +167,7 @@ class InputGuardMiddleware:
             if errors:
                 raise Unprocessable("a query parameter holds a control character", errors=errors)
 
-    async def _read_body(self, headers: dict[bytes, bytes], receive: Any, limit: int) -> bytes:
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive, limit: int) -> bytes:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
@@ -184,7 +185,7 @@ class InputGuardMiddleware:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _check_body(self, scope: dict[str, Any], headers: dict[bytes, bytes], body: bytes) -> None:
+    def _check_body(self, scope: Scope, headers: dict[bytes, bytes], body: bytes) -> None:
         # The API's callers are checked in full. Other paths (/internal/events) get the size, encoding and
         # depth checks: the consumer takes a delivery apart event by event and sets aside only a bad one.
         api = scope["path"].startswith(API_PREFIX)
@@ -207,28 +208,29 @@ class InputGuardMiddleware:
             if errors := bad_text(value):
                 raise Unprocessable("a text field holds a control character", errors=errors)
 
-    def _route(self, scope: dict[str, Any]) -> tuple[APIRoute, dict[str, Any]] | None:
+    def _route(self, scope: Scope) -> tuple[APIRoute, Scope] | None:
         for route in self.routes:
             match, child = route.matches(scope)
             if match != Match.NONE:
                 return route, child
         return None
 
-    def _path_parameter(self, scope: dict[str, Any]) -> str | None:
+    def _path_parameter(self, scope: Scope) -> str | None:
         found = self._route(scope)
         if found is None:
             return None
-        for name, value in found[1].get("path_params", {}).items():
+        path_params: dict[str, Any] = found[1].get("path_params", {})
+        for name, value in path_params.items():
             if isinstance(value, str) and text_problem(value, single_line=True) is not None:
                 return name
         return None
 
-    def _checked_per_row(self, scope: dict[str, Any]) -> bool:
+    def _checked_per_row(self, scope: Scope) -> bool:
         found = self._route(scope)
         return found is not None and getattr(found[0].endpoint, _PER_ROW, False)
 
 
-async def _answer(scope: dict[str, Any], receive: Any, send: Any, problem: ProblemError) -> None:
+async def _answer(scope: Scope, receive: Receive, send: Send, problem: ProblemError) -> None:
     response = problem_response(
         problem.status,
         title=problem.title,

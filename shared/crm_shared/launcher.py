@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
         if server is not None:
-            server.cleanup()  # type: ignore[attr-defined]
+            server.cleanup()
         raise SystemExit(0)
 
     signal.signal(signal.SIGINT, shutdown)

@@ -46,7 +46,8 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
         if not exists:
             return None
-        return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        revision: str | None = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        return revision
 
 
 def run_env(target_metadata: MetaData, default_url: Callable[[], str]) -> None:

@@ -209,6 +209,11 @@ class PageRequest:
     limit: int
     secret: str
 
+    @classmethod
+    def of(cls, request: Request, cursor: str | None, limit: int) -> PageRequest:
+        """For a list that reads `cursor` and `limit` itself (e.g. inside a query model)."""
+        return cls(cursor, limit, request.app.state.settings.cursor_secret.get_secret_value())
+
     def after(self, binding: Mapping[str, Any], shape: Shape) -> list[Any] | None:
         """The position to continue after (converted by `shape`), or None on the first page."""
         return decode_cursor(self.cursor, binding, self.secret, shape=shape) if self.cursor else None
@@ -252,24 +257,26 @@ class PageRequest:
         return Page[Any](items=[item(row) for row in page], next_cursor=next_cursor)
 
 
-def page_query(max_limit: int = MAX_LIMIT) -> Any:
-    """The dependency behind `PageDep`, for a list whose pages may hold up to `max_limit` items."""
+def page_query(max_limit: int = MAX_LIMIT, default: int = DEFAULT_LIMIT) -> Any:
+    """The dependency behind `PageDep`, for a list whose pages hold `default` items unless asked for up to
+    `max_limit` (e.g. an id list machines page through)."""
 
     def page_request(request: Request, cursor: str | None, limit: int) -> PageRequest:
-        return PageRequest(cursor, limit, request.app.state.settings.cursor_secret.get_secret_value())
+        return PageRequest.of(request, cursor, limit)
 
-    # Spelled as a signature: the bound is this call's, and string annotations could not name it.
-    limit_query = Annotated[int, Query(ge=1, le=max_limit, description=f"page size, default {DEFAULT_LIMIT}")]
+    # Spelled as a signature: the bounds are this call's, and string annotations could not name them.
+    limit_query = Annotated[
+        int, Query(ge=1, le=max_limit, description=f"page size, default {default}, at most {max_limit}")
+    ]
     keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
     page_request.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter("request", keyword, annotation=Request),
             inspect.Parameter("cursor", keyword, annotation=CursorQuery, default=None),
-            inspect.Parameter("limit", keyword, annotation=limit_query, default=DEFAULT_LIMIT),
+            inspect.Parameter("limit", keyword, annotation=limit_query, default=default),
         ]
     )
     return Depends(page_request)
 
 
 PageDep = Annotated[PageRequest, page_query()]
-page_request = PageDep.__metadata__[0].dependency  # the plain dependency, to call from another one

@@ -62,7 +62,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server, url = start_embedded(data_dir)
     yield url
     with contextlib.suppress(Exception):
-        server.cleanup()  # type: ignore[attr-defined]
+        server.cleanup()
 
 
 class DatabaseFactory:
@@ -105,6 +105,22 @@ async def databases(pg_admin_url: str) -> AsyncIterator[DatabaseFactory]:
     await factory.drop_all()
 
 
+def service_database_fixtures(service_dir: Path, settings_type: Callable[..., Any]) -> tuple[Any, Any]:
+    """A service's `db_url` (a fresh clone of its migrated template, per test) and `settings` (its
+    Settings on that database, quiet logs) fixtures: `db_url, settings = service_database_fixtures(
+    SERVICE_DIR, Settings)` in the service's conftest."""
+
+    @pytest.fixture
+    async def db_url(databases: DatabaseFactory) -> str:
+        return await databases.fresh(service_dir)
+
+    @pytest.fixture
+    def settings(db_url: str) -> Any:
+        return settings_type(database_url=db_url, environment="test", log_json=False, log_level="WARNING")
+
+    return db_url, settings
+
+
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection to the test's database (`db_url`, which each part's conftest defines), to check
@@ -144,7 +160,8 @@ def user_headers(user: str, *scopes: str, service: str = "customer") -> dict[str
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # (host, port) for AF_INET
+        return port
 
 
 class ServerProcess:

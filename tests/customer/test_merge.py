@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from crm_customer.hygiene.service import resolve_customer_ids
+from crm_customer.customers.repository import resolve_customer_ids
 from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import partner_headers, user_headers
 

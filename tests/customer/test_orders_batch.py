@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from crm_shared.schemas.orders import MAX_BATCH
+from crm_customer.orders.schemas import MAX_BATCH
 
 from .helpers import idem, order, outbox_events, snapshot
 
@@ -122,7 +122,7 @@ async def test_batch_response_is_valid_against_declared_schema(client):
     r = await client.post(
         "/api/v1/orders/batch", json={"orders": [order("S-1"), order("S-2", amount="x")]}, headers=idem()
     )
-    from crm_shared.schemas.orders import BatchResult
+    from crm_customer.orders.schemas import BatchResult
 
     parsed = BatchResult.model_validate_json(r.content)
     assert parsed.results[1].errors

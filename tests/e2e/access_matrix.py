@@ -14,12 +14,11 @@ from crm_gateway.scopes import DEFAULT_ROLE_SCOPES
 from crm_scoring.config import Settings as ScoringSettings
 from crm_scoring.main import create_app as scoring_app
 from crm_shared.topology import SERVICES
+from tests.e2e.stack import PARTNER_SCOPES  # what the stack's partner key holds
 
 API_PREFIX = "/api/"
 HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 READ_METHODS = frozenset({"GET", "HEAD"})
-# What the test's partner API key holds (`make run`'s sample partner has the same).
-PARTNER_SCOPES = ("customers:read", "customers:write", "orders:read", "orders:write", "pii:read")
 # Building an app's OpenAPI document does not touch its database.
 _UNUSED_DB = "postgresql+asyncpg://unused@127.0.0.1:9/unused"
 

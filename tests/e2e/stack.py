@@ -1,33 +1,46 @@
 """The suite as real processes for end-to-end tests: the customer service delivering its events to the
-scoring service, both behind the gateway, with a staff JWT secret and one partner API key. A test can
-crash (SIGKILL) and start any part again on the same port, so every URL the others hold stays valid."""
+scoring service (or the customer service alone), behind the gateway, with a staff JWT secret and partner API
+keys. A test can crash (SIGKILL) and start any part again on the same port, so every URL the others hold
+stays valid. Also the minimal event consumer (tests/support/receiver.py) as a process of its own."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import asyncpg
 import jwt
 
 from crm_customer.main import SERVICE_DIR as CUSTOMER_DIR
 from crm_scoring.main import SERVICE_DIR as SCORING_DIR
+from crm_shared import launcher
 from crm_shared.auth import generate_api_key
+from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import TEST_JWT_AUDIENCE, TEST_JWT_ISSUER, DatabaseFactory, ServerProcess, free_port
 from crm_shared.topology import SERVICES
 
+ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-stack-jwt-secret-that-is-long-enough-for-hs256"
 PARTNER = "e2e-shop"
-# What `make run`'s sample partner key holds.
-PARTNER_SCOPES = ("customers:read", "customers:write", "orders:read", "orders:write", "pii:read")
+PARTNER_SCOPES = tuple(launcher.PARTNER_SCOPES)  # what `make run`'s sample key holds
+SERVICE_DIRS = {"customer": CUSTOMER_DIR, "scoring": SCORING_DIR}
 
 
-def staff(*roles: str, subject: str = "e2e-staff") -> dict[str, str]:
-    """The Authorization header of a staff JWT with these roles, valid for an hour."""
+def staff_token(*roles: str, subject: str = "e2e-staff", expires_in: int = 3600) -> str:
+    """A staff JWT with these roles, signed as the stack's gateway expects."""
     now = int(time.time())
-    claims = {"sub": subject, "roles": list(roles), "iat": now, "exp": now + 3600}
-    token = jwt.encode({**claims, "aud": TEST_JWT_AUDIENCE, "iss": TEST_JWT_ISSUER}, JWT_SECRET, "HS256")
-    return {"Authorization": f"Bearer {token}"}
+    claims = {"sub": subject, "roles": list(roles), "iat": now, "exp": now + expires_in}
+    return jwt.encode({**claims, "aud": TEST_JWT_AUDIENCE, "iss": TEST_JWT_ISSUER}, JWT_SECRET, "HS256")
+
+
+def staff(*roles: str, subject: str = "e2e-staff", expires_in: int = 3600) -> dict[str, str]:
+    """The Authorization header of a staff JWT with these roles, valid for an hour by default."""
+    return {"Authorization": f"Bearer {staff_token(*roles, subject=subject, expires_in=expires_in)}"}
 
 
 @dataclass
@@ -73,19 +86,34 @@ class Part:
 
 @dataclass
 class Stack:
-    customer: Part
-    scoring: Part
+    services: dict[str, Part]  # scoring first when there: the customer service delivers to it
     gateway: Part
-    customer_db: str  # asyncpg SQLAlchemy URLs of the services' databases
-    scoring_db: str
-    partner_key: str = field(repr=False)
+    databases: dict[str, str]  # service -> the asyncpg SQLAlchemy URL of its database
+    keys: dict[str, str] = field(repr=False)  # partner client id -> its API key
 
     @property
     def url(self) -> str:
         return self.gateway.url
 
-    def partner(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.partner_key}"}
+    @property
+    def customer(self) -> Part:
+        return self.services["customer"]
+
+    @property
+    def scoring(self) -> Part:
+        return self.services["scoring"]
+
+    @property
+    def customer_db(self) -> str:
+        return self.databases["customer"]
+
+    @property
+    def scoring_db(self) -> str:
+        return self.databases["scoring"]
+
+    def partner(self, client_id: str = PARTNER) -> dict[str, str]:
+        """The Authorization header of that partner's API key."""
+        return {"Authorization": f"Bearer {self.keys[client_id]}"}
 
     def start(self, *names: str) -> None:
         """Start the named parts (default: all) at once, then wait until each is ready."""
@@ -96,46 +124,51 @@ class Stack:
             part.wait_ready()
 
     def stop(self) -> None:
-        for part in (self.gateway, self.customer, self.scoring):
+        for part in (self.gateway, *self.services.values()):
             part.stop()
 
     def logs(self) -> str:
         return "\n".join(f"--- {name} ---\n{part.output()[-3000:]}" for name, part in self.parts().items())
 
     def parts(self) -> dict[str, Part]:
-        return {"scoring": self.scoring, "customer": self.customer, "gateway": self.gateway}
+        return {**self.services, "gateway": self.gateway}
 
 
 async def build_stack(
     databases: DatabaseFactory,
     *,
+    services: Sequence[str] = ("customer", "scoring"),
+    partners: Mapping[str, Sequence[str]] | None = None,
     customer_db: str | None = None,
     scoring_db: str | None = None,
     customer_env: dict[str, str] | None = None,
     scoring_env: dict[str, str] | None = None,
     gateway_env: dict[str, str] | None = None,
 ) -> Stack:
-    """A stack (not started) on fresh databases unless given; the customer service delivers the events scoring
+    """A stack (not started) of these services on fresh databases unless given, and partner keys (client id ->
+    scopes; default: PARTNER with PARTNER_SCOPES). With scoring, the customer service delivers the events scoring
     subscribes to (as `make run` wires them), quickly: relay polls every 0.2 s, retries from 0.05 s."""
-    customer_db = customer_db or await databases.fresh(CUSTOMER_DIR)
-    scoring_db = scoring_db or await databases.fresh(SCORING_DIR)
-    key, key_id, hashed = generate_api_key()
-    partner = {"id": key_id, "hash": hashed, "client_id": PARTNER, "scopes": list(PARTNER_SCOPES)}
-    scoring = Part(
-        "crm_scoring.main:create_app",
-        {"SCORING_DATABASE_URL": scoring_db, "SCORING_LOG_LEVEL": "WARNING", **(scoring_env or {})},
-    )
+    given = {"customer": customer_db, "scoring": scoring_db}
+    dbs = {name: given[name] or await databases.fresh(SERVICE_DIRS[name]) for name in services}
+    keys, api_keys = {}, []
+    for client_id, scopes in (partners or {PARTNER: PARTNER_SCOPES}).items():
+        key, key_id, hashed = generate_api_key()
+        keys[client_id] = key
+        api_keys.append({"id": key_id, "hash": hashed, "client_id": client_id, "scopes": list(scopes)})
+    parts: dict[str, Part] = {}
+    if "scoring" in dbs:
+        parts["scoring"] = Part(
+            "crm_scoring.main:create_app",
+            {"SCORING_DATABASE_URL": dbs["scoring"], "SCORING_LOG_LEVEL": "WARNING", **(scoring_env or {})},
+        )
     subscribers = [
-        {
-            "name": "scoring",
-            "url": f"{scoring.url}/internal/events",
-            "types": list(SERVICES["scoring"].subscribes["customer"]),
-        }
+        {"name": name, "url": f"{part.url}/internal/events", "types": list(SERVICES[name].subscribes["customer"])}
+        for name, part in parts.items()
     ]
-    customer = Part(
+    parts["customer"] = Part(
         "crm_customer.main:create_app",
         {
-            "CUSTOMER_DATABASE_URL": customer_db,
+            "CUSTOMER_DATABASE_URL": dbs["customer"],
             "CUSTOMER_SUBSCRIBERS": json.dumps(subscribers),
             "CUSTOMER_OUTBOX_POLL_SECONDS": "0.2",
             "CUSTOMER_OUTBOX_BACKOFF_BASE": "0.05",
@@ -146,8 +179,8 @@ async def build_stack(
     gateway = Part(
         "crm_gateway.main:create_app",
         {
-            "GATEWAY_SERVICES": json.dumps({"customer": customer.url, "scoring": scoring.url}),
-            "GATEWAY_API_KEYS": json.dumps([partner]),
+            "GATEWAY_SERVICES": json.dumps({name: part.url for name, part in parts.items()}),
+            "GATEWAY_API_KEYS": json.dumps(api_keys),
             "GATEWAY_JWT_SECRET": JWT_SECRET,
             "GATEWAY_RATE_LIMIT": "1000000/minute",  # tests are bursts from one caller
             "GATEWAY_LOG_LEVEL": "WARNING",
@@ -155,4 +188,35 @@ async def build_stack(
         },
         ready_path="/healthz",
     )
-    return Stack(customer, scoring, gateway, customer_db, scoring_db, key)
+    return Stack(parts, gateway, dbs, keys)
+
+
+@contextmanager
+def running(stack: Stack) -> Iterator[Stack]:
+    """The stack started and ready; every part stopped on exit, whatever the test restarted."""
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@asynccontextmanager
+async def receiving(db_url: str, port: int) -> AsyncIterator[asyncpg.Connection]:
+    """The minimal event consumer (tests/support/receiver.py) on `port`, storing into `db_url` (a customer
+    database with its `received_events` table), while the block runs; yields a connection to that database."""
+    receiver = Part(
+        "tests.support.receiver:create_app",
+        # The customer service signs its deliveries with the run's secret (crm_shared.testing).
+        {"RECEIVER_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT), "EVENT_SECRET": os.environ["CUSTOMER_EVENT_SECRET"]},
+        port=port,
+    )
+    try:
+        receiver.start()
+        conn = await asyncpg.connect(asyncpg_dsn(db_url))
+        try:
+            yield conn
+        finally:
+            await conn.close()
+    finally:
+        receiver.stop()

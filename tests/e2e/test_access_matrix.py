@@ -8,28 +8,16 @@ gateway."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
-from crm_customer.main import SERVICE_DIR as CUSTOMER_DIR
-from crm_scoring.main import SERVICE_DIR as SCORING_DIR
-from crm_shared.auth import generate_api_key
-from crm_shared.testing import (
-    TEST_JWT_AUDIENCE,
-    TEST_JWT_ISSUER,
-    DatabaseFactory,
-    ServerProcess,
-    user_headers,
-)
+from crm_shared.testing import DatabaseFactory, user_headers
 from tests.e2e.access_matrix import (
-    PARTNER_SCOPES,
     Caller,
     Operation,
     api_operations,
@@ -37,9 +25,8 @@ from tests.e2e.access_matrix import (
     local_document,
     sample_path,
 )
+from tests.e2e.stack import PARTNER, Part, Stack, build_stack, running, staff
 
-JWT_SECRET = "matrix-jwt-secret-that-is-long-enough-for-hs256"
-PARTNER = "matrix-shop"
 PROBLEM_JSON = "application/problem+json"
 OPERATIONS = api_operations(local_document())
 CALLERS = callers()
@@ -50,60 +37,28 @@ KNOWN_WRONG: dict[str, tuple[frozenset[str], str]] = {}
 
 @dataclass
 class Suite:
-    gateway: ServerProcess
-    customer: ServerProcess
+    gateway: Part
+    customer: Part
     spec: dict[str, Any] = field(repr=False)  # the merged OpenAPI document the gateway serves
     auth: dict[str, dict[str, str]] = field(repr=False)  # caller name -> credentials
 
 
-def _jwt(*roles: str) -> dict[str, str]:
-    now = int(time.time())
-    claims = {"sub": "matrix-staff", "roles": list(roles), "iat": now, "exp": now + 3600}
-    token = jwt.encode({**claims, "aud": TEST_JWT_AUDIENCE, "iss": TEST_JWT_ISSUER}, JWT_SECRET, "HS256")
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _credentials(caller: Caller, partner_key: str) -> dict[str, str]:
+def _credentials(caller: Caller, stack: Stack) -> dict[str, str]:
     if caller.kind == "anonymous":
         return {}
     if caller.kind == "partner":
-        return {"Authorization": f"Bearer {partner_key}"}
-    return _jwt(caller.name)
+        return stack.partner()
+    return staff(caller.name, subject="matrix-staff")
 
 
 @pytest.fixture(scope="module")
 async def suite(databases: DatabaseFactory) -> AsyncIterator[Suite]:
-    key, key_id, hashed = generate_api_key()
-    partner = {"id": key_id, "hash": hashed, "client_id": PARTNER, "scopes": list(PARTNER_SCOPES)}
-    scoring = ServerProcess(
-        "crm_scoring.main:create_app",
-        {"SCORING_DATABASE_URL": await databases.fresh(SCORING_DIR), "SCORING_LOG_LEVEL": "WARNING"},
-    )
-    customer = ServerProcess(
-        "crm_customer.main:create_app",
-        {"CUSTOMER_DATABASE_URL": await databases.fresh(CUSTOMER_DIR), "CUSTOMER_LOG_LEVEL": "WARNING"},
-    )
-    gateway = ServerProcess(
-        "crm_gateway.main:create_app",
-        {
-            "GATEWAY_SERVICES": json.dumps({"customer": customer.url, "scoring": scoring.url}),
-            "GATEWAY_API_KEYS": json.dumps([partner]),
-            "GATEWAY_JWT_SECRET": JWT_SECRET,
-            "GATEWAY_RATE_LIMIT": "100000/minute",  # the matrix is a burst from few callers
-            "GATEWAY_LOG_LEVEL": "WARNING",
-        },
-    )
-    try:
-        scoring.wait_ready()
-        customer.wait_ready()
-        gateway.wait_ready("/healthz")
+    # No event deliveries: the matrix's writes stay in the customer service.
+    stack = await build_stack(databases, customer_env={"CUSTOMER_SUBSCRIBERS": "[]"})
+    with running(stack):
         async with httpx.AsyncClient(timeout=30) as client:
-            spec = (await client.get(f"{gateway.url}/openapi.json")).json()
-        yield Suite(gateway, customer, spec, {c.name: _credentials(c, key) for c in CALLERS})
-    finally:
-        gateway.stop()
-        customer.stop()
-        scoring.stop()
+            spec = (await client.get(f"{stack.url}/openapi.json")).json()
+        yield Suite(stack.gateway, stack.customer, spec, {c.name: _credentials(c, stack) for c in CALLERS})
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, eventually
 from tests.customer.helpers import order
 from tests.e2e.postgres import StoppablePostgres
-from tests.e2e.stack import Stack, build_stack
+from tests.e2e.stack import Stack, build_stack, running
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -264,12 +264,8 @@ async def test_postgres_restart_under_load_answers_503_then_recovers_without_res
     # The customer service's database on the server this test stops; scoring's on the usual one, so
     # events reaching scoring show the customer service's relay (and its LISTEN) came back.
     customer_db = await DatabaseFactory(postgres.admin_url).fresh(CUSTOMER_DIR)
-    stack = await build_stack(databases, customer_db=customer_db)
-    try:
-        stack.start()
+    with running(await build_stack(databases, customer_db=customer_db)) as stack:
         await _restart_under_load(stack, postgres)
-    finally:
-        stack.stop()
 
 
 async def _restart_under_load(stack: Stack, postgres: StoppablePostgres) -> None:

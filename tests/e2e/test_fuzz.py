@@ -25,7 +25,7 @@ from crm_shared.testing import DatabaseFactory
 from tests.customer.helpers import order
 from tests.e2e import hostile
 from tests.e2e.access_matrix import local_document
-from tests.e2e.stack import PARTNER_SCOPES, Stack, build_stack, staff
+from tests.e2e.stack import PARTNER_SCOPES, Stack, build_stack, running, staff
 
 pytestmark = pytest.mark.fuzz
 
@@ -69,14 +69,12 @@ def _partner_may_call(ctx: Any) -> bool:
 
 @pytest.fixture(scope="module")
 async def stack(databases: DatabaseFactory) -> AsyncIterator[Stack]:
-    stack = await build_stack(databases)
-    try:
-        stack.start()
-        hostile.KNOWN.update(await _seed(stack))
-        yield stack
-    finally:
-        hostile.KNOWN.clear()
-        stack.stop()
+    with running(await build_stack(databases)) as stack:
+        try:
+            hostile.KNOWN.update(await _seed(stack))
+            yield stack
+        finally:
+            hostile.KNOWN.clear()
 
 
 async def _seed(stack: Stack) -> dict[str, str]:

@@ -5,75 +5,34 @@ as unknown ids (404) or as unknown customers when pushing orders; staff with a J
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
-import jwt
 import pytest
 
-from crm_customer.main import SERVICE_DIR
-from crm_shared.auth import generate_api_key
 from crm_shared.embedded_pg import asyncpg_dsn
-from crm_shared.testing import TEST_JWT_AUDIENCE, TEST_JWT_ISSUER, DatabaseFactory, ServerProcess
+from crm_shared.testing import DatabaseFactory
 from tests.customer.helpers import order
+from tests.e2e.stack import PARTNER_SCOPES, Stack, build_stack, running, staff
 
-JWT_SECRET = "e2e-isolation-jwt-secret-long-enough-for-hs256"
-SCOPES = ["customers:read", "customers:write", "orders:read", "orders:write", "pii:read"]
 A, B = "shop-a", "shop-b"
 
 
-@dataclass
-class Suite:
-    gateway: ServerProcess
-    customer: ServerProcess
-    db_url: str
-    keys: dict[str, str]  # partner -> API key
-
-
-def _key(client_id: str) -> tuple[str, dict]:
-    key, key_id, hashed = generate_api_key()
-    return key, {"id": key_id, "hash": hashed, "client_id": client_id, "scopes": SCOPES, "name": client_id}
-
-
 @pytest.fixture
-async def suite(databases: DatabaseFactory) -> Iterator[Suite]:
-    db_url = await databases.fresh(SERVICE_DIR)
-    (a_key, a), (b_key, b) = _key(A), _key(B)
-    customer = ServerProcess(
-        "crm_customer.main:create_app", {"CUSTOMER_DATABASE_URL": db_url, "CUSTOMER_LOG_LEVEL": "WARNING"}
-    )
-    gateway = ServerProcess(
-        "crm_gateway.main:create_app",
-        {
-            "GATEWAY_SERVICES": json.dumps({"customer": customer.url}),
-            "GATEWAY_API_KEYS": json.dumps([a, b]),
-            "GATEWAY_JWT_SECRET": JWT_SECRET,
-            "GATEWAY_LOG_LEVEL": "WARNING",
-        },
-    )
-    try:
-        customer.wait_ready()
-        gateway.wait_ready("/healthz")
-        yield Suite(gateway, customer, db_url, {A: a_key, B: b_key})
-    finally:
-        gateway.stop()
-        customer.stop()
+async def suite(databases: DatabaseFactory) -> AsyncIterator[Stack]:
+    stack = await build_stack(databases, services=("customer",), partners={A: PARTNER_SCOPES, B: PARTNER_SCOPES})
+    with running(stack):
+        yield stack
 
 
-def _as(suite: Suite, partner: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {suite.keys[partner]}", "Idempotency-Key": str(uuid.uuid4())}
+def _as(suite: Stack, partner: str) -> dict[str, str]:
+    return {**suite.partner(partner), "Idempotency-Key": str(uuid.uuid4())}
 
 
 def _staff(role: str) -> dict[str, str]:
-    now = int(time.time())
-    claims = {"sub": "staff-1", "roles": [role], "iat": now, "exp": now + 300}
-    claims |= {"aud": TEST_JWT_AUDIENCE, "iss": TEST_JWT_ISSUER}
-    token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
-    return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+    return {**staff(role, subject="staff-1"), "Idempotency-Key": str(uuid.uuid4())}
 
 
 def _ids(response: httpx.Response) -> set[str]:
@@ -81,16 +40,16 @@ def _ids(response: httpx.Response) -> set[str]:
     return {item["id"] for item in response.json()["items"]}
 
 
-async def _rows(suite: Suite, sql: str) -> list[tuple]:
-    conn = await asyncpg.connect(asyncpg_dsn(suite.db_url))
+async def _rows(suite: Stack, sql: str) -> list[tuple]:
+    conn = await asyncpg.connect(asyncpg_dsn(suite.customer_db))
     try:
         return [tuple(r) for r in await conn.fetch(sql)]
     finally:
         await conn.close()
 
 
-async def test_partners_see_and_change_only_their_own_customers(suite: Suite):
-    async with httpx.AsyncClient(base_url=suite.gateway.url, timeout=30) as http:
+async def test_partners_see_and_change_only_their_own_customers(suite: Stack):
+    async with httpx.AsyncClient(base_url=suite.url, timeout=30) as http:
         created = await http.post(
             "/api/v1/customers",
             json={
@@ -146,8 +105,8 @@ async def test_partners_see_and_change_only_their_own_customers(suite: Suite):
         assert _ids(await http.get("/api/v1/customers", headers=_staff("agent"))) == {ana, bea.json()["id"]}
 
 
-async def test_partners_see_only_their_own_orders_and_push_only_onto_their_customers(suite: Suite):
-    async with httpx.AsyncClient(base_url=suite.gateway.url, timeout=30) as http:
+async def test_partners_see_only_their_own_orders_and_push_only_onto_their_customers(suite: Stack):
+    async with httpx.AsyncClient(base_url=suite.url, timeout=30) as http:
         pushed = await http.post("/api/v1/orders", json=order("A-SO-1", "A-1"), headers=_as(suite, A))
         assert pushed.status_code == 201, pushed.text
         a_order, ana = pushed.json()["id"], pushed.json()["customer_id"]

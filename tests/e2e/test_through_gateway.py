@@ -5,51 +5,21 @@ the service and its events still reach a consumer."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
-import jwt
 import pytest
 
 from crm_customer.main import SERVICE_DIR
-from crm_shared.auth import generate_api_key
 from crm_shared.embedded_pg import asyncpg_dsn
-from crm_shared.testing import TEST_JWT_AUDIENCE, TEST_JWT_ISSUER, DatabaseFactory, ServerProcess, eventually, free_port
+from crm_shared.testing import DatabaseFactory, eventually, free_port
 from tests.customer.helpers import order
+from tests.e2e.stack import Stack, build_stack, receiving, running, staff_token
 from tests.support.receiver import CREATE_TABLE
 
-ROOT = Path(__file__).resolve().parents[2]
-JWT_SECRET = "e2e-jwt-secret-that-is-long-enough-for-hs256"
-EVENT_SECRET = "e2e-event-secret-0123456789abcdef-xyz"
-JWT_AUD_ISS = {"aud": TEST_JWT_AUDIENCE, "iss": TEST_JWT_ISSUER}
-
-
-@dataclass
-class Suite:
-    gateway: ServerProcess
-    customer: ServerProcess
-    customer_env: dict[str, str]
-    db_url: str
-    partner_key: str
-    reader_key: str
-
-    def restart_customer(self, *, crash: bool) -> None:
-        if crash:
-            self.customer.kill()
-        else:
-            self.customer.stop()
-        self.customer = ServerProcess("crm_customer.main:create_app", self.customer_env, port=self.customer.port)
-        self.customer.wait_ready()
-
-
-def _key(client_id: str, scopes: list[str]) -> tuple[str, dict]:
-    key, key_id, hashed = generate_api_key()
-    return key, {"id": key_id, "hash": hashed, "client_id": client_id, "scopes": scopes, "name": client_id}
+PARTNER, READER = "acme-shop", "acme-reports"
 
 
 @pytest.fixture
@@ -67,10 +37,7 @@ def receiver_port() -> int:
 
 
 @pytest.fixture
-async def suite(databases: DatabaseFactory, receiver_port: int) -> Iterator[Suite]:
-    db_url = await databases.fresh(SERVICE_DIR)
-    partner_key, partner = _key("acme-shop", ["orders:read", "orders:write", "customers:read"])
-    reader_key, reader = _key("acme-reports", ["orders:read"])
+async def suite(databases: DatabaseFactory, receiver_port: int) -> AsyncIterator[Stack]:
     subscribers = [
         {
             "name": "receiver",
@@ -78,32 +45,14 @@ async def suite(databases: DatabaseFactory, receiver_port: int) -> Iterator[Suit
             "types": ["order.*", "consent.*", "customer.merged"],
         }
     ]
-    customer_env = {
-        "CUSTOMER_DATABASE_URL": db_url,
-        "CUSTOMER_SUBSCRIBERS": json.dumps(subscribers),
-        "CUSTOMER_EVENT_SECRET": EVENT_SECRET,
-        "CUSTOMER_OUTBOX_BACKOFF_BASE": "0.05",
-        "CUSTOMER_OUTBOX_POLL_SECONDS": "0.2",
-        "CUSTOMER_LOG_LEVEL": "WARNING",
-    }
-    customer = ServerProcess("crm_customer.main:create_app", customer_env)
-    gateway = ServerProcess(
-        "crm_gateway.main:create_app",
-        {
-            "GATEWAY_SERVICES": json.dumps({"customer": customer.url}),
-            "GATEWAY_API_KEYS": json.dumps([partner, reader]),
-            "GATEWAY_JWT_SECRET": JWT_SECRET,
-            "GATEWAY_LOG_LEVEL": "WARNING",
-        },
+    stack = await build_stack(
+        databases,
+        services=("customer",),
+        partners={PARTNER: ("orders:read", "orders:write", "customers:read"), READER: ("orders:read",)},
+        customer_env={"CUSTOMER_SUBSCRIBERS": json.dumps(subscribers)},
     )
-    s = Suite(gateway, customer, customer_env, db_url, partner_key, reader_key)
-    try:
-        customer.wait_ready()
-        gateway.wait_ready("/healthz")
-        yield s
-    finally:
-        gateway.stop()
-        s.customer.stop()  # the current process: a test may have restarted it
+    with running(stack):
+        yield stack
 
 
 def _auth(key: str, **extra: str) -> dict[str, str]:
@@ -111,44 +60,39 @@ def _auth(key: str, **extra: str) -> dict[str, str]:
 
 
 def _jwt(roles: list[str], *, expires_in: int = 300) -> str:
-    now = int(time.time())
-    return jwt.encode(
-        {"sub": "staff-7", "roles": roles, "iat": now, "exp": now + expires_in, **JWT_AUD_ISS},
-        JWT_SECRET,
-        algorithm="HS256",
-    )
+    return staff_token(*roles, subject="staff-7", expires_in=expires_in)
 
 
-async def test_partner_pushes_orders_through_the_gateway(suite: Suite):
-    async with httpx.AsyncClient(base_url=suite.gateway.url, timeout=30) as http:
-        one = await http.post("/api/v1/orders", json=order("E2E-1"), headers=_auth(suite.partner_key))
+async def test_partner_pushes_orders_through_the_gateway(suite: Stack):
+    async with httpx.AsyncClient(base_url=suite.url, timeout=30) as http:
+        one = await http.post("/api/v1/orders", json=order("E2E-1"), headers=_auth(suite.keys[PARTNER]))
         assert one.status_code == 201, one.text
         assert one.json()["partner"] == "acme-shop"
         assert one.headers.get("x-request-id")
         batch = [order(f"E2E-B{i}", f"C-{i % 3}") for i in range(200)] + [order("E2E-1"), order("bad", amount="x")]
-        r = await http.post("/api/v1/orders/batch", json={"orders": batch}, headers=_auth(suite.partner_key))
+        r = await http.post("/api/v1/orders/batch", json={"orders": batch}, headers=_auth(suite.keys[PARTNER]))
         assert r.status_code == 200, r.text
         assert (r.json()["created"], r.json()["duplicates"], r.json()["rejected"]) == (200, 1, 1)
-        read = await http.get(f"/api/v1/orders/{one.json()['id']}", headers=_auth(suite.reader_key))
+        read = await http.get(f"/api/v1/orders/{one.json()['id']}", headers=_auth(suite.keys[READER]))
         assert read.status_code == 404  # another partner's order
-        mine = await http.get(f"/api/v1/orders/{one.json()['id']}", headers=_auth(suite.partner_key))
+        mine = await http.get(f"/api/v1/orders/{one.json()['id']}", headers=_auth(suite.keys[PARTNER]))
         assert mine.json()["external_id"] == "E2E-1"
         staff = await http.get(
             f"/api/v1/orders/{one.json()['id']}", headers={"Authorization": f"Bearer {_jwt(['analyst'])}"}
         )
         assert staff.status_code == 200
-        export = await http.get("/api/v1/orders/export", headers=_auth(suite.partner_key))
+        export = await http.get("/api/v1/orders/export", headers=_auth(suite.keys[PARTNER]))
         assert len(export.text.splitlines()) == 201
 
 
-async def test_gateway_refuses_what_it_should(suite: Suite):
-    async with httpx.AsyncClient(base_url=suite.gateway.url, timeout=30) as http:
+async def test_gateway_refuses_what_it_should(suite: Stack):
+    async with httpx.AsyncClient(base_url=suite.url, timeout=30) as http:
         anonymous = await http.post("/api/v1/orders", json=order(), headers={"Idempotency-Key": "k1"})
         assert anonymous.status_code == 401
         assert anonymous.headers["content-type"] == "application/problem+json"
         wrong_key = await http.post("/api/v1/orders", json=order(), headers=_auth("crm_nope_secret"))
         assert wrong_key.status_code == 401
-        read_only = await http.post("/api/v1/orders", json=order(), headers=_auth(suite.reader_key))
+        read_only = await http.post("/api/v1/orders", json=order(), headers=_auth(suite.keys[READER]))
         assert read_only.status_code == 403
         analyst = await http.post("/api/v1/orders", json=order(), headers={**_auth(_jwt(["analyst"]))})
         assert analyst.status_code == 403
@@ -158,21 +102,21 @@ async def test_gateway_refuses_what_it_should(suite: Suite):
         assert expired.status_code == 401
         spoofed = await http.get(
             "/api/v1/orders",
-            headers={**_auth(suite.reader_key), "x-crm-client-kind": "user", "x-crm-client-id": "acme-shop"},
+            headers={**_auth(suite.keys[READER]), "x-crm-client-kind": "user", "x-crm-client-id": "acme-shop"},
         )
         assert spoofed.json()["items"] == []  # still the reader partner, who has no orders
-        bad = await http.post("/api/v1/orders", json=order(amount="-1"), headers=_auth(suite.partner_key))
+        bad = await http.post("/api/v1/orders", json=order(amount="-1"), headers=_auth(suite.keys[PARTNER]))
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["pointer"] == "#/amount"
-    conn = await asyncpg.connect(asyncpg_dsn(suite.db_url))
+    conn = await asyncpg.connect(asyncpg_dsn(suite.customer_db))
     try:
         assert await conn.fetchval("SELECT count(*) FROM orders") == 0
     finally:
         await conn.close()
 
 
-async def test_one_api_document_and_probes(suite: Suite):
-    async with httpx.AsyncClient(base_url=suite.gateway.url, timeout=30) as http:
+async def test_one_api_document_and_probes(suite: Stack):
+    async with httpx.AsyncClient(base_url=suite.url, timeout=30) as http:
         spec = (await http.get("/openapi.json")).json()
         assert "/api/v1/orders/batch" in spec["paths"]
         assert "/api/v1/customers/{customer_id}" in spec["paths"]
@@ -183,43 +127,28 @@ async def test_one_api_document_and_probes(suite: Suite):
         assert (await http.get("/docs")).status_code == 200
 
 
-async def test_acknowledged_order_survives_a_crash_and_its_event_arrives(suite: Suite, receiver_url, receiver_port):
-    async with httpx.AsyncClient(base_url=suite.gateway.url, timeout=30) as http:
-        r = await http.post("/api/v1/orders", json=order("CRASH-1"), headers=_auth(suite.partner_key))
+async def test_acknowledged_order_survives_a_crash_and_its_event_arrives(suite: Stack, receiver_url, receiver_port):
+    async with httpx.AsyncClient(base_url=suite.url, timeout=30) as http:
+        r = await http.post("/api/v1/orders", json=order("CRASH-1"), headers=_auth(suite.keys[PARTNER]))
         assert r.status_code == 201
         order_id = r.json()["id"]
         # The consumer is down, so the event waits in the outbox; then the service dies hard.
-        suite.restart_customer(crash=True)
-        again = await http.get(f"/api/v1/orders/{order_id}", headers=_auth(suite.partner_key))
+        suite.customer.kill()
+        suite.customer.start()
+        again = await http.get(f"/api/v1/orders/{order_id}", headers=_auth(suite.keys[PARTNER]))
         assert again.status_code == 200
         assert again.json()["external_id"] == "CRASH-1"
-    receiver = ServerProcess(
-        "tests.support.receiver:create_app",
-        {
-            "RECEIVER_DATABASE_URL": receiver_url,
-            "PYTHONPATH": str(ROOT),
-            "EVENT_SECRET": EVENT_SECRET,
-        },
-        port=receiver_port,
-    )
-    try:
-        receiver.wait_ready()
-        conn = await asyncpg.connect(asyncpg_dsn(receiver_url))
-        try:
+    async with receiving(receiver_url, receiver_port) as conn:
 
-            async def arrived():
-                return await conn.fetchval("SELECT count(*) FROM received_events WHERE order_id = $1", order_id)
+        async def arrived():
+            return await conn.fetchval("SELECT count(*) FROM received_events WHERE order_id = $1", order_id)
 
-            assert await eventually(arrived, within=30) == 1
-        finally:
-            await conn.close()
-    finally:
-        receiver.stop()
+        assert await eventually(arrived, within=30) == 1
 
 
-async def test_care_through_the_gateway(suite: Suite, receiver_url, receiver_port):
+async def test_care_through_the_gateway(suite: Stack, receiver_url, receiver_port):
     staff = {"Authorization": f"Bearer {_jwt(['agent'])}"}
-    async with httpx.AsyncClient(base_url=suite.gateway.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=suite.url, timeout=30) as http:
 
         def w(headers: dict[str, str]) -> dict[str, str]:
             return {**headers, "Idempotency-Key": str(uuid.uuid4())}
@@ -253,7 +182,7 @@ async def test_care_through_the_gateway(suite: Suite, receiver_url, receiver_por
         started = await http.post(f"/api/v1/complaints/{cid}/transitions", json={"action": "start"}, headers=w(staff))
         assert started.json()["status"] == "in_progress"
         partner = await http.post(
-            "/api/v1/complaints", json={"customer_id": ana["id"]}, headers=_auth(suite.partner_key)
+            "/api/v1/complaints", json={"customer_id": ana["id"]}, headers=_auth(suite.keys[PARTNER])
         )
         assert partner.status_code == 403  # the partner key has no complaints:write
         tags = (await http.get(f"/api/v1/customers/{ana['id']}/tags", headers=staff)).json()
@@ -275,35 +204,19 @@ async def test_care_through_the_gateway(suite: Suite, receiver_url, receiver_por
         assert resolved.headers["content-location"] == f"/api/v1/customers/{ana['id']}"
         timeline = (await http.get(f"/api/v1/customers/{ana['id']}/timeline", headers=staff)).json()
         assert {"complaint_opened", "consent_changed"} <= {e["kind"] for e in timeline["items"]}
-    receiver = ServerProcess(
-        "tests.support.receiver:create_app",
-        {
-            "RECEIVER_DATABASE_URL": receiver_url,
-            "PYTHONPATH": str(ROOT),
-            "EVENT_SECRET": EVENT_SECRET,
-        },
-        port=receiver_port,
-    )
-    try:
-        receiver.wait_ready()
-        conn = await asyncpg.connect(asyncpg_dsn(receiver_url))
+    async with receiving(receiver_url, receiver_port) as conn:
+
+        async def delivered():
+            rows = await conn.fetch("SELECT event_type FROM inbox_events")
+            return {r[0] for r in rows} >= {"consent.changed", "customer.merged"}
+
         try:
-
-            async def delivered():
-                rows = await conn.fetch("SELECT event_type FROM inbox_events")
-                return {r[0] for r in rows} >= {"consent.changed", "customer.merged"}
-
-            try:
-                await eventually(delivered, within=30)
-            except TimeoutError:
-                pub = await asyncpg.connect(asyncpg_dsn(suite.db_url))
-                rows = await pub.fetch(
-                    "SELECT id, event_types, pending, attempts, last_error, dead, delivered_at "
-                    "FROM outbox_messages ORDER BY id"
-                )
-                await pub.close()
-                raise AssertionError(f"not delivered; outbox: {[dict(r) for r in rows]}") from None
-        finally:
-            await conn.close()
-    finally:
-        receiver.stop()
+            await eventually(delivered, within=30)
+        except TimeoutError:
+            pub = await asyncpg.connect(asyncpg_dsn(suite.customer_db))
+            rows = await pub.fetch(
+                "SELECT id, event_types, pending, attempts, last_error, dead, delivered_at "
+                "FROM outbox_messages ORDER BY id"
+            )
+            await pub.close()
+            raise AssertionError(f"not delivered; outbox: {[dict(r) for r in rows]}") from None

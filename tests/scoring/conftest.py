@@ -10,20 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_scoring.config import Settings
 from crm_scoring.main import SERVICE_DIR, create_app
 from crm_shared.db import create_engine
-from crm_shared.testing import DatabaseFactory, app_client, user_headers
+from crm_shared.testing import app_client, service_database_fixtures, user_headers
 
 ANALYST = user_headers("analyst-1", "scores:read", service="scoring")
 ADMIN = user_headers("admin-1", "scores:read", "scores:write", service="scoring")
 
 
-@pytest.fixture
-async def db_url(databases: DatabaseFactory) -> str:
-    return await databases.fresh(SERVICE_DIR)
-
-
-@pytest.fixture
-def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, environment="test", log_json=False, log_level="WARNING")
+db_url, settings = service_database_fixtures(SERVICE_DIR, Settings)
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from crm_scoring.formulas.engine import DEFAULT_FORMULA, Formula, Term, validate
 from crm_scoring.formulas.exceptions import NoActiveFormula
 from crm_scoring.formulas.repository import active_formula
-from crm_scoring.value.formulas import DEFAULT_FORMULA, Formula, Term, validate
 
 URL = "/api/v1/scores/formulas"
 

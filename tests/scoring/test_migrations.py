@@ -8,10 +8,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from crm_scoring.formulas.engine import DEFAULT_FORMULA
 from crm_scoring.main import SERVICE_DIR
 from crm_scoring.models import Base
 from crm_scoring.rules.schemas import defaults
-from crm_scoring.value.formulas import DEFAULT_FORMULA
 from crm_shared.infra_tables import infra_metadata
 from crm_shared.migrations import alembic_config, upgrade_head
 

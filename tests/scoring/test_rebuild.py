@@ -16,6 +16,7 @@ from crm_scoring.config import Settings
 from crm_scoring.main import SERVICE_DIR as SCORING_DIR
 from crm_scoring.main import create_app
 from crm_scoring.purchases.rebuild import customer_service_auth, rebuild
+from crm_shared.clients.customer import CustomerClient
 from crm_shared.db import create_engine, create_sessionmaker
 from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, app_client, partner_headers
@@ -54,6 +55,11 @@ def _order(i: int, customer: int, days_ago: float) -> dict:
         "amount": f"{20 + (i * 37) % 180}.{i % 100:02d}",
         "lines": [{"sku": "S", "quantity": "1", "unit_price": "1.00", "product_line": ["tea", "coffee"][i % 2]}],
     }
+
+
+def _client(direct: httpx.AsyncClient, settings: Settings) -> CustomerClient:
+    """The customer service's client over an in-process app (the trusted network: a direct call)."""
+    return CustomerClient(str(direct.base_url), auth=customer_service_auth(settings), transport=direct._transport)
 
 
 async def _scores(url: str) -> dict:
@@ -105,11 +111,11 @@ async def test_rebuild_from_the_export_equals_the_event_stream(databases: Databa
     engine = create_engine(rebuilt_db, application_name="test")
     async with (
         app_client(create_customer_app(CustomerSettings(database_url=customer_db, log_level="WARNING"))) as direct,
+        _client(direct, Settings(database_url=rebuilt_db)) as client,
         create_sessionmaker(engine)() as session,
         session.begin(),
     ):
-        direct.auth = customer_service_auth(Settings(database_url=rebuilt_db))
-        stats = await rebuild(session, direct)
+        stats = await rebuild(session, client)
     assert (stats.orders, stats.customers) == (400, 70)
     await engine.dispose()
     # The same batch over both.
@@ -159,9 +165,12 @@ async def test_an_interrupted_export_resumes_after_the_last_seq(databases: Datab
                 return response
 
         auth = customer_service_auth(Settings(database_url=scoring_db))
-        flaky = httpx.AsyncClient(transport=Flaky(), base_url=direct.base_url, auth=auth)
         engine = create_engine(scoring_db, application_name="test")
-        async with create_sessionmaker(engine)() as session, session.begin():
+        async with (
+            CustomerClient(str(direct.base_url), auth=auth, transport=Flaky()) as flaky,
+            create_sessionmaker(engine)() as session,
+            session.begin(),
+        ):
             stats = await rebuild(session, flaky)
         await engine.dispose()
     assert calls[:2] == ["0", "20"]

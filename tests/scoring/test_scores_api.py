@@ -9,8 +9,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from crm_scoring.formulas.engine import score
 from crm_scoring.main import create_app
-from crm_scoring.value.formulas import score
 from crm_shared.testing import app_client, user_headers
 
 from .helpers import (

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, StringConstraints, ValidationError
 
+from crm_customer.customers.normalize import normalize_email, normalize_phone
 from crm_shared import bounds
 from crm_shared.access import allow
 from crm_shared.app import create_service_app
@@ -28,7 +29,6 @@ from crm_shared.errors import ProblemError
 from crm_shared.etags import NO_MATCH, etag, parse_if_match
 from crm_shared.input_guard import MAX_JSON_DEPTH, checks_text_per_row, json_too_deep
 from crm_shared.pagination import decode_cursor, encode_cursor, parse_sort
-from crm_shared.schemas.customers import normalize_email, normalize_phone
 from crm_shared.settings import ServiceSettings
 from crm_shared.testing import TEST_PRINCIPAL_KEY, app_client, principal_headers
 from crm_shared.text import SingleLine, bad_text, suspicious, text_problem

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from crm_shared.app import create_service_app
 
 from .complaints.endpoints import router as complaints_router
+from .complaints.report_endpoints import router as complaint_reports_router
+from .complaints.taxonomy_endpoints import router as complaint_taxonomy_router
 from .config import Settings
 from .consent.endpoints import router as consent_router
 from .contacts.endpoints import router as contacts_router
@@ -42,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             profiles_router,
             timeline_router,
             customers_router,
+            complaint_taxonomy_router,
+            complaint_reports_router,
             complaints_router,
             orders_router,
         ],

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from crm_shared.app import create_service_app
 
 from .batch.endpoints import router as batch_router
-from .calibration.endpoints import router as models_router
 from .config import Settings
 from .distributions.endpoints import router as distributions_router
 from .formulas.endpoints import router as formulas_router
-from .ledger.endpoints import router as points_router
+from .model_fits.endpoints import router as models_router
+from .points.endpoints import router as points_router
 from .purchases.handlers import HANDLERS
 from .rules.endpoints import router as rules_router
 from .scores.endpoints import router as scores_router

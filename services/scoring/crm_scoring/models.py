@@ -2,9 +2,9 @@
 
 from .base import Base
 from .batch.models import BatchRun
-from .calibration.models import Calibration
 from .formulas.models import FormulaVersion
-from .ledger.models import PointsEntry
+from .model_fits.models import Calibration
+from .points.models import PointsEntry
 from .purchases.models import KnownCustomer, Purchase, PurchaseRefund
 from .rules.models import RuleSet
 from .scores.models import CustomerScore, ScoreChange, StageChange

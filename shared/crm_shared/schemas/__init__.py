@@ -1,1 +1,3 @@
-"""Public wire contracts of the suite. Change them only by adding optional fields."""
+"""Wire contracts more than one service reads: the event payloads (`events.EVENT_TYPES`, msgspec Structs)
+and the few types a second service shares (`common.Money`, `scores.Stage`). A service's own REST models
+live in that service. Change a contract only by adding fields with a default."""

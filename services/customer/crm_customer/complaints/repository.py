@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -11,10 +10,7 @@ from sqlalchemy import Select, and_, func, not_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_shared.pagination import keyset_after
-
 from ..contacts.models import Contact
-from ..customers.models import Customer
 from ..tags.models import CustomerTag
 from .models import SEVERITIES, Complaint, ComplaintCategory, ComplaintSla, ComplaintStatusChange
 from .schemas import ComplaintFilters
@@ -77,13 +73,6 @@ async def put_sla(session: AsyncSession, severity: str, hours: int) -> Complaint
 
 
 # -- customers and contacts ----------------------------------------------------------------------
-
-
-async def customer_merge_link(session: AsyncSession, customer_id: uuid.UUID) -> tuple[bool, uuid.UUID | None]:
-    """(exists, merged_into) of a customer."""
-    stmt = select(Customer.merged_into).where(Customer.id == customer_id)
-    row = (await session.execute(stmt)).first()
-    return (False, None) if row is None else (True, row[0])
 
 
 async def contact_customer(session: AsyncSession, contact_id: uuid.UUID) -> uuid.UUID | None:
@@ -172,7 +161,8 @@ def _overdue(now: datetime) -> Any:
     return and_(Complaint.status.in_(UNRESOLVED), Complaint.due_at < now)
 
 
-def _filtered(filters: ComplaintFilters, now: datetime) -> Select[tuple[Complaint]]:
+def filtered(filters: ComplaintFilters, now: datetime) -> Select[Complaint]:
+    """The complaints the filters select, unordered (the list pages them)."""
     stmt = select(Complaint)
     if filters.customer_id:
         stmt = stmt.where(Complaint.customer_id == filters.customer_id)
@@ -193,23 +183,6 @@ def _filtered(filters: ComplaintFilters, now: datetime) -> Select[tuple[Complain
     if filters.opened_to:
         stmt = stmt.where(Complaint.opened_at < filters.opened_to)
     return stmt
-
-
-async def list_page(
-    session: AsyncSession,
-    filters: ComplaintFilters,
-    *,
-    descending: bool,
-    after: Sequence[Any] | None,
-    limit: int,
-    now: datetime,
-) -> list[Complaint]:
-    columns = [(Complaint.opened_at, descending), (Complaint.id, descending)]
-    stmt = _filtered(filters, now)
-    if after is not None:
-        stmt = stmt.where(keyset_after(columns, after))
-    stmt = stmt.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
 
 
 # -- reports -------------------------------------------------------------------------------------

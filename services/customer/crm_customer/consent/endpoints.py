@@ -5,52 +5,43 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Response
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
-from crm_shared.etags import etag, parse_if_match
+from crm_shared.etags import IfMatchDep
 from crm_shared.idempotency import IdempotencyDep
-from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
-from crm_shared.schemas.engagement import ConsentChannel, ConsentStatus
+from crm_shared.pagination import Page, PageDep, PageRequest, page_query
 
 from . import service
 from .schemas import (
+    ConsentChannel,
     ConsentedCustomer,
     ConsentOverview,
     ConsentRead,
     ConsentRecordRead,
     ConsentSet,
+    ConsentStatus,
     ContactPreferencesRead,
     ContactPreferencesSet,
 )
 
 router = APIRouter(prefix="/api/v1/customers", tags=["consent"])
 # A machine-read id list (the campaign service pages through it): larger pages than interactive lists.
-IdsLimitQuery = Annotated[int, Query(ge=1, le=1000, description="page size, default 100, at most 1000")]
+IdsPage = Annotated[PageRequest, page_query(max_limit=1000, default=100)]
 
 
 @router.get("/consents", response_model=Page[ConsentedCustomer])
 async def list_consented(
-    request: Request,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("customers:read")],
+    page: IdsPage,
     channel: ConsentChannel,
     status: ConsentStatus = "opted_in",
-    cursor: CursorQuery = None,
-    limit: IdsLimitQuery = 100,
 ) -> Page[ConsentedCustomer]:
     """Live customers whose current consent on `channel` is `status`, by customer id; keyset pagination."""
-    rows, next_cursor = await service.consented(
-        session,
-        channel=channel,
-        status=status,
-        cursor=cursor,
-        limit=limit,
-        secret=request.app.state.settings.cursor_secret.get_secret_value(),
-    )
-    return Page[ConsentedCustomer](items=rows, next_cursor=next_cursor)
+    return await service.consented(session, channel=channel, status=status, page=page)
 
 
 @router.get("/{customer_id:uuid}/consents", response_model=ConsentOverview)
@@ -66,24 +57,13 @@ async def get_consents(
 @router.get("/{customer_id:uuid}/consents/history", response_model=Page[ConsentRecordRead])
 async def consent_history(
     customer_id: uuid.UUID,
-    request: Request,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("customers:read", partner="own")],
+    page: PageDep,
     channel: ConsentChannel | None = None,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[ConsentRecordRead]:
     """Every opt-in and opt-out of the customer, newest first; cursor pagination."""
-    rows, next_cursor = await service.history(
-        session,
-        principal=principal,
-        customer_id=customer_id,
-        channel=channel,
-        cursor=cursor,
-        limit=limit,
-        secret=request.app.state.settings.cursor_secret.get_secret_value(),
-    )
-    return Page[ConsentRecordRead](items=rows, next_cursor=next_cursor)
+    return await service.history(session, principal=principal, customer_id=customer_id, channel=channel, page=page)
 
 
 @router.put("/{customer_id:uuid}/consents/{channel}", response_model=ConsentRead)
@@ -96,12 +76,10 @@ async def set_consent(
     idem: IdempotencyDep,
 ) -> Response:
     """Opt the customer in or out of a channel, effective at once (`consent.changed` when it changes)."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     outcome = await service.set_consent(
         session, principal=principal, customer_id=customer_id, channel=channel, data=data
     )
-    return await idem.respond(200, outcome.consent.model_dump_json().encode())
+    return await idem.respond(200, outcome.consent)
 
 
 @router.put("/{customer_id:uuid}/contact-preferences", response_model=ContactPreferencesRead, responses={412: {}})
@@ -111,12 +89,11 @@ async def set_contact_preferences(
     session: SessionDep,
     principal: Annotated[Principal, allow("customers:write", partner="own")],
     idem: IdempotencyDep,
-    if_match: Annotated[str | None, Header(alias="If-Match", description="the customer's ETag (optional)")] = None,
+    if_match: IfMatchDep,
 ) -> Response:
-    """Set the preferred channel and the most contacts per month (`contact_preferences.changed`)."""
-    if (replay := await idem.claim()) is not None:
-        return replay
+    """Set the preferred channel and the most contacts per month (`contact_preferences.changed`); If-Match
+    (the customer's ETag) is optional."""
     result = await service.set_preferences(
-        session, principal=principal, customer_id=customer_id, data=data, if_match=parse_if_match(if_match)
+        session, principal=principal, customer_id=customer_id, data=data, if_match=if_match
     )
-    return await idem.respond(200, result.model_dump_json().encode(), headers={"ETag": etag(result.version)})
+    return await idem.respond(200, result, version=result.version)

@@ -7,9 +7,11 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identi
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm_shared.schemas.events import ConsentChannel
+
 from ..base import Base
 
-CHANNELS = ("email", "sms", "mail", "phone")
+CHANNELS: tuple[ConsentChannel, ...] = ("email", "sms", "mail", "phone")
 
 
 class ConsentRecord(Base):

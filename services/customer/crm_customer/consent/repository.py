@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -55,6 +55,7 @@ async def overview(conn: asyncpg.Connection, customer_id: uuid.UUID) -> tuple[as
     customer = await conn.fetchrow(
         "SELECT id, preferred_channel, max_contacts_per_month FROM customers WHERE id = $1", customer_id
     )
+    assert customer is not None  # the caller resolved this live customer in the same transaction
     rows = await conn.fetch(
         "SELECT channel, status, source, updated_at FROM consents WHERE customer_id = $1", customer_id
     )
@@ -65,9 +66,10 @@ async def history_page(
     conn: asyncpg.Connection,
     customer_id: uuid.UUID,
     channel: str | None,
-    after: tuple[datetime, int] | None,
+    after: Sequence[Any] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """The customer's consent records, newest first: `limit` of them after the (recorded_at, id) `after`."""
     return await conn.fetch(
         """
         SELECT id, channel, status, source, recorded_at FROM consent_records
@@ -79,7 +81,7 @@ async def history_page(
         channel,
         after[0] if after else None,
         after[1] if after else None,
-        limit + 1,
+        limit,
     )
 
 
@@ -96,7 +98,8 @@ async def update_preferences(conn: asyncpg.Connection, customer_id: uuid.UUID, v
 async def consented_page(
     conn: asyncpg.Connection, channel: str, status: str, after: uuid.UUID | None, limit: int
 ) -> list[asyncpg.Record]:
-    """Live customers whose current consent on `channel` is `status`, by customer id (the primary key's order)."""
+    """`limit` live customers after `after` whose current consent on `channel` is `status`, by customer id
+    (the primary key's order)."""
     return await conn.fetch(
         """
         SELECT s.customer_id, s.status, s.updated_at FROM consents s
@@ -107,5 +110,5 @@ async def consented_page(
         channel,
         status,
         after,
-        limit + 1,
+        limit,
     )

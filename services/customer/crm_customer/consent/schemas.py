@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from crm_shared.schemas.engagement import ConsentChannel, ConsentStatus
+from crm_shared.schemas.events import ConsentChannel, ConsentStatus
 from crm_shared.text import SingleLine
 
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]

@@ -14,13 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_shared import outbox
 from crm_shared.auth import Principal
 from crm_shared.db import driver_connection
-from crm_shared.events import new_event
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 
-from ..customers.exceptions import CustomerNotFound
-from ..customers.service import ensure_visible
-from ..hygiene.repository import MAX_MERGE_HOPS
-from ..hygiene.service import live_customer_id
+from ..customers.service import live_customer_id
+from ..events import envelope
 from . import repository
 from .exceptions import StalePreferences
 from .models import CHANNELS
@@ -34,23 +31,14 @@ from .schemas import (
     ContactPreferencesSet,
 )
 
-SOURCE = "/services/customer"
-
 
 async def _lock_live(session: AsyncSession, principal: Principal, customer_id: uuid.UUID) -> asyncpg.Record:
     """The live customer row (a merged id follows to its survivor), locked FOR NO KEY UPDATE; not
     found when unknown or not visible to `principal`."""
-    conn = await driver_connection(session)
-    current = customer_id
-    for _ in range(MAX_MERGE_HOPS):
-        row = await repository.lock_customer(conn, current)
-        if row is None:
-            break
-        if row["merged_into"] is None:
-            await ensure_visible(session, principal, row["id"], customer_id)
-            return row
-        current = row["merged_into"]
-    raise CustomerNotFound(customer_id)
+    live = await live_customer_id(session, customer_id, lock="NO KEY UPDATE", principal=principal)
+    row = await repository.lock_customer(await driver_connection(session), live)
+    assert row is not None  # the walk above holds its lock
+    return row
 
 
 @dataclass(slots=True)
@@ -69,10 +57,9 @@ async def set_consent(
     if current is not None and current["status"] == data.status:
         return ConsentChange(live, ConsentRead(**current), changed=False)
     row = await repository.record(conn, live, channel, data.status, data.source)
-    event = new_event(
+    event = envelope(
         "consent.changed",
-        source=SOURCE,
-        subject=str(live),
+        subject=live,
         data={
             "customer_id": str(live),
             "channel": channel,
@@ -99,27 +86,14 @@ async def overview(session: AsyncSession, *, principal: Principal, customer_id: 
 
 
 async def history(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    customer_id: uuid.UUID,
-    channel: str | None,
-    cursor: str | None,
-    limit: int,
-    secret: str,
-) -> tuple[list[ConsentRecordRead], str | None]:
+    session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID, channel: str | None, page: PageRequest
+) -> Page[ConsentRecordRead]:
     live = await live_customer_id(session, customer_id, lock=None, principal=principal)
     binding = {"customer": str(live), "channel": channel}
-    after = None
-    if cursor:
-        at, rid = decode_cursor(cursor, binding, secret, shape=(datetime, int))
-        after = (at, rid)
-    rows = await repository.history_page(await driver_connection(session), live, channel, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1]["recorded_at"].isoformat(), rows[-1]["id"]], binding, secret)
-    return [ConsentRecordRead(**r) for r in rows], next_cursor
+    after = page.after(binding, shape=(datetime, int))
+    rows = await repository.history_page(await driver_connection(session), live, channel, after, page.limit + 1)
+    items, next_cursor = page.cut(rows, binding, lambda r: [r["recorded_at"], r["id"]])
+    return Page[ConsentRecordRead](items=[ConsentRecordRead(**r) for r in items], next_cursor=next_cursor)
 
 
 async def set_preferences(
@@ -141,24 +115,19 @@ async def set_preferences(
         return ContactPreferencesRead(customer_id=row["id"], version=row["version"], **state)
     version = await repository.update_preferences(conn, row["id"], values)
     result = ContactPreferencesRead(customer_id=row["id"], version=version, **state)
-    event = new_event(
+    event = envelope(
         "contact_preferences.changed",
-        source=SOURCE,
-        subject=str(row["id"]),
+        subject=row["id"],
         data={**result.model_dump(mode="json"), "changed": list(values)},
     )
     await outbox.publish(session, [event])
     return result
 
 
-async def consented(
-    session: AsyncSession, *, channel: str, status: str, cursor: str | None, limit: int, secret: str
-) -> tuple[list[ConsentedCustomer], str | None]:
+async def consented(session: AsyncSession, *, channel: str, status: str, page: PageRequest) -> Page[ConsentedCustomer]:
     binding = {"channel": channel, "status": status}
-    after = decode_cursor(cursor, binding, secret, shape=(uuid.UUID,))[0] if cursor else None
-    rows = await repository.consented_page(await driver_connection(session), channel, status, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([str(rows[-1]["customer_id"])], binding, secret)
-    return [ConsentedCustomer(**r) for r in rows], next_cursor
+    after = page.after(binding, shape=(uuid.UUID,))
+    conn = await driver_connection(session)
+    rows = await repository.consented_page(conn, channel, status, after[0] if after else None, page.limit + 1)
+    items, next_cursor = page.cut(rows, binding, lambda r: [r["customer_id"]])
+    return Page[ConsentedCustomer](items=[ConsentedCustomer(**r) for r in items], next_cursor=next_cursor)

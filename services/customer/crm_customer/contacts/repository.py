@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from crm_shared.pagination import keyset_after
 
 from ..complaints.models import Complaint
 from ..customers.models import Customer
@@ -81,19 +78,7 @@ async def remove(session: AsyncSession, contact: Contact) -> None:
     await session.execute(delete(Contact).where(Contact.id == contact.id))
 
 
-async def page(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    relation: str | None,
-    after: Sequence[Any] | None,
-    limit: int,
-) -> list[Contact]:
-    """The customer's contacts, oldest first."""
-    columns = [(Contact.created_at, False), (Contact.id, False)]
+def of_customer(customer_id: uuid.UUID, relation: str | None) -> Select[Contact]:
+    """The customer's contacts, of one relation when given."""
     stmt = select(Contact).where(Contact.customer_id == customer_id)
-    if relation:
-        stmt = stmt.where(Contact.relation == relation)
-    if after is not None:
-        stmt = stmt.where(keyset_after(columns, after))
-    stmt = stmt.order_by(Contact.created_at, Contact.id).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return stmt.where(Contact.relation == relation) if relation else stmt

@@ -1,16 +1,19 @@
-"""Contact contracts: the read model and event payloads live in crm_shared; inputs are local."""
+"""Contact contracts: inputs, the read model (also the `contact` of contact events) and list filters."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from crm_shared.schemas.customers import Name, normalize_email, normalize_phone
-from crm_shared.schemas.relations import ContactRead, ContactRelation
+from crm_shared.pii import PiiEmail, PiiPhone
+from crm_shared.schemas.common import ReadModel
+from crm_shared.schemas.events import ContactRelation
 from crm_shared.text import SingleLine
 
-__all__ = ["ContactCreate", "ContactFilters", "ContactRead", "ContactUpdate"]
+from ..customers.schemas import Email, Name, Phone
 
 Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
 NAME_FIELDS = ("first_name", "last_name")
@@ -22,18 +25,8 @@ class _ContactIn(BaseModel):
     first_name: Name | None = None
     last_name: Name | None = None
     role: Role | None = Field(default=None, examples=["purchasing manager"])
-    email: str | None = Field(default=None, examples=["li.wei@example.com"])
-    phone: str | None = Field(default=None, examples=["+86 138 0013 8000"])
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return normalize_email(v) if v is not None else None
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, v: str | None) -> str | None:
-        return normalize_phone(v) if v is not None else None
+    email: Email | None = Field(default=None, examples=["li.wei@example.com"])
+    phone: Phone | None = Field(default=None, examples=["+86 138 0013 8000"])
 
 
 class ContactCreate(_ContactIn):
@@ -56,6 +49,21 @@ class ContactUpdate(_ContactIn):
         if v is None:
             raise ValueError("cannot be null")
         return v
+
+
+class ContactRead(ReadModel):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    first_name: str | None
+    last_name: str | None
+    relation: ContactRelation
+    role: str | None
+    email: PiiEmail | None
+    phone: PiiPhone | None
+    is_primary: bool
+    version: int = Field(description="row version; the ETag of this contact")
+    created_at: datetime
+    updated_at: datetime
 
 
 class ContactFilters(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,17 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_shared import outbox
 from crm_shared.auth import Principal
 from crm_shared.errors import FieldError, Unprocessable
-from crm_shared.events import new_event
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 from crm_shared.pii import SHOW_PII
 
 from ..customers import service as customers
+from ..events import envelope
 from . import repository
 from .exceptions import ContactInUse, ContactNotFound, IfMatchRequired, StaleContact
 from .models import Contact
 from .schemas import NAME_FIELDS, ContactCreate, ContactFilters, ContactRead, ContactUpdate
-
-SOURCE = customers.SOURCE
 
 
 def to_read(contact: Contact) -> ContactRead:
@@ -32,7 +29,7 @@ def to_read(contact: Contact) -> ContactRead:
 
 def _changed_event(type_: str, contact: Contact, changed: Sequence[str] = ()) -> dict[str, Any]:
     data = {"contact": to_read(contact).model_dump(mode="json", context=SHOW_PII), "changed": list(changed)}
-    return new_event(type_, source=SOURCE, subject=str(contact.customer_id), data=data)
+    return envelope(type_, subject=contact.customer_id, data=data)
 
 
 def _require_name(first_name: str | None, last_name: str | None) -> None:
@@ -72,26 +69,16 @@ async def get(session: AsyncSession, *, principal: Principal, customer_id: uuid.
 
 
 async def list_contacts(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    customer_id: uuid.UUID,
-    filters: ContactFilters,
-    cursor: str | None,
-    limit: int,
-    secret: str,
-) -> tuple[list[Contact], str | None]:
+    session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID, filters: ContactFilters, page: PageRequest
+) -> Page[ContactRead]:
     owner = await _customer_id(session, principal, customer_id)
-    binding = {"customer_id": str(owner), **filters.model_dump(mode="json")}
-    after = None
-    if cursor:
-        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
-    rows = await repository.page(session, owner, filters.relation, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)], binding, secret)
-    return rows, next_cursor
+    return await page.fetch(
+        session,
+        repository.of_customer(owner, filters.relation),
+        order=(Contact.created_at, Contact.id),
+        binding={"customer_id": str(owner), **filters.model_dump(mode="json")},
+        item=to_read,
+    )
 
 
 async def update(
@@ -142,4 +129,4 @@ async def delete(
         raise ContactInUse()
     await repository.remove(session, contact)
     data = {"contact_id": str(contact.id), "customer_id": str(owner)}
-    await outbox.publish(session, [new_event("contact.deleted", source=SOURCE, subject=str(owner), data=data)])
+    await outbox.publish(session, [envelope("contact.deleted", subject=owner, data=data)])

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, Literal
 
+import asyncpg
 from sqlalchemy import ColumnElement, Row, Select, any_, bindparam, exists, func, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm_shared.auth import Principal
-from crm_shared.pagination import SortKey, keyset_after
+from crm_shared.db import driver_connection
 
 from ..tags.models import CustomerTag
 from .models import Customer, CustomerRef
 from .schemas import CustomerFilters
-
-MAX_MERGE_HOPS = 8  # merges keep chains one hop long; the bound only guards against bad data
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
@@ -45,29 +44,66 @@ async def visible_ids(session: AsyncSession, principal: Principal, ids: Collecti
     return set((await session.execute(stmt)).scalars())
 
 
+MAX_MERGE_HOPS = 8  # a merge repoints earlier merges, so one hop is the norm; the bound only guards bad data
+LockMode = Literal["KEY SHARE", "SHARE", "NO KEY UPDATE", "UPDATE"]
+
+
+async def resolve_customer_ids(
+    conn: asyncpg.Connection, ids: Sequence[uuid.UUID], *, lock: LockMode | None = "KEY SHARE"
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Map each existing id to the live customer it resolves to: itself, or the survivor of the merge
+    that folded it. Unknown ids are left out. The one walk along `merged_into` of the service.
+
+    With a lock (default FOR KEY SHARE: what a foreign key takes, so it never blocks other writers)
+    the live rows are locked until commit, so a merge cannot fold them between this look-up and the
+    caller's insert; a merge already running is waited for, and its outcome is seen."""
+    suffix = f" FOR {lock}" if lock else ""
+    sql = f"SELECT id, merged_into FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id{suffix}"
+    out: dict[uuid.UUID, uuid.UUID] = {}
+    pending = {i: i for i in dict.fromkeys(ids)}  # asked id -> id to look up next
+    for _ in range(MAX_MERGE_HOPS):
+        if not pending:
+            break
+        rows = {r["id"]: r["merged_into"] for r in await conn.fetch(sql, list(set(pending.values())))}
+        nxt: dict[uuid.UUID, uuid.UUID] = {}
+        for asked, current in pending.items():
+            if current not in rows:
+                continue
+            if rows[current] is None:
+                out[asked] = current
+            else:
+                nxt[asked] = rows[current]
+        pending = nxt
+    return out
+
+
+async def _load(session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool) -> Customer | None:
+    if for_update:  # lock the customer row only, then load its references
+        stmt = select(Customer).where(Customer.id == customer_id).with_for_update()
+        stmt = stmt.options(selectinload(Customer.external_refs))
+        return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = select(Customer).where(Customer.id == customer_id).options(joinedload(Customer.external_refs))
+    return (await session.execute(stmt)).unique().scalar_one_or_none()
+
+
 async def get(
     session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool = False, resolve_merged: bool = True
 ) -> Customer | None:
     """A customer by id. A merged id resolves to its survivor (compare `.id` with the id asked for);
-    `resolve_merged=False` returns the merged row itself."""
-    customer = None
-    for _ in range(MAX_MERGE_HOPS):
-        if for_update:  # lock the customer row only, then load its references
-            stmt = select(Customer).where(Customer.id == customer_id).with_for_update()
-            stmt = stmt.options(selectinload(Customer.external_refs))
-            customer = (await session.execute(stmt)).scalar_one_or_none()
-        else:
-            stmt = select(Customer).where(Customer.id == customer_id).options(joinedload(Customer.external_refs))
-            customer = (await session.execute(stmt)).unique().scalar_one_or_none()
-        if customer is None or customer.merged_into is None or not resolve_merged:
-            return customer
-        customer_id = customer.merged_into
-    return customer
+    `resolve_merged=False` returns the merged row itself. One query for a live id, the common case."""
+    customer = await _load(session, customer_id, for_update=for_update)
+    if customer is None or customer.merged_into is None or not resolve_merged:
+        return customer
+    survivors = await resolve_customer_ids(
+        await driver_connection(session), [customer.merged_into], lock="UPDATE" if for_update else None
+    )
+    live = survivors.get(customer.merged_into)
+    return None if live is None else await _load(session, live, for_update=for_update)
 
 
 async def get_company_state(
     session: AsyncSession, customer_id: uuid.UUID, principal: Principal
-) -> Row[tuple[str, uuid.UUID | None]] | None:
+) -> Row[str, uuid.UUID | None] | None:
     """Kind and merge state of a customer another one wants to belong to; None when unknown or not
     visible to `principal`."""
     stmt = select(Customer.kind, Customer.merged_into).where(Customer.id == customer_id, visible_to(principal))
@@ -113,8 +149,9 @@ async def update_fields(session: AsyncSession, customer: Customer, values: dict[
     return customer
 
 
-def _filtered(filters: CustomerFilters, principal: Principal) -> Select[tuple[Customer]]:
-    stmt = select(Customer).where(visible_to(principal))
+def filtered(filters: CustomerFilters, principal: Principal) -> Select[Customer]:
+    """The customers the filters select that `principal` may see, with their references, unordered."""
+    stmt = select(Customer).where(visible_to(principal)).options(selectinload(Customer.external_refs))
     if not filters.include_merged:
         stmt = stmt.where(Customer.merged_into.is_(None))
     if filters.kind:
@@ -151,37 +188,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def list_page(
-    session: AsyncSession,
-    principal: Principal,
-    filters: CustomerFilters,
-    sort: Sequence[SortKey],
-    after: Sequence[Any] | None,
-    limit: int,
-) -> list[Customer]:
-    columns = [(getattr(Customer, k.field), k.descending) for k in sort] + [(Customer.id, sort[-1].descending)]
-    stmt = _filtered(filters, principal)
-    if after is not None:
-        stmt = stmt.where(keyset_after(columns, after))
-    stmt = stmt.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
-    stmt = stmt.options(selectinload(Customer.external_refs))
-    return list((await session.execute(stmt)).scalars())
-
-
-async def members_page(
-    session: AsyncSession,
-    principal: Principal,
-    company_id: uuid.UUID,
-    after: tuple[str, uuid.UUID] | None,
-    limit: int,
-) -> list[Customer]:
-    """Unmerged individuals of a company that `principal` may see, by name then id."""
-    columns = [(Customer.display_name, False), (Customer.id, False)]
+def members_of(company_id: uuid.UUID, principal: Principal) -> Select[Customer]:
+    """Unmerged individuals of a company that `principal` may see, with their references, unordered."""
     stmt = select(Customer).where(
         Customer.company_id == company_id, Customer.merged_into.is_(None), visible_to(principal)
     )
-    if after is not None:
-        stmt = stmt.where(keyset_after(columns, after))
-    stmt = stmt.order_by(Customer.display_name, Customer.id).limit(limit + 1)
-    stmt = stmt.options(selectinload(Customer.external_refs))
-    return list((await session.execute(stmt)).scalars())
+    return stmt.options(selectinload(Customer.external_refs))

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
 from crm_shared.auth import Principal
+from crm_shared.db import driver_connection
 from crm_shared.errors import FieldError, Unprocessable
-from crm_shared.events import new_event
-from crm_shared.pagination import SortKey, decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest, SortKey
 from crm_shared.pii import SHOW_PII
-from crm_shared.schemas.customers import display_name
 
+from ..events import envelope
 from . import repository
 from .exceptions import CustomerNotFound, ExternalRefTaken, IfMatchRequired, StaleCustomer
 from .models import Customer
+from .normalize import display_name
 from .schemas import CustomerCreate, CustomerFilters, CustomerRead, CustomerUpdate, ExternalRef
-
-SOURCE = "/services/customer"
 
 
 def to_read(customer: Customer, principal: Principal | None = None) -> CustomerRead:
@@ -42,7 +40,32 @@ def to_read(customer: Customer, principal: Principal | None = None) -> CustomerR
 def customer_event(type_: str, customer: Customer, changed: Sequence[str] = ()) -> dict[str, Any]:
     # Events carry the real values to the services that need them, whoever made the change.
     data = {"customer": to_read(customer).model_dump(mode="json", context=SHOW_PII), "changed": list(changed)}
-    return new_event(type_, source=SOURCE, subject=str(customer.id), data=data)
+    return envelope(type_, subject=customer.id, data=data)
+
+
+async def live_ids(
+    session: AsyncSession, ids: Sequence[uuid.UUID], *, lock: repository.LockMode | None = "KEY SHARE"
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Each existing id -> the live customer it stands for (itself, or the survivor of its merge), the
+    live rows locked as `lock` says until commit; unknown ids are left out. No visibility check."""
+    return await repository.resolve_customer_ids(await driver_connection(session), ids, lock=lock)
+
+
+async def live_customer_id(
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    *,
+    lock: repository.LockMode | None = "KEY SHARE",
+    principal: Principal | None = None,
+) -> uuid.UUID:
+    """The live customer an id stands for (merged ids resolve to the survivor), locked as `lock` says
+    until commit; 404 when unknown, or when `principal` (pass it on endpoints partners may call) may
+    not see it."""
+    live = (await live_ids(session, [customer_id], lock=lock)).get(customer_id)
+    if live is None:
+        raise CustomerNotFound(customer_id)
+    await ensure_visible(session, principal, live, customer_id)
+    return live
 
 
 async def ensure_visible(
@@ -166,51 +189,29 @@ async def update(
     return customer
 
 
-_POSITION_TYPES = {"created_at": datetime, "display_name": str}
-
-
-def _cursor_shape(sort: Sequence[SortKey]) -> list[type]:
-    """The types of a list position: the sort fields', then the id."""
-    return [_POSITION_TYPES[k.field] for k in sort] + [uuid.UUID]
-
-
 async def list_customers(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    filters: CustomerFilters,
-    sort: Sequence[SortKey],
-    cursor: str | None,
-    limit: int,
-    secret: str,
-) -> tuple[list[Customer], str | None]:
-    binding = {**filters.model_dump(mode="json"), "sort": [(k.field, k.descending) for k in sort]}
-    after = decode_cursor(cursor, binding, secret, shape=_cursor_shape(sort)) if cursor else None
-    rows = await repository.list_page(session, principal, filters, sort, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        position = [getattr(last, k.field) for k in sort] + [last.id]
-        next_cursor = encode_cursor(
-            [p.isoformat() if isinstance(p, datetime) else str(p) for p in position], binding, secret
-        )
-    return rows, next_cursor
+    session: AsyncSession, *, principal: Principal, filters: CustomerFilters, sort: Sequence[SortKey], page: PageRequest
+) -> Page[CustomerRead]:
+    order = [getattr(Customer, k.field).desc() if k.descending else getattr(Customer, k.field) for k in sort]
+    order.append(Customer.id.desc() if sort[-1].descending else Customer.id)  # unique: ties break the same way
+    return await page.fetch(
+        session,
+        repository.filtered(filters, principal),
+        order=order,
+        binding=filters.model_dump(mode="json"),
+        item=lambda c: to_read(c, principal),
+    )
 
 
 async def list_members(
-    session: AsyncSession, *, principal: Principal, company_id: uuid.UUID, cursor: str | None, limit: int, secret: str
-) -> tuple[list[Customer], str | None]:
+    session: AsyncSession, *, principal: Principal, company_id: uuid.UUID, page: PageRequest
+) -> Page[CustomerRead]:
     """The individuals that belong to a company (none for an individual) that the caller may see."""
     company = await get(session, company_id, principal=principal)
-    binding = {"members_of": str(company.id)}
-    after = None
-    if cursor:
-        name, member_id = decode_cursor(cursor, binding, secret, shape=(str, uuid.UUID))
-        after = (name, member_id)
-    rows = await repository.members_page(session, principal, company.id, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].display_name, str(rows[-1].id)], binding, secret)
-    return rows, next_cursor
+    return await page.fetch(
+        session,
+        repository.members_of(company.id, principal),
+        order=(Customer.display_name, Customer.id),
+        binding={"members_of": str(company.id)},
+        item=lambda c: to_read(c, principal),
+    )

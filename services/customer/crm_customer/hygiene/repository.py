@@ -1,4 +1,4 @@
-"""Every query of contact hygiene: merged-id resolution, duplicate candidates, and the set-based merge.
+"""Every query of contact hygiene: duplicate candidates and the set-based merge.
 All statements run on the session's own asyncpg connection, inside the request's transaction."""
 
 from __future__ import annotations
@@ -8,39 +8,6 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import asyncpg
-
-MAX_MERGE_HOPS = 8  # merges flatten chains, so one hop is the norm; the bound only guards bad data
-LockMode = Literal["KEY SHARE", "SHARE", "NO KEY UPDATE", "UPDATE"]
-
-
-async def resolve_customer_ids(
-    conn: asyncpg.Connection, ids: Sequence[uuid.UUID], *, lock: LockMode | None = "KEY SHARE"
-) -> dict[uuid.UUID, uuid.UUID]:
-    """Map each existing id to the live customer it resolves to: itself, or the survivor of the merge
-    that folded it. Unknown ids are left out.
-
-    With a lock (default FOR KEY SHARE: what a foreign key takes, so it never blocks other writers)
-    the live rows are locked until commit, so a merge cannot fold them between this look-up and the
-    caller's insert; a merge already running is waited for, and its outcome is seen."""
-    suffix = f" FOR {lock}" if lock else ""
-    sql = f"SELECT id, merged_into FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id{suffix}"
-    out: dict[uuid.UUID, uuid.UUID] = {}
-    pending = {i: i for i in dict.fromkeys(ids)}  # asked id -> id to look up next
-    for _ in range(MAX_MERGE_HOPS):
-        if not pending:
-            break
-        rows = {r["id"]: r["merged_into"] for r in await conn.fetch(sql, list(set(pending.values())))}
-        nxt: dict[uuid.UUID, uuid.UUID] = {}
-        for asked, current in pending.items():
-            if current not in rows:
-                continue
-            if rows[current] is None:
-                out[asked] = current
-            else:
-                nxt[asked] = rows[current]
-        pending = nxt
-    return out
-
 
 # --- duplicates ---------------------------------------------------------------------------------
 
@@ -255,12 +222,14 @@ async def mark_merged(
         survivor,
         merged,
     )
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "INSERT INTO customer_merges (merged_id, survivor_id, merged_by) VALUES ($1, $2, $3) RETURNING merged_at",
         merged,
         survivor,
         merged_by,
     )
+    assert row is not None  # INSERT ... RETURNING: one row
+    return row
 
 
 def _count(status: str) -> int:

@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_shared.pii import PiiEmail, PiiPhone, PiiText
-from crm_shared.schemas.customers import CustomerRead
+
+from ..customers.schemas import CustomerRead
 
 DuplicateReason = Literal["email", "phone", "name"]
 

@@ -16,20 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_shared import outbox
 from crm_shared.auth import Principal
 from crm_shared.db import driver_connection
-from crm_shared.events import new_event
-from crm_shared.pagination import decode_cursor, encode_cursor, invalid_cursor
-from crm_shared.schemas.customers import display_name
+from crm_shared.pagination import Page, PageRequest, invalid_cursor
 
 from ..customers import repository as customers_repository
 from ..customers.exceptions import CustomerNotFound, StaleCustomer
 from ..customers.models import Customer
-from ..customers.service import customer_event, ensure_visible
+from ..customers.normalize import display_name
+from ..customers.service import customer_event
+from ..events import envelope
 from . import repository
 from .exceptions import AlreadyMerged, KindMismatch, MergedCustomerUnknown, SelfMerge
-from .schemas import DuplicateGroup, DuplicateMember
+from .schemas import DuplicateGroup, DuplicateMember, DuplicateReason
 
-SOURCE = "/services/customer"
-REASONS = ("email", "phone", "name")
+REASONS: tuple[DuplicateReason, ...] = ("email", "phone", "name")
 NAME_SIMILARITY = 0.85
 MEMBERS_BOUND = 200  # members of one company compared by name (pairwise, so bounded)
 COMPANY_BATCH = 25
@@ -51,30 +50,6 @@ FILLABLE = (
 )
 _PUNCT = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
-
-
-async def resolve_customer_ids(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-    """Existing id -> the live customer it stands for (itself, or the survivor of its merge), with
-    the live rows locked FOR KEY SHARE until commit. Order ingest calls it so that orders pushed with
-    a merged id land on the survivor."""
-    return await repository.resolve_customer_ids(conn, ids)
-
-
-async def live_customer_id(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    *,
-    lock: repository.LockMode | None = "KEY SHARE",
-    principal: Principal | None = None,
-) -> uuid.UUID:
-    """The live customer an id stands for (merged ids resolve to the survivor); 404 when unknown, or
-    when `principal` (pass it on endpoints partners may call) may not see it."""
-    conn = await driver_connection(session)
-    live = (await repository.resolve_customer_ids(conn, [customer_id], lock=lock)).get(customer_id)
-    if live is None:
-        raise CustomerNotFound(customer_id)
-    await ensure_visible(session, principal, live, customer_id)
-    return live
 
 
 # --- duplicates ---------------------------------------------------------------------------------
@@ -153,20 +128,21 @@ def _resumable(reason: str, key: str) -> bool:
 
 
 async def duplicates(
-    session: AsyncSession, *, reason: str | None, cursor: str | None, limit: int, secret: str
-) -> tuple[list[DuplicateGroup], str | None]:
+    session: AsyncSession, *, reason: DuplicateReason | None, page: PageRequest
+) -> Page[DuplicateGroup]:
     """Candidate groups, by reason (email, phone, name) then key; cursor pagination."""
     conn = await driver_connection(session)
     binding = {"reason": reason}
-    after_reason, after_key = decode_cursor(cursor, binding, secret, shape=(str, str)) if cursor else (None, None)
-    if after_reason is not None and not _resumable(after_reason, after_key):
+    position = page.after(binding, shape=(str, str))
+    if position is not None and not _resumable(*position):
         raise invalid_cursor()
+    after_reason, after_key = position or (None, None)
     reasons = [r for r in REASONS if reason in (None, r)]
     if after_reason is not None:
         reasons = reasons[reasons.index(after_reason) :]
-    found: list[tuple[str, str, uuid.UUID | None, list[uuid.UUID]]] = []
+    found: list[tuple[DuplicateReason, str, uuid.UUID | None, list[uuid.UUID]]] = []
     for r in reasons:
-        need = limit + 1 - len(found)
+        need = page.limit + 1 - len(found)
         if need <= 0:
             break
         after = after_key if r == after_reason else None
@@ -174,23 +150,20 @@ async def duplicates(
             found.extend(("name", key, company, ids) for key, company, ids in await _name_groups(conn, after, need))
         else:
             found.extend((r, key, None, ids) for key, ids in await repository.same_value_groups(conn, r, after, need))
-    next_cursor = None
-    if len(found) > limit:
-        found = found[:limit]
-        next_cursor = encode_cursor([found[-1][0], found[-1][1]], binding, secret)
+    found, next_cursor = page.cut(found, binding, lambda group: [group[0], group[1]])
     summaries = await repository.customer_summaries(conn, [i for g in found for i in g[3]])
     groups = []
-    for r, key, company, ids in found:
+    for group_reason, key, company, ids in found:
         members = sorted((summaries[i] for i in ids if i in summaries), key=lambda m: (m["created_at"], str(m["id"])))
         groups.append(
             DuplicateGroup(
-                reason=r,  # type: ignore[arg-type]
+                reason=group_reason,
                 key=str(company) if company else key,
                 company_id=company,
                 customers=[DuplicateMember(**m) for m in members],
             )
         )
-    return groups, next_cursor
+    return Page[DuplicateGroup](items=groups, next_cursor=next_cursor)
 
 
 # --- merge ----------------------------------------------------------------------------------------
@@ -261,10 +234,9 @@ async def merge(
     assert customer is not None
     at = stamp["merged_at"].astimezone(UTC)
     events = [
-        new_event(
+        envelope(
             "customer.merged",
-            source=SOURCE,
-            subject=str(survivor_id),
+            subject=survivor_id,
             data={
                 "survivor_id": str(survivor_id),
                 "merged_id": str(merged_id),
@@ -289,6 +261,6 @@ async def merge(
                 "at": row["updated_at"].astimezone(UTC).isoformat(),
                 "previous_status": previous,
             }
-            events.append(new_event("consent.changed", source=SOURCE, subject=str(survivor_id), data=data))
+            events.append(envelope("consent.changed", subject=survivor_id, data=data))
     await outbox.publish(session, events)
     return MergeOutcome(customer, merged_id, moved, filled)

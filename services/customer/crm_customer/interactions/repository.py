@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from crm_shared.pagination import keyset_after
 
 from ..contacts.models import Contact
 from .models import Interaction
@@ -34,13 +31,8 @@ async def get(session: AsyncSession, customer_id: uuid.UUID, interaction_id: uui
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def list_page(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    filters: InteractionFilters,
-    after: Sequence[Any] | None,
-    limit: int,
-) -> list[Interaction]:
+def filtered(customer_id: uuid.UUID, filters: InteractionFilters) -> Select[Interaction]:
+    """The customer's interactions the filters select, unordered."""
     stmt = select(Interaction).where(Interaction.customer_id == customer_id)
     if filters.channel:
         stmt = stmt.where(Interaction.channel == filters.channel)
@@ -50,8 +42,4 @@ async def list_page(
         stmt = stmt.where(Interaction.occurred_at >= filters.from_)
     if filters.to:
         stmt = stmt.where(Interaction.occurred_at < filters.to)
-    columns = [(Interaction.occurred_at, True), (Interaction.id, True)]
-    if after is not None:
-        stmt = stmt.where(keyset_after(columns, after))
-    stmt = stmt.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return stmt

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from crm_shared.bounds import Instant
 from crm_shared.schemas.common import ReadModel
-from crm_shared.schemas.engagement import Direction, InteractionChannel
+from crm_shared.schemas.events import Direction, InteractionChannel
 from crm_shared.text import SingleLine
 
-CLOCK_SKEW = timedelta(minutes=2)  # a client clock slightly ahead is not "the future"
+from ..clock import in_future
+
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
 Staff = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
 
@@ -32,7 +33,7 @@ class InteractionCreate(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _not_future(cls, v: datetime) -> datetime:
-        if v > datetime.now(UTC) + CLOCK_SKEW:
+        if in_future(v):
             raise ValueError("must not be in the future")
         return v
 

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
 from crm_shared.auth import Principal
-from crm_shared.events import new_event
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 
-from ..hygiene.service import live_customer_id
+from ..customers.service import live_customer_id
+from ..events import envelope
 from . import repository
 from .exceptions import ContactNotOfCustomer, InteractionNotFound
 from .models import Interaction
 from .schemas import InteractionCreate, InteractionFilters, InteractionRead
-
-SOURCE = "/services/customer"
 
 
 def to_read(interaction: Interaction) -> InteractionRead:
@@ -35,10 +32,9 @@ async def log(
     if values["staff"] is None and principal.kind == "user":
         values["staff"] = principal.client_id
     interaction = await repository.add(session, {**values, "customer_id": live})
-    event = new_event(
+    event = envelope(
         "interaction.logged",
-        source=SOURCE,
-        subject=str(live),
+        subject=live,
         data={"interaction_id": str(interaction.id), **to_read(interaction).model_dump(mode="json", exclude={"id"})},
     )
     event["data"].pop("created_at")
@@ -55,22 +51,13 @@ async def get(session: AsyncSession, customer_id: uuid.UUID, interaction_id: uui
 
 
 async def list_interactions(
-    session: AsyncSession,
-    *,
-    customer_id: uuid.UUID,
-    filters: InteractionFilters,
-    cursor: str | None,
-    limit: int,
-    secret: str,
-) -> tuple[list[Interaction], str | None]:
+    session: AsyncSession, *, customer_id: uuid.UUID, filters: InteractionFilters, page: PageRequest
+) -> Page[InteractionRead]:
     live = await live_customer_id(session, customer_id, lock=None)
-    binding = {"customer": str(live), **filters.model_dump(mode="json")}
-    after = None
-    if cursor:
-        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
-    rows = await repository.list_page(session, live, filters, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].occurred_at.isoformat(), str(rows[-1].id)], binding, secret)
-    return rows, next_cursor
+    return await page.fetch(
+        session,
+        repository.filtered(live, filters),
+        order=(Interaction.occurred_at.desc(), Interaction.id.desc()),
+        binding={"customer": str(live), **filters.model_dump(mode="json")},
+        item=to_read,
+    )

@@ -16,7 +16,7 @@ from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.errors import Unprocessable
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.input_guard import checks_text_per_row
-from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, parse_sort
+from crm_shared.pagination import Page, PageDep, parse_sort
 from crm_shared.text import suspicious
 
 from . import export, service, validation
@@ -77,8 +77,6 @@ async def push_batch(
     with its id) or rejected (with the reasons); a bad row never sinks the batch."""
     body = await request.body()
     raw_rows = validation.split_batch(body)
-    if (replay := await idem.claim()) is not None:
-        return replay
     valid, rejected = validation.decode_rows(raw_rows, check_text=suspicious(body))
     outcome = await service.ingest(session, principal=principal, orders=valid)
     outcome.rejected.extend(rejected)
@@ -102,43 +100,26 @@ async def push_order(
     """Push one order. An unknown customer reference creates the customer when the order carries
     the customer's details, and is rejected otherwise."""
     order_in = validation.decode_one(await request.body())
-    if (replay := await idem.claim()) is not None:
-        return replay
     outcome = await service.ingest(session, principal=principal, orders=[(0, order_in)], single=True)
     if outcome.rejected:
         raise Unprocessable("the order cannot be accepted", errors=outcome.rejected[0].errors)
     if 0 in outcome.duplicates:
         raise OrderExists(order_in.external_id, outcome.duplicates[0])
     order = await service.get(session, principal, outcome.created[0])
-    return await idem.respond(
-        201,
-        service.to_read(order).model_dump_json().encode(),
-        headers={"Location": f"{router.prefix}/{order.id}"},
-    )
+    return await idem.respond(201, service.to_read(order), location=f"{router.prefix}/{order.id}")
 
 
 @router.get("", response_model=Page[OrderRead])
 async def list_orders(
-    request: Request,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("orders:read", partner="own")],
+    page: PageDep,
     filters: Annotated[OrderFilters, Query()],
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
     sort: Annotated[str | None, Query(description="-ordered_at (default) or +ordered_at")] = None,
 ) -> Page[OrderRead]:
     """List orders, newest first by default; cursor pagination."""
     (key,) = parse_sort(sort, ("ordered_at",), "-ordered_at")
-    rows, next_cursor = await service.list_orders(
-        session,
-        principal,
-        filters=filters.model_dump(),
-        descending=key.descending,
-        cursor=cursor,
-        limit=limit,
-        secret=request.app.state.settings.cursor_secret.get_secret_value(),
-    )
-    return Page[OrderRead](items=[service.to_read(o) for o in rows], next_cursor=next_cursor)
+    return await service.list_orders(session, principal, filters=filters, descending=key.descending, page=page)
 
 
 @router.get("/export", response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {}}}})
@@ -189,10 +170,8 @@ async def cancel_order(
     idem: IdempotencyDep,
 ) -> Response:
     """Cancel an order: it no longer counts for value and scoring (`order.cancelled`)."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     order = await service.cancel(session, principal, order_id, data.reason)
-    return await idem.respond(200, service.to_read(order).model_dump_json().encode())
+    return await idem.respond(200, service.to_read(order))
 
 
 @router.post("/{order_id}/refund", response_model=OrderRead, responses={409: {"description": "not refundable"}})
@@ -204,7 +183,5 @@ async def refund_order(
     idem: IdempotencyDep,
 ) -> Response:
     """Refund all or part of an order (`order.refunded`)."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     order = await service.refund(session, principal, order_id, data.amount, data.reason)
-    return await idem.respond(200, service.to_read(order).model_dump_json().encode())
+    return await idem.respond(200, service.to_read(order))

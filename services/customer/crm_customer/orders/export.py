@@ -8,6 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_shared.db import asyncpg_connection
+
 from . import repository
 
 
@@ -17,7 +19,7 @@ async def ndjson(
     last = after
     while True:
         async with engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
+            raw = await asyncpg_connection(conn)
             rows = await repository.export_page(raw, last, page_size, partner=partner, since=since)
         if not rows:
             return

@@ -11,12 +11,11 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_shared.pagination import keyset_after
-
 from .models import Order
+from .schemas import OrderFilters
 
 
 async def customer_ids_for_refs(conn: asyncpg.Connection, partner: str, refs: Sequence[str]) -> dict[str, uuid.UUID]:
@@ -147,30 +146,20 @@ async def get_by_external(session: AsyncSession, partner: str, external_id: str)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def list_page(
-    session: AsyncSession,
-    *,
-    filters: dict[str, Any],
-    descending: bool,
-    after: Sequence[Any] | None,
-    limit: int,
-) -> list[Order]:
+def filtered(filters: OrderFilters) -> Select[Order]:
+    """The orders the filters select, unordered."""
     stmt = select(Order)
-    if filters.get("customer_id"):
-        stmt = stmt.where(Order.customer_id == filters["customer_id"])
-    if filters.get("partner"):
-        stmt = stmt.where(Order.partner == filters["partner"])
-    if filters.get("status"):
-        stmt = stmt.where(Order.status == filters["status"])
-    if filters.get("ordered_from"):
-        stmt = stmt.where(Order.ordered_at >= filters["ordered_from"])
-    if filters.get("ordered_to"):
-        stmt = stmt.where(Order.ordered_at < filters["ordered_to"])
-    columns = [(Order.ordered_at, descending), (Order.id, descending)]
-    if after is not None:
-        stmt = stmt.where(keyset_after(columns, after))
-    stmt = stmt.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    if filters.customer_id:
+        stmt = stmt.where(Order.customer_id == filters.customer_id)
+    if filters.partner:
+        stmt = stmt.where(Order.partner == filters.partner)
+    if filters.status:
+        stmt = stmt.where(Order.status == filters.status)
+    if filters.ordered_from:
+        stmt = stmt.where(Order.ordered_at >= filters.ordered_from)
+    if filters.ordered_to:
+        stmt = stmt.where(Order.ordered_at < filters.ordered_to)
+    return stmt
 
 
 EXPORT_SQL = """
@@ -188,7 +177,7 @@ async def export_page(
     conn: asyncpg.Connection, after_seq: int, limit: int, *, partner: str | None, since: datetime | None
 ) -> list[asyncpg.Record]:
     """A page of the NDJSON export: PostgreSQL renders each row's JSON, Python only joins lines."""
-    where, args = "", [after_seq, limit]
+    where, args = "", list[Any]([after_seq, limit])
     if partner is not None:
         args.append(partner)
         where += f" AND partner = ${len(args)}"

@@ -21,19 +21,18 @@ from crm_shared import outbox
 from crm_shared.auth import Principal
 from crm_shared.db import driver_connection
 from crm_shared.errors import FieldError, Unprocessable
-from crm_shared.events import new_event, new_ids
-from crm_shared.pagination import decode_cursor, encode_cursor
-from crm_shared.schemas.customers import display_name
-from crm_shared.schemas.orders import OrderIn, OrderRead
+from crm_shared.events import new_ids
+from crm_shared.pagination import Page, PageRequest
 
 from ..customers import repository as customers_repository
-from ..hygiene.service import resolve_customer_ids
+from ..customers.normalize import display_name
+from ..events import SOURCE, envelope
 from . import repository
 from .exceptions import InvalidOrderTransition, OrderNotFound
 from .models import Order
+from .schemas import OrderFilters, OrderIn, OrderRead
 from .validation import Rejected
 
-SOURCE = "/services/customer"
 _json = msgspec.json.Encoder()
 
 
@@ -136,7 +135,7 @@ async def _resolve_customers(
     direct = [o.customer_id for _, o in rows if o.customer_id is not None]
     # Our own ids may name a merged customer: the order lands on the survivor. (Partner references
     # need no such step: a merge moves them.)
-    live = await resolve_customer_ids(conn, direct) if direct else {}
+    live = await customers_repository.resolve_customer_ids(conn, direct) if direct else {}
     if live and principal.is_partner:  # only customers the partner references; others as unknown ids
         visible = await customers_repository.visible_ids(session, principal, set(live.values()))
         live = {asked: cid for asked, cid in live.items() if cid in visible}
@@ -228,9 +227,8 @@ async def _create_customers(
             "updated_at": row["updated_at"].isoformat(),
         }
         events.append(
-            new_event(
+            envelope(
                 "customer.created",
-                source=SOURCE,
                 subject=customer["id"],
                 data={"customer": customer, "changed": []},
                 time=now,
@@ -279,7 +277,7 @@ def _change_event(type_: str, order: Order, reason: str | None) -> dict[str, Any
         "reason": reason,
         "at": datetime.now(UTC).isoformat(),
     }
-    return new_event(type_, source=SOURCE, subject=str(order.customer_id), data=data)
+    return envelope(type_, subject=order.customer_id, data=data)
 
 
 async def _apply(session: AsyncSession, order: Order, values: dict[str, Any]) -> Order:
@@ -326,24 +324,15 @@ def to_read(order: Order) -> OrderRead:
 
 
 async def list_orders(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    filters: dict[str, Any],
-    descending: bool,
-    cursor: str | None,
-    limit: int,
-    secret: str,
-) -> tuple[list[Order], str | None]:
+    session: AsyncSession, principal: Principal, *, filters: OrderFilters, descending: bool, page: PageRequest
+) -> Page[OrderRead]:
     if principal.kind == "partner":
-        filters = {**filters, "partner": principal.client_id}
-    binding = {**{k: str(v) if v is not None else None for k, v in filters.items()}, "desc": descending}
-    after = None
-    if cursor:
-        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
-    rows = await repository.list_page(session, filters=filters, descending=descending, after=after, limit=limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].ordered_at.isoformat(), str(rows[-1].id)], binding, secret)
-    return rows, next_cursor
+        filters = filters.model_copy(update={"partner": principal.client_id})
+    order = (Order.ordered_at, Order.id)
+    return await page.fetch(
+        session,
+        repository.filtered(filters),
+        order=[c.desc() if descending else c.asc() for c in order],
+        binding=filters.model_dump(mode="json"),
+        item=to_read,
+    )

@@ -20,9 +20,10 @@ import msgspec
 
 from crm_shared.bounds import MAX_AMOUNT, MAX_QUANTITY, instant_problem, parse_amount
 from crm_shared.errors import FieldError, PayloadTooLarge, Unprocessable
-from crm_shared.schemas.customers import normalize_email, normalize_phone
-from crm_shared.schemas.orders import MAX_BATCH, OrderBatchRaw, OrderIn
 from crm_shared.text import bad_text, suspicious
+
+from ..customers.normalize import normalize_email, normalize_phone
+from .schemas import MAX_BATCH, OrderBatchRaw, OrderIn
 
 _order = msgspec.json.Decoder(OrderIn)
 _batch = msgspec.json.Decoder(OrderBatchRaw)

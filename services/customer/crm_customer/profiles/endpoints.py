@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
-from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from crm_shared.pagination import Page, PageDep
 
 from . import service
 from .schemas import CustomerProfile, ProfileAnswerFilters, ProfileAnswerIn, ProfileAnswerRead
@@ -28,32 +28,20 @@ async def record_answer(
     idem: IdempotencyDep,
 ) -> Response:
     """Record a customer's answer to a profile question."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     row = await service.answer(session, customer_id=customer_id, data=data)
-    return await idem.respond(201, service.to_read(row).model_dump_json().encode())
+    return await idem.respond(201, service.to_read(row))
 
 
 @router.get("/{customer_id:uuid}/profile-answers", response_model=Page[ProfileAnswerRead])
 async def list_answers(
     customer_id: uuid.UUID,
-    request: Request,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("customers:read")],
+    page: PageDep,
     filters: Annotated[ProfileAnswerFilters, Query()],
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[ProfileAnswerRead]:
     """A customer's answers, newest first; cursor pagination."""
-    rows, next_cursor = await service.history(
-        session,
-        customer_id=customer_id,
-        filters=filters,
-        cursor=cursor,
-        limit=limit,
-        secret=request.app.state.settings.cursor_secret.get_secret_value(),
-    )
-    return Page[ProfileAnswerRead](items=[service.to_read(r) for r in rows], next_cursor=next_cursor)
+    return await service.history(session, customer_id=customer_id, filters=filters, page=page)
 
 
 @router.get("/{customer_id:uuid}/profile", response_model=CustomerProfile)

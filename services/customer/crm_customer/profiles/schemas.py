@@ -1,4 +1,4 @@
-"""Profile answer contracts: the read model and event payload live in crm_shared; inputs are local."""
+"""Profile answer contracts: the input, the read model (also the `answer` of `profile.answered`), the profile."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crm_shared.bounds import Instant
-from crm_shared.schemas.relations import AnswerChannel, ProfileAnswerRead
-
-__all__ = ["CustomerProfile", "ProfileAnswerFilters", "ProfileAnswerIn", "ProfileAnswerRead", "ProfileEntry"]
+from crm_shared.schemas.common import ReadModel
+from crm_shared.schemas.events import AnswerChannel
 
 QUESTION_KEY = r"^[a-z][a-z0-9_.]{0,63}$"
 
@@ -23,6 +22,15 @@ class ProfileAnswerIn(BaseModel):
     answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     channel: AnswerChannel | None = None
     answered_at: Instant | None = Field(default=None, description="default now; not in the future")
+
+
+class ProfileAnswerRead(ReadModel):
+    id: int
+    customer_id: uuid.UUID
+    question_key: str
+    answer: str
+    channel: AnswerChannel | None
+    answered_at: datetime
 
 
 class ProfileAnswerFilters(BaseModel):

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
 from crm_shared.errors import FieldError, Unprocessable
-from crm_shared.events import new_event
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 
+from ..clock import in_future
 from ..customers import service as customers
+from ..events import envelope
 from . import repository
 from .models import ProfileAnswer
 from .schemas import CustomerProfile, ProfileAnswerFilters, ProfileAnswerIn, ProfileAnswerRead, ProfileEntry
-
-SOURCE = customers.SOURCE
-CLOCK_SKEW = timedelta(minutes=1)
 
 
 def to_read(answer: ProfileAnswer) -> ProfileAnswerRead:
@@ -27,7 +25,7 @@ def to_read(answer: ProfileAnswer) -> ProfileAnswerRead:
 
 async def answer(session: AsyncSession, *, customer_id: uuid.UUID, data: ProfileAnswerIn) -> ProfileAnswer:
     now = datetime.now(UTC)
-    if data.answered_at is not None and data.answered_at > now + CLOCK_SKEW:
+    if data.answered_at is not None and in_future(data.answered_at, now):
         raise Unprocessable(
             "the answer cannot be recorded",
             errors=[FieldError(detail="cannot be in the future", pointer="#/answered_at")],
@@ -36,33 +34,22 @@ async def answer(session: AsyncSession, *, customer_id: uuid.UUID, data: Profile
     row = await repository.add(
         session, {**data.model_dump(), "answered_at": data.answered_at or now, "customer_id": owner}
     )
-    event = new_event(
-        "profile.answered", source=SOURCE, subject=str(owner), data={"answer": to_read(row).model_dump(mode="json")}
-    )
+    event = envelope("profile.answered", subject=owner, data={"answer": to_read(row).model_dump(mode="json")})
     await outbox.publish(session, [event])
     return row
 
 
 async def history(
-    session: AsyncSession,
-    *,
-    customer_id: uuid.UUID,
-    filters: ProfileAnswerFilters,
-    cursor: str | None,
-    limit: int,
-    secret: str,
-) -> tuple[list[ProfileAnswer], str | None]:
+    session: AsyncSession, *, customer_id: uuid.UUID, filters: ProfileAnswerFilters, page: PageRequest
+) -> Page[ProfileAnswerRead]:
     owner = (await customers.get(session, customer_id)).id
-    binding = {"customer_id": str(owner), **filters.model_dump(mode="json")}
-    after = None
-    if cursor:
-        after = decode_cursor(cursor, binding, secret, shape=(datetime, int))
-    rows = await repository.history_page(session, owner, filters.question_key, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].answered_at.isoformat(), str(rows[-1].id)], binding, secret)
-    return rows, next_cursor
+    return await page.fetch(
+        session,
+        repository.answers(owner, filters.question_key),
+        order=(ProfileAnswer.answered_at.desc(), ProfileAnswer.id.desc()),
+        binding={"customer_id": str(owner), **filters.model_dump(mode="json")},
+        item=to_read,
+    )
 
 
 async def profile(session: AsyncSession, customer_id: uuid.UUID) -> CustomerProfile:

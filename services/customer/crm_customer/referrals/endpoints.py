@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.bounds import Instant
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
-from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from crm_shared.pagination import Page, PageDep
 
 from . import service
 from .schemas import ReferralIn, ReferralRead, TopReferrers
@@ -45,10 +45,8 @@ async def record_referral(
     idem: IdempotencyDep,
 ) -> Response:
     """Record who referred this customer: 201 when recorded, 200 when the same referral already was."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     referral, created = await service.record(session, customer_id=customer_id, data=data)
-    return await idem.respond(201 if created else 200, service.to_read(referral).model_dump_json().encode())
+    return await idem.respond(201 if created else 200, service.to_read(referral))
 
 
 @router.get("/{customer_id:uuid}/referral", response_model=ReferralRead)
@@ -62,18 +60,9 @@ async def get_referral(
 @router.get("/{customer_id:uuid}/referrals", response_model=Page[ReferralRead])
 async def list_referrals(
     customer_id: uuid.UUID,
-    request: Request,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("customers:read")],
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
+    page: PageDep,
 ) -> Page[ReferralRead]:
     """The customers this one referred, newest first; cursor pagination."""
-    rows, next_cursor = await service.referred_by(
-        session,
-        customer_id=customer_id,
-        cursor=cursor,
-        limit=limit,
-        secret=request.app.state.settings.cursor_secret.get_secret_value(),
-    )
-    return Page[ReferralRead](items=[service.to_read(r) for r in rows], next_cursor=next_cursor)
+    return await service.referred_by(session, customer_id=customer_id, page=page)

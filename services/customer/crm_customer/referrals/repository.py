@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, literal, select
+from sqlalchemy import Row, Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from crm_shared.pagination import keyset_after
 
 from ..customers.models import Customer
 from .models import Referral
@@ -23,7 +20,7 @@ async def lock_writes(session: AsyncSession) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(literal(_LOCK_KEY))))
 
 
-async def customer_state(session: AsyncSession, customer_id: uuid.UUID) -> Row[tuple[uuid.UUID | None]] | None:
+async def customer_state(session: AsyncSession, customer_id: uuid.UUID) -> Row[uuid.UUID | None] | None:
     return (await session.execute(select(Customer.merged_into).where(Customer.id == customer_id))).one_or_none()
 
 
@@ -48,21 +45,14 @@ async def add(session: AsyncSession, values: dict[str, Any]) -> Referral:
     return referral
 
 
-async def referred_page(
-    session: AsyncSession, referrer_id: uuid.UUID, after: Sequence[Any] | None, limit: int
-) -> list[Referral]:
-    """The referrals a customer made, newest first."""
-    columns = [(Referral.referred_at, True), (Referral.id, True)]
-    stmt = select(Referral).where(Referral.referrer_id == referrer_id)
-    if after is not None:
-        stmt = stmt.where(keyset_after(columns, after))
-    stmt = stmt.order_by(Referral.referred_at.desc(), Referral.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+def referred_by(referrer_id: uuid.UUID) -> Select[Referral]:
+    """The referrals a customer made, unordered."""
+    return select(Referral).where(Referral.referrer_id == referrer_id)
 
 
 async def top_referrers(
     session: AsyncSession, start: datetime | None, end: datetime | None, limit: int
-) -> list[Row[tuple[uuid.UUID, str, int]]]:
+) -> list[Row[uuid.UUID, str, int]]:
     count = func.count().label("referrals")
     stmt = select(Referral.referrer_id, Customer.display_name, count).join(
         Customer, Customer.id == Referral.referrer_id

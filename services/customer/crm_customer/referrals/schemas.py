@@ -1,17 +1,16 @@
-"""Referral contracts: the read model and event payload live in crm_shared; inputs are local."""
+"""Referral contracts: the input, the read model (also the `referral` of `referral.recorded`), top referrers."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crm_shared.bounds import Instant
-from crm_shared.schemas.relations import ReferralRead
+from crm_shared.schemas.common import ReadModel
 from crm_shared.text import SingleLine
-
-__all__ = ["ReferralIn", "ReferralRead", "TopReferrer", "TopReferrers"]
 
 
 class ReferralIn(BaseModel):
@@ -22,6 +21,15 @@ class ReferralIn(BaseModel):
     source: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine] | None
     ) = Field(default=None, examples=["member-get-member 2026"])
+
+
+class ReferralRead(ReadModel):
+    id: uuid.UUID
+    referrer_id: uuid.UUID = Field(description="the customer who made the introduction")
+    referred_id: uuid.UUID = Field(description="the customer who was introduced")
+    referred_at: datetime
+    source: str | None
+    created_at: datetime
 
 
 class TopReferrer(BaseModel):

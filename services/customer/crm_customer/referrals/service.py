@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
 from crm_shared.errors import FieldError, Unprocessable
-from crm_shared.events import new_event
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 
+from ..clock import in_future
 from ..customers import service as customers
+from ..events import envelope
 from . import repository
 from .exceptions import AlreadyReferred, NotReferred
 from .models import Referral
 from .schemas import ReferralIn, ReferralRead, TopReferrer
-
-SOURCE = customers.SOURCE
-CLOCK_SKEW = timedelta(minutes=1)
 
 
 def to_read(referral: Referral) -> ReferralRead:
@@ -34,7 +32,7 @@ async def record(session: AsyncSession, *, customer_id: uuid.UUID, data: Referra
     """Record who referred the customer; True when recorded now, False when the same one already was."""
     referred = (await customers.get(session, customer_id)).id
     now = datetime.now(UTC)
-    if data.referred_at is not None and data.referred_at > now + CLOCK_SKEW:
+    if data.referred_at is not None and in_future(data.referred_at, now):
         raise _invalid("#/referred_at", "cannot be in the future")
     if data.referrer_id in (referred, customer_id):
         raise _invalid("#/referrer_id", "a customer cannot refer itself")
@@ -66,7 +64,7 @@ async def record(session: AsyncSession, *, customer_id: uuid.UUID, data: Referra
         },
     )
     data_out = {"referral": to_read(referral).model_dump(mode="json")}
-    event = new_event("referral.recorded", source=SOURCE, subject=str(referred), data=data_out)
+    event = envelope("referral.recorded", subject=referred, data=data_out)
     await outbox.publish(session, [event])
     return referral, True
 
@@ -79,20 +77,15 @@ async def source_of(session: AsyncSession, customer_id: uuid.UUID) -> Referral:
     return referral
 
 
-async def referred_by(
-    session: AsyncSession, *, customer_id: uuid.UUID, cursor: str | None, limit: int, secret: str
-) -> tuple[list[Referral], str | None]:
+async def referred_by(session: AsyncSession, *, customer_id: uuid.UUID, page: PageRequest) -> Page[ReferralRead]:
     referrer = (await customers.get(session, customer_id)).id
-    binding = {"referrer_id": str(referrer)}
-    after = None
-    if cursor:
-        after = decode_cursor(cursor, binding, secret, shape=(datetime, uuid.UUID))
-    rows = await repository.referred_page(session, referrer, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].referred_at.isoformat(), str(rows[-1].id)], binding, secret)
-    return rows, next_cursor
+    return await page.fetch(
+        session,
+        repository.referred_by(referrer),
+        order=(Referral.referred_at.desc(), Referral.id.desc()),
+        binding={"referrer_id": str(referrer)},
+        item=to_read,
+    )
 
 
 async def top(session: AsyncSession, *, start: datetime | None, end: datetime | None, limit: int) -> list[TopReferrer]:

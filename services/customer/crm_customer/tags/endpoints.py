@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
-from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from crm_shared.pagination import Page, PageDep
 
 from . import service
 from .schemas import CustomerTagRead, CustomerTags, TagCreate, TagRead
@@ -22,17 +22,10 @@ TagKey = Annotated[str, Path(max_length=64, description="the tag's key")]
 
 @router.get("/tags", response_model=Page[TagRead])
 async def list_tags(
-    request: Request,
-    session: ReadSessionDep,
-    principal: Annotated[Principal, allow("customers:read")],
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
+    session: ReadSessionDep, principal: Annotated[Principal, allow("customers:read")], page: PageDep
 ) -> Page[TagRead]:
     """The tag catalogue (system and user-defined), by key; cursor pagination."""
-    rows, next_cursor = await service.list_tags(
-        session, cursor=cursor, limit=limit, secret=request.app.state.settings.cursor_secret.get_secret_value()
-    )
-    return Page[TagRead](items=[service.to_read(t) for t in rows], next_cursor=next_cursor)
+    return await service.list_tags(session, page)
 
 
 @router.post("/tags", status_code=201, response_model=TagRead, responses={409: {"description": "key taken"}})
@@ -43,11 +36,8 @@ async def create_tag(
     idem: IdempotencyDep,
 ) -> Response:
     """Add a user-defined tag to the catalogue."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     tag = await service.create_tag(session, data)
-    body = service.to_read(tag).model_dump_json().encode()
-    return await idem.respond(201, body, headers={"Location": f"{router.prefix}/tags/{tag.key}"})
+    return await idem.respond(201, service.to_read(tag), location=f"{router.prefix}/tags/{tag.key}")
 
 
 @router.delete("/tags/{key}", status_code=204, responses={409: {"description": "system tag, or still assigned"}})
@@ -59,8 +49,6 @@ async def delete_tag(
     force: Annotated[bool, Query(description="also remove the tag from every customer carrying it")] = False,
 ) -> Response:
     """Delete a user-defined tag; a tag still assigned needs ?force=true."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     await service.delete_tag(session, key=key, force=force, by=principal.client_id)
     return await idem.respond(204, b"")
 
@@ -84,10 +72,8 @@ async def add_tag(
     idem: IdempotencyDep,
 ) -> Response:
     """Tag a customer: 201 when added, 200 when the customer already carried the tag."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     tag, added = await service.add(session, customer_id=customer_id, key=key, by=principal.client_id)
-    return await idem.respond(201 if added else 200, tag.model_dump_json().encode())
+    return await idem.respond(201 if added else 200, tag)
 
 
 @router.delete("/{customer_id:uuid}/tags/{key}", status_code=204)
@@ -99,7 +85,5 @@ async def remove_tag(
     idem: IdempotencyDep,
 ) -> Response:
     """Remove a tag from a customer (no change when it did not carry it)."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     await service.remove(session, customer_id=customer_id, key=key, by=principal.client_id)
     return await idem.respond(204, b"")

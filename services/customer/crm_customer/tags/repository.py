@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select
+from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,11 +25,8 @@ async def get_tag(session: AsyncSession, key: str, *, for_update: bool = False, 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def tags_page(session: AsyncSession, after: str | None, limit: int) -> list[Tag]:
-    stmt = select(Tag)
-    if after is not None:
-        stmt = stmt.where(Tag.key > after)
-    return list((await session.execute(stmt.order_by(Tag.key).limit(limit + 1))).scalars())
+def catalogue() -> Select[Tag]:
+    return select(Tag)
 
 
 async def insert_tag(session: AsyncSession, values: dict[str, Any]) -> Tag | None:
@@ -60,7 +58,9 @@ async def customer_tags(session: AsyncSession, customer_id: uuid.UUID) -> list[R
     return list(await session.execute(stmt))
 
 
-async def customer_tag(session: AsyncSession, customer_id: uuid.UUID, key: str) -> Row[Any] | None:
+async def customer_tag(
+    session: AsyncSession, customer_id: uuid.UUID, key: str
+) -> Row[str, str, bool, str, str | None, datetime] | None:
     stmt = (
         select(*_ASSIGNED)
         .join(CustomerTag, CustomerTag.tag_key == Tag.key)

@@ -8,16 +8,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
-from crm_shared.events import new_event
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 
 from ..customers import service as customers
+from ..events import envelope
 from . import repository
 from .exceptions import SystemTag, TagExists, TagInUse, TagNotFound
 from .models import Tag
 from .schemas import CustomerTagRead, TagCreate, TagRead
-
-SOURCE = customers.SOURCE
 
 
 def to_read(tag: Tag) -> TagRead:
@@ -26,20 +24,13 @@ def to_read(tag: Tag) -> TagRead:
 
 def _event(type_: str, customer_id: uuid.UUID, key: str, source: str, by: str | None) -> dict[str, Any]:
     data = {"customer_id": str(customer_id), "tag_key": key, "source": source, "by": by}
-    return new_event(type_, source=SOURCE, subject=str(customer_id), data=data)
+    return envelope(type_, subject=customer_id, data=data)
 
 
-async def list_tags(
-    session: AsyncSession, *, cursor: str | None, limit: int, secret: str
-) -> tuple[list[Tag], str | None]:
-    binding = {"catalogue": "tags"}
-    after = decode_cursor(cursor, binding, secret, shape=(str,))[0] if cursor else None
-    rows = await repository.tags_page(session, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].key], binding, secret)
-    return rows, next_cursor
+async def list_tags(session: AsyncSession, page: PageRequest) -> Page[TagRead]:
+    return await page.fetch(
+        session, repository.catalogue(), order=[Tag.key], binding={"catalogue": "tags"}, item=to_read
+    )
 
 
 async def create_tag(session: AsyncSession, data: TagCreate) -> Tag:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -74,8 +74,9 @@ async def page(
     conn: asyncpg.Connection,
     customer_id: uuid.UUID,
     kinds: Sequence[str],
-    after: tuple[datetime, str, str] | None,
+    after: Sequence[Any] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
+    """`limit` entries after the (at, kind, id) `after`, newest first."""
     at, kind, entry_id = after or (None, None, None)
-    return await conn.fetch(timeline_sql(kinds), customer_id, at, kind, entry_id, limit + 1)
+    return await conn.fetch(timeline_sql(kinds), customer_id, at, kind, entry_id, limit)

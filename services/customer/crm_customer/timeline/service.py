@@ -9,9 +9,9 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.db import driver_connection
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 
-from ..hygiene.service import live_customer_id
+from ..customers.service import live_customer_id
 from . import repository
 from .exceptions import UnknownKinds
 from .schemas import KINDS, TimelineEntry
@@ -29,22 +29,15 @@ def parse_kinds(raw: str | None) -> list[str]:
 
 
 async def timeline(
-    session: AsyncSession, *, customer_id: uuid.UUID, kinds: list[str], cursor: str | None, limit: int, secret: str
-) -> tuple[list[TimelineEntry], str | None]:
+    session: AsyncSession, *, customer_id: uuid.UUID, kinds: list[str], page: PageRequest
+) -> Page[TimelineEntry]:
     live = await live_customer_id(session, customer_id, lock=None)
     binding = {"customer": str(live), "kinds": kinds}
-    after = None
-    if cursor:
-        at, kind, entry_id = decode_cursor(cursor, binding, secret, shape=(datetime, str, str))
-        after = (at, kind, entry_id)
-    rows = await repository.page(await driver_connection(session), live, kinds, after, limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor([last["at"].isoformat(), last["kind"], last["id"]], binding, secret)
+    after = page.after(binding, shape=(datetime, str, str))
+    rows = await repository.page(await driver_connection(session), live, kinds, after, page.limit + 1)
+    items, next_cursor = page.cut(rows, binding, lambda r: [r["at"], r["kind"], r["id"]])
     entries = [
         TimelineEntry(at=r["at"], kind=r["kind"], id=r["id"], summary=r["summary"], data=msgspec.json.decode(r["data"]))
-        for r in rows
+        for r in items
     ]
-    return entries, next_cursor
+    return Page[TimelineEntry](items=entries, next_cursor=next_cursor)

@@ -1,20 +1,19 @@
 """Backtest copies: every customer's scores as a backtest computed them, kept beside its run on request, so
-the scores of a past date can be reproduced and segmented without touching the live ones."""
+the scores of a past date can be reproduced and segmented without touching the live ones. The run writes
+them here; the API reads and drops them through repository.py."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.db import driver_connection
 
 from ..compute.write import SCORE_COLUMNS, reason_args, select_list, stage
 from ..rules.schemas import Rules
-from .models import BatchRun, RunScore
+from .models import RunScore
 
 # The stored row's columns less the live table's own (stage_since, computed_at).
 KEPT_COLUMNS = ", ".join(c for c in SCORE_COLUMNS.split(", ") if c not in ("stage_since", "computed_at"))
@@ -44,14 +43,3 @@ async def keep(
     await stage(conn, scored, n_horizons, copy_chunk)
     status = await conn.execute(_copy_sql(n_horizons), as_of, None, segment_names, *reason_args(rules), run_id)
     return int(status.split()[-1])
-
-
-async def get(session: AsyncSession, run_id: int, customer_id: uuid.UUID) -> RunScore | None:
-    return await session.scalar(select(RunScore).where(RunScore.run_id == run_id, RunScore.customer_id == customer_id))
-
-
-async def drop(session: AsyncSession, run: BatchRun) -> int:
-    """Delete a run's copies; returns how many there were."""
-    result = await session.execute(delete(RunScore).where(RunScore.run_id == run.id))
-    await session.execute(update(BatchRun).where(BatchRun.id == run.id).values(kept_scores=False))
-    return int(result.rowcount)  # type: ignore[attr-defined]

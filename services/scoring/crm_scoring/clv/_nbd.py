@@ -20,7 +20,7 @@ from crm_scoring.clv.summary import group
 
 FloatArray = NDArray[np.float64]
 PARAM_NAMES = ("r", "alpha", "a", "b")
-Params = tuple[float, float, float, float] | FloatArray
+Params = Sequence[float] | FloatArray  # in PARAM_NAMES order (a fit stores them by name)
 
 
 class _Terms(NamedTuple):
@@ -143,7 +143,7 @@ def fit(
     # Starts: rate parameters from the moments of x/T (mean rate ~ r/alpha), and a few drop-out shapes
     # (heavy early churn, moderate, rare) because the (a, b) surface can be flat and multi-modal-ish.
     rate = max(float(np.sum(xa) / max(np.sum(Ta), 1e-9)), 1e-3)
-    starts = [(1.0, 1.0 / rate, a0, b0) for a0, b0 in ((1.0, 1.0), (0.5, 2.0), (2.0, 8.0))]
+    starts: list[Sequence[float]] = [(1.0, 1.0 / rate, a0, b0) for a0, b0 in ((1.0, 1.0), (0.5, 2.0), (2.0, 8.0))]
     if start is not None:
         starts = [tuple(start)]
     return fit_log_params(model, PARAM_NAMES, loglik_grad, starts, len(xa), len(rows))

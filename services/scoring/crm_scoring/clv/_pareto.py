@@ -32,7 +32,7 @@ from crm_scoring.clv.summary import group
 FloatArray = NDArray[np.float64]
 MODEL = "paretonbd"
 PARAM_NAMES = ("r", "alpha", "s", "beta")
-Params = tuple[float, float, float, float] | FloatArray
+Params = Sequence[float] | FloatArray  # in PARAM_NAMES order (a fit stores them by name)
 
 
 def _tanh_sinh(half: int, step: float) -> tuple[FloatArray, FloatArray]:

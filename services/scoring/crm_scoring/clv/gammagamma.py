@@ -16,7 +16,7 @@ from crm_scoring.clv.summary import group
 FloatArray = NDArray[np.float64]
 MODEL = "gammagamma"
 PARAM_NAMES = ("p", "q", "gamma")
-Params = tuple[float, float, float] | FloatArray
+Params = Sequence[float] | FloatArray  # in PARAM_NAMES order (a fit stores them by name)
 
 
 def _repeat(x: ArrayLike, m_x: ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -74,7 +74,7 @@ def fit(x: ArrayLike, m_x: ArrayLike, start: Sequence[float] | None = None) -> F
 
     # E[m] = p gamma / (q - 1): start with q = 3 and match the mean for a couple of shapes p.
     mean = float(np.mean(ma))
-    starts = [(p0, 3.0, 2.0 * mean / p0) for p0 in (1.0, 5.0)]
+    starts: list[Sequence[float]] = [(p0, 3.0, 2.0 * mean / p0) for p0 in (1.0, 5.0)]
     if start is not None:
         starts = [tuple(start)]
     return fit_log_params(MODEL, PARAM_NAMES, loglik_grad, starts, len(xa), len(rows))

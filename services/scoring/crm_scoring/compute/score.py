@@ -13,11 +13,11 @@ import numpy as np
 
 from ..clv._fit import FitResult
 from ..clv.value import score_customers
+from ..formulas.engine import Formula
+from ..formulas.engine import score as composite_score
 from ..rules.schemas import Rules
 from ..value.abc import abc_classes, gold_flags
 from ..value.cuts import Cuts, cuts_from_levels, place
-from ..value.formulas import Formula
-from ..value.formulas import score as composite_score
 from ..value.rfm import quintile_scores, segment_codes
 from .fitting import usable
 from .lifecycle import stages

@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..calibration.models import Calibration as CalibrationRow
 from ..formulas import repository as formula_repository
+from ..formulas.engine import Formula
 from ..formulas.exceptions import NoActiveFormula
+from ..model_fits.models import Calibration as CalibrationRow
 from ..rules.repository import load_rules
 from ..rules.schemas import Rules
-from ..value.formulas import Formula
 from .fitting import fit_from_json
 from .score import Calibration
 

@@ -102,7 +102,7 @@ def aggregate(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Orders -> (distinct customer ids, per-customer aggregates), in customer id order."""
     if len(at) == 0:
-        empty = {name: np.zeros(0, dtype=np.int64) for name in INT_FIELDS}
+        empty: dict[str, np.ndarray] = {name: np.zeros(0, dtype=np.int64) for name in INT_FIELDS}
         empty.update({name: np.zeros(0) for name in FLOAT_FIELDS})
         return np.ascontiguousarray(customer), empty
     hi, lo = _halves(customer)

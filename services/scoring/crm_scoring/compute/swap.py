@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.db import driver_connection
 
+from ..base import Base
 from ..purchases.models import KnownCustomer
 from ..rules.schemas import Rules
 from ..scores.models import CustomerScore
@@ -45,7 +46,7 @@ NEXT = f"{TABLE}_next"
 def _index_ddl() -> list[tuple[str, str]]:
     """(final name, CREATE INDEX on the next table under a temporary name) for every secondary index."""
     out = []
-    for index in CustomerScore.__table__.indexes:
+    for index in Base.metadata.tables[CustomerScore.__tablename__].indexes:
         columns = ", ".join(c.name for c in index.columns)
         unique = "UNIQUE " if index.unique else ""
         out.append((str(index.name), f"CREATE {unique}INDEX {index.name}_next ON {NEXT} ({columns})"))

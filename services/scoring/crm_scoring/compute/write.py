@@ -294,7 +294,9 @@ async def record(
 ) -> tuple[int, int, int]:
     """From score_diffs: stage and score history, and the events, published in the same transaction.
     Returns (stage changes, score changes, events)."""
-    stage_count, score_count = await conn.fetchrow(_HISTORY_SQL, as_of, cause)
+    counts = await conn.fetchrow(_HISTORY_SQL, as_of, cause)
+    assert counts is not None, "an aggregate SELECT answers one row"
+    stage_count, score_count = counts
     rows = await conn.fetch(_EVENTS_SQL, cause == "event")
     events = _events(rows, as_of, cause)
     for i in range(0, len(events), events_per_message):

@@ -1,4 +1,5 @@
-"""Distribution endpoints: chart data over the current scores (scope scores:read)."""
+"""Distribution endpoints: chart data over the current scores (scope scores:read). Thin handlers; the
+charts are built in service.py."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from fastapi import APIRouter
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
-from crm_shared.db import ReadSessionDep, driver_connection
+from crm_shared.db import ReadSessionDep
 
-from ..rules.repository import load_rules
-from . import repository
+from . import service
 from .schemas import (
     AbcDistribution,
     AbcQueryDep,
@@ -32,7 +32,7 @@ async def lifecycle(
     session: ReadSessionDep, principal: Annotated[Principal, allow(SCOPE)], filters: ClassFilterQuery
 ) -> LifecycleDistribution:
     """The lifecycle funnel: customers per stage, in stage order, with shares."""
-    return await repository.lifecycle(await driver_connection(session), None, filters.abc_class)
+    return await service.lifecycle(session, filters.abc_class)
 
 
 @router.get("/abc", response_model=AbcDistribution)
@@ -40,7 +40,7 @@ async def abc(
     session: ReadSessionDep, principal: Annotated[Principal, allow(SCOPE)], query: AbcQueryDep
 ) -> AbcDistribution:
     """Customers and revenue per ABC class, and the Pareto curve of revenue over customers."""
-    return await repository.abc(await driver_connection(session), query.stage, query.points)
+    return await service.abc(session, query.stage, query.points)
 
 
 @router.get("/rfm", response_model=RfmDistribution)
@@ -48,9 +48,7 @@ async def rfm(
     session: ReadSessionDep, principal: Annotated[Principal, allow(SCOPE)], filters: SegmentFilterQuery
 ) -> RfmDistribution:
     """The R x F grid (counts and mean M per cell) and the customers per RFM segment."""
-    rules = await load_rules(session)
-    order = [s.name for s in rules.rfm_segments.segments]
-    return await repository.rfm(await driver_connection(session), filters.stage, filters.abc_class, order)
+    return await service.rfm(session, filters.stage, filters.abc_class)
 
 
 @router.get("/clv", response_model=ClvHistogram)
@@ -59,4 +57,4 @@ async def clv(
 ) -> ClvHistogram:
     """Histogram of CLV in `bins` equal bins up to `max` (default: the 99th percentile); customers above
     it and those without a CLV are counted apart."""
-    return await repository.clv(await driver_connection(session), query.stage, query.abc_class, query.bins, query.max)
+    return await service.clv(session, query.stage, query.abc_class, query.bins, query.max)

@@ -1,5 +1,5 @@
 """Chart queries: each chart is one set-based statement over customer_scores (aggregates, grouping sets,
-width_bucket), never a loop over customers; only zero-filling and shares are done here."""
+width_bucket), never a loop over customers; service.py zero-fills and takes shares."""
 
 from __future__ import annotations
 
@@ -7,45 +7,23 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import asyncpg
-import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..scores.models import STAGES
-from ..scores.schemas import ABC_CLASSES
-from ..value.abc import pareto_curve
-from .schemas import (
-    AbcClassStats,
-    AbcDistribution,
-    ClvHistogram,
-    LifecycleDistribution,
-    ParetoPoint,
-    RfmCell,
-    RfmDistribution,
-    SegmentCount,
-    StageCount,
-)
+from crm_shared.db import driver_connection
 
 # $1: stages (null = all), $2: ABC classes (null = all).
 FILTER = "($1::text[] IS NULL OR stage = ANY($1::text[])) AND ($2::text[] IS NULL OR abc_class = ANY($2::text[]))"
-SCORES = (1, 2, 3, 4, 5)
-
-
-def _share(part: float | Decimal, whole: float | Decimal) -> float:
-    return round(float(part) / float(whole), 6) if whole else 0.0
 
 
 LIFECYCLE_SQL = f"SELECT stage, count(*) AS n FROM customer_scores WHERE {FILTER} GROUP BY stage"
 
 
-async def lifecycle(
-    conn: asyncpg.Connection, stages: Sequence[str] | None, classes: Sequence[str] | None
-) -> LifecycleDistribution:
-    rows = await conn.fetch(LIFECYCLE_SQL, stages, classes)
-    counts = {r["stage"]: r["n"] for r in rows}
-    total = sum(counts.values())
-    return LifecycleDistribution(
-        total=total,
-        stages=[StageCount(stage=s, count=counts.get(s, 0), share=_share(counts.get(s, 0), total)) for s in STAGES],
-    )
+async def stage_counts(
+    session: AsyncSession, stages: Sequence[str] | None, classes: Sequence[str] | None
+) -> dict[str, int]:
+    """Customers per stage (stages without any are absent)."""
+    rows = await (await driver_connection(session)).fetch(LIFECYCLE_SQL, stages, classes)
+    return {r["stage"]: r["n"] for r in rows}
 
 
 ABC_SQL = f"""
@@ -57,31 +35,12 @@ GROUP BY abc_class
 """
 
 
-async def abc(conn: asyncpg.Connection, stages: Sequence[str] | None, points: int) -> AbcDistribution:
-    """Class totals and, from the same scan, every customer's spend as packed big-endian doubles (8 bytes
-    each: a million customers travel as 8 MB and unpack without a Python object per customer)."""
-    rows = {r["abc_class"]: r for r in await conn.fetch(ABC_SQL, stages, None)}
-    total = sum(r["n"] for r in rows.values())
-    revenue = sum((r["revenue"] for r in rows.values()), Decimal("0.00"))
-    spend = np.concatenate([np.frombuffer(r["spend"], dtype=">f8") for r in rows.values()] or [np.empty(0)])
-    classes = []
-    for name in ABC_CLASSES:
-        r = rows.get(name)
-        n, rev = (r["n"], r["revenue"]) if r else (0, Decimal("0.00"))
-        classes.append(
-            AbcClassStats(
-                abc_class=name,
-                count=n,
-                share=_share(n, total),
-                revenue=rev,
-                revenue_share=_share(rev, revenue),
-                gold=r["gold"] if r else 0,
-                drag=r["drag"] if r else 0,
-            )
-        )
-    curve = [ParetoPoint(customer_share=x, revenue_share=y) for x, y in pareto_curve(spend, points)]
-    unclassified = rows[None]["n"] if None in rows else 0
-    return AbcDistribution(total=total, revenue=revenue, classes=classes, unclassified=unclassified, pareto=curve)
+async def abc_classes(session: AsyncSession, stages: Sequence[str] | None) -> dict[str | None, asyncpg.Record]:
+    """Per ABC class (None: not classified yet): count, revenue, gold, drag and, from the same scan, every
+    customer's spend as packed big-endian doubles (8 bytes each: a million customers travel as 8 MB and
+    unpack without a Python object per customer)."""
+    rows = await (await driver_connection(session)).fetch(ABC_SQL, stages, None)
+    return {r["abc_class"]: r for r in rows}
 
 
 RFM_SQL = f"""
@@ -91,34 +50,11 @@ GROUP BY GROUPING SETS ((r, f), (rfm_segment))
 """
 
 
-async def rfm(
-    conn: asyncpg.Connection, stages: Sequence[str] | None, classes: Sequence[str] | None, segment_order: Sequence[str]
-) -> RfmDistribution:
-    """Grid cells and segment counts from one scan (grouping sets)."""
-    rows = await conn.fetch(RFM_SQL, stages, classes)
-    grid = {(r["r"], r["f"]): r for r in rows if not r["by_segment"]}
-    cells = []
-    for ri in SCORES:
-        for fi in SCORES:
-            cell = grid.get((ri, fi))
-            mean = None if cell is None else round(cell["mean_m"], 4)
-            cells.append(RfmCell(r=ri, f=fi, count=cell["n"] if cell else 0, mean_m=mean))
-    scored = sum(c.count for c in cells)
-    by_segment: dict[str | None, int] = {}
-    for r in rows:
-        if r["by_segment"]:
-            name = r["rfm_segment"] or None  # "" and null both mean not scored
-            by_segment[name] = by_segment.get(name, 0) + r["n"]
-    others = sorted((k for k in by_segment if k is not None and k not in segment_order), key=lambda k: -by_segment[k])
-    names: list[str | None] = [*segment_order, *others]
-    if None in by_segment:
-        names.append(None)
-    return RfmDistribution(
-        scored=scored,
-        unscored=sum(r["n"] for r in grid.values()) - scored,
-        cells=cells,
-        segments=[SegmentCount(segment=k, count=by_segment.get(k, 0)) for k in names],
-    )
+async def rfm_groups(
+    session: AsyncSession, stages: Sequence[str] | None, classes: Sequence[str] | None
+) -> list[asyncpg.Record]:
+    """Grid cells (by_segment false: r, f, n, mean_m) and segment counts (by_segment true) from one scan."""
+    return await (await driver_connection(session)).fetch(RFM_SQL, stages, classes)
 
 
 # Bins span [least(min CLV, 0), max] with edges rounded to the cent, so the edges shown are exactly the
@@ -165,20 +101,14 @@ FROM e, stats
 """
 
 
-async def clv(
-    conn: asyncpg.Connection,
+async def clv_histogram(
+    session: AsyncSession,
     stages: Sequence[str] | None,
     classes: Sequence[str] | None,
     bins: int,
     max_clv: Decimal | None,
-) -> ClvHistogram:
-    row = await conn.fetchrow(CLV_SQL, stages, classes, max_clv, bins)
+) -> asyncpg.Record:
+    """The bin edges and counts, with the customers above the last edge and those without a CLV."""
+    row = await (await driver_connection(session)).fetchrow(CLV_SQL, stages, classes, max_clv, bins)
     assert row is not None
-    return ClvHistogram(
-        edges=list(row["edges"]),
-        counts=list(row["counts"]),
-        max=row["edges"][-1],
-        scored=row["scored"],
-        above_max=row["above_max"],
-        unscored=row["unscored"],
-    )
+    return row

@@ -3,15 +3,15 @@ Thin handlers; the rules live in service.py. Fixed paths come before /formulas/{
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.idempotency import IdempotencyDep
-from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from crm_shared.pagination import Page, PageDep
 
 from . import service
 from .schemas import RECOMPUTE_NOTE, FormulaActivated, FormulaCheck, FormulaCheckResult, FormulaCreate, FormulaRead
@@ -20,27 +20,20 @@ from .schemas import FormulaStatus as Status
 router = APIRouter(prefix="/api/v1/scores", tags=["formulas"])
 READ, WRITE = "scores:read", "scores:write"
 Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="the formula version")]
-INVALID = {422: {"description": "invalid formula: `term`, `field` and an error pointer name what to fix"}}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "invalid formula: `term`, `field` and an error pointer name what to fix"}
+}
 
 
 @router.get("/formulas", response_model=Page[FormulaRead])
 async def list_formulas(
-    request: Request,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow(READ)],
+    page: PageDep,
     status: Annotated[Status | None, Query(description="only versions with this status")] = None,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[FormulaRead]:
     """Formula versions, newest first; cursor pagination."""
-    rows, next_cursor = await service.list_versions(
-        session,
-        status=status,
-        cursor=cursor,
-        limit=limit,
-        secret=request.app.state.settings.cursor_secret.get_secret_value(),
-    )
-    return Page[FormulaRead](items=[service.to_read(r) for r in rows], next_cursor=next_cursor)
+    return await service.list_versions(session, page, status=status)
 
 
 @router.get("/formulas/active", response_model=FormulaRead)
@@ -62,11 +55,8 @@ async def create_formula(
     data: FormulaCreate, session: SessionDep, principal: Annotated[Principal, allow(WRITE)], idem: IdempotencyDep
 ) -> Response:
     """Store a new draft version; it takes effect once activated."""
-    if (replay := await idem.claim()) is not None:
-        return replay
     row = await service.create(session, data, by=principal.client_id)
-    body = service.to_read(row).model_dump_json().encode()
-    return await idem.respond(201, body, headers={"Location": f"{router.prefix}/formulas/{row.version}"})
+    return await idem.respond(201, service.to_read(row), location=f"{router.prefix}/formulas/{row.version}")
 
 
 @router.get("/formulas/{version:int}", response_model=FormulaRead)
@@ -86,7 +76,5 @@ async def get_formula(
 async def activate_formula(
     version: Version, session: SessionDep, principal: Annotated[Principal, allow(WRITE)], idem: IdempotencyDep
 ) -> Response:
-    if (replay := await idem.claim()) is not None:
-        return replay
     activated = await service.activate(session, version, by=principal.client_id)
-    return await idem.respond(200, activated.model_dump_json().encode())
+    return await idem.respond(200, activated)

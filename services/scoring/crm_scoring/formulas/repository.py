@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..value.formulas import Formula, validate
+from .engine import Formula, validate
 from .exceptions import NoActiveFormula
 from .models import FormulaVersion
 
@@ -38,15 +38,10 @@ async def active_formula(session: AsyncSession) -> tuple[int, Formula]:
     return row.version, validate(row.formula)
 
 
-async def page(session: AsyncSession, *, status: str | None, before: int | None, limit: int) -> list[FormulaVersion]:
-    """Newest first: versions below `before` (the cursor), one more than `limit` to tell if more follow."""
+def versions(status: str | None) -> Select[Any]:
+    """The formula versions, of one status when given (the list pages them newest first)."""
     stmt = select(FormulaVersion)
-    if status is not None:
-        stmt = stmt.where(FormulaVersion.status == status)
-    if before is not None:
-        stmt = stmt.where(FormulaVersion.version < before)
-    stmt = stmt.order_by(FormulaVersion.version.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return stmt if status is None else stmt.where(FormulaVersion.status == status)
 
 
 async def insert_draft(session: AsyncSession, *, formula: dict[str, Any], by: str) -> FormulaVersion:

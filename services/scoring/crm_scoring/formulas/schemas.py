@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from crm_shared.schemas.common import Money
 
-from ..value.formulas import DEFAULT_FORMULA
+from .engine import DEFAULT_FORMULA
 
 FormulaStatus = Literal["draft", "active", "retired"]
 RECOMPUTE_NOTE = (
@@ -18,7 +18,7 @@ RECOMPUTE_NOTE = (
 
 
 class FormulaCreate(BaseModel):
-    """A formula version in the JSON shape `validate()` reads (see crm_scoring.value.formulas)."""
+    """A formula version in the JSON shape `validate()` reads (see crm_scoring.formulas.engine)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.errors import FieldError
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 
 from ..value.errors import FormulaError
-from ..value.formulas import CATEGORICAL_INPUTS, NUMERIC_INPUTS, Formula, explain, validate
 from . import repository
+from .engine import CATEGORICAL_INPUTS, NUMERIC_INPUTS, Formula, explain, validate
 from .exceptions import FormulaNotFound, InvalidFormula, InvalidSample, NoActiveFormula, StoredFormulaInvalid
 from .models import FormulaVersion
 from .schemas import (
@@ -132,17 +132,15 @@ async def get_active(session: AsyncSession) -> FormulaVersion:
     return row
 
 
-async def list_versions(
-    session: AsyncSession, *, status: str | None, cursor: str | None, limit: int, secret: str
-) -> tuple[list[FormulaVersion], str | None]:
-    binding = {"list": "formula_versions", "status": status}
-    before = decode_cursor(cursor, binding, secret, shape=(int,))[0] if cursor else None
-    rows = await repository.page(session, status=status, before=before, limit=limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].version], binding, secret)
-    return rows, next_cursor
+async def list_versions(session: AsyncSession, page: PageRequest, *, status: str | None) -> Page[FormulaRead]:
+    """Newest first."""
+    return await page.fetch(
+        session,
+        repository.versions(status),
+        order=[FormulaVersion.version.desc()],
+        binding={"list": "formula_versions", "status": status},
+        item=to_read,
+    )
 
 
 async def activate(session: AsyncSession, version: int, *, by: str) -> FormulaActivated:

@@ -8,8 +8,7 @@ import asyncio
 import json
 import sys
 
-import httpx
-
+from crm_shared.clients.customer import CustomerClient
 from crm_shared.db import create_engine, create_sessionmaker
 
 from ..batch.runner import run_batch
@@ -22,9 +21,7 @@ async def _main(url: str | None, recompute: bool) -> int:
     engine = create_engine(settings.async_database_url, application_name="scoring-rebuild")
     try:
         async with (
-            httpx.AsyncClient(
-                base_url=url or settings.customer_service_url, timeout=60, auth=customer_service_auth(settings)
-            ) as client,
+            CustomerClient(url or settings.customer_service_url, auth=customer_service_auth(settings)) as client,
             create_sessionmaker(engine)() as session,
             session.begin(),
         ):

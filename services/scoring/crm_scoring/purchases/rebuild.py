@@ -2,63 +2,32 @@
 and its customer list (the attributes the composite score reads). For recovery (a lost database, a consumer
 that missed events beyond the outbox's retention) and for a first load; a batch recompute follows.
 
-The export is read as a stream and resumed after the last `seq` seen if the connection drops. The export
-carries no refund time: a refund counts from the order's last update (`updated_at`), which is when the
-customer service recorded it; a full refund counts as a cancellation from then, as in the event handlers.
-The exported total joins the refund history beside the refunds the events recorded (whose exact times stay);
-partial refunds before it that no event brought are not known.
+The customer service's client (crm_shared.clients.customer) streams the export and resumes it after the
+last `seq` seen if the connection drops; this module loads what it reads. The export carries no refund time:
+a refund counts from the order's last update (`updated_at`), which is when the customer service recorded it;
+a full refund counts as a cancellation from then, as in the event handlers. The exported total joins the
+refund history beside the refunds the events recorded (whose exact times stay); partial refunds before it
+that no event brought are not known.
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 
-import httpx
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_shared.clients.customer import CustomerClient, ExportedOrder, service_auth
 from crm_shared.db import driver_connection
 from crm_shared.http import ServiceAuth
 
 from ..config import Settings
 from .repository import upsert_attributes
 
-log = logging.getLogger("crm.scoring.rebuild")
-EXPORT_PATH = "/api/v1/orders/export"
-CUSTOMERS_PATH = "/api/v1/customers"
-# What the rebuild reads from the customer service, as the scoring service (never personal data).
-CUSTOMER_SCOPES = ("orders:read", "customers:read")
-
 
 def customer_service_auth(settings: Settings) -> ServiceAuth:
-    return ServiceAuth(
-        settings.principal_key_values, caller=settings.service_name, audience="customer", scopes=CUSTOMER_SCOPES
-    )
+    """The scoring service as the customer service's caller (read scopes only, never personal data)."""
+    return service_auth(settings.principal_key_values, caller=settings.service_name)
 
-
-class _Line(msgspec.Struct):
-    product_line: str | None = None
-
-
-class _Order(msgspec.Struct):
-    seq: int
-    id: uuid.UUID
-    customer_id: uuid.UUID
-    ordered_at: datetime
-    currency: str
-    amount: Decimal
-    status: str
-    refunded_amount: Decimal
-    updated_at: datetime
-    cancelled_at: datetime | None = None
-    lines: list[_Line] | None = None
-
-
-_decode_order = msgspec.json.Decoder(_Order)
 
 _STAGE = """
 CREATE TEMP TABLE rebuilt_orders (
@@ -94,7 +63,7 @@ class RebuildStats:
     resumed: int = 0
 
 
-def _record(o: _Order) -> tuple[object, ...]:
+def _record(o: ExportedOrder) -> tuple[object, ...]:
     full_refund = o.refunded_amount >= o.amount > 0
     refunded_at = o.updated_at if o.refunded_amount > 0 else None
     cancelled_at = o.cancelled_at or (o.updated_at if full_refund else None)
@@ -121,56 +90,33 @@ async def _flush(session: AsyncSession, rows: list[tuple[object, ...]]) -> None:
     await conn.execute(_MERGE_REFUNDS)
 
 
-async def rebuild_orders(
-    session: AsyncSession, client: httpx.AsyncClient, *, chunk: int = 10_000, max_resumes: int = 5
-) -> RebuildStats:
+async def rebuild_orders(session: AsyncSession, client: CustomerClient, *, chunk: int = 10_000) -> RebuildStats:
     """Upsert every exported order into `purchases` (the customer service's state wins)."""
-    stats, after, rows = RebuildStats(), 0, []
-    while True:
-        try:
-            async with client.stream("GET", EXPORT_PATH, params={"after": after}) as response:
-                response.raise_for_status()
-                async for line in response.aiter_lines():
-                    if not line:
-                        continue
-                    order = _decode_order.decode(line)
-                    rows.append(_record(order))
-                    after = order.seq
-                    if len(rows) >= chunk:
-                        await _flush(session, rows)
-                        stats.orders += len(rows)
-                        rows = []
-            break
-        except httpx.TransportError as exc:
-            if stats.resumed >= max_resumes:
-                raise
-            stats.resumed += 1
-            log.warning("export interrupted after seq %s (%s): resuming", after, exc)
+    stats, rows, export = RebuildStats(), [], client.export_orders()
+    async for order in export:
+        rows.append(_record(order))
+        if len(rows) >= chunk:
+            await _flush(session, rows)
+            stats.orders += len(rows)
+            rows = []
     if rows:
         await _flush(session, rows)
         stats.orders += len(rows)
+    stats.resumed = export.resumed
     return stats
 
 
-async def rebuild_customers(session: AsyncSession, client: httpx.AsyncClient) -> int:
-    """Page through the customer list and store each customer's score attributes."""
+async def rebuild_customers(session: AsyncSession, client: CustomerClient) -> int:
+    """Store every customer's score attributes, a page at a time."""
     conn = await driver_connection(session)
-    cursor: str | None = None
     count = 0
-    while True:
-        params: dict[str, str | int] = {"limit": 100}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await client.get(CUSTOMERS_PATH, params=params)).raise_for_status().json()
-        items = page["items"]
-        await upsert_attributes(conn, items)
-        count += len(items)
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return count
+    async for customers in client.all_customers():
+        await upsert_attributes(conn, customers)
+        count += len(customers)
+    return count
 
 
-async def rebuild(session: AsyncSession, client: httpx.AsyncClient) -> RebuildStats:
+async def rebuild(session: AsyncSession, client: CustomerClient) -> RebuildStats:
     stats = await rebuild_orders(session, client)
     stats.customers = await rebuild_customers(session, client)
     return stats

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Response
+from fastapi import APIRouter, Body, Path, Response
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
-from crm_shared.etags import etag, parse_if_match
+from crm_shared.etags import IfMatchDep, etag
 from crm_shared.idempotency import IdempotencyDep
 
 from . import service
-from .api_schemas import RuleSetRead
-from .schemas import Abc
+from .schemas import Abc, RuleSetRead
 
 router = APIRouter(prefix="/api/v1/scores", tags=["rules"])
 READ, WRITE = "scores:read", "scores:write"
@@ -51,11 +50,9 @@ async def put_rule_set(
     session: SessionDep,
     principal: Annotated[Principal, allow(WRITE)],
     idem: IdempotencyDep,
-    if_match: Annotated[str | None, Header(alias="If-Match", description="the ETag from a read")] = None,
+    if_match: IfMatchDep,
 ) -> Response:
     """Replace a rule set (optimistic concurrency with If-Match). Scores follow on the next recompute
     (POST /api/v1/scores/recompute) and for each customer rescored by a new order."""
-    if (replay := await idem.claim()) is not None:
-        return replay
-    rule_set = await service.replace(session, name, body, if_match=parse_if_match(if_match), by=principal.client_id)
-    return await idem.respond(200, rule_set.model_dump_json().encode(), headers={"ETag": etag(rule_set.version)})
+    rule_set = await service.replace(session, name, body, if_match=if_match, by=principal.client_id)
+    return await idem.respond(200, rule_set, version=rule_set.version)

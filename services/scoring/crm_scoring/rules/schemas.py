@@ -1,11 +1,12 @@
-"""The rule sets, their defaults and their validation. Each is a pydantic model so a bad update is refused
-with a pointer to the offending field; `RULE_SETS` maps a rule set's name to its model."""
+"""The rule sets, their defaults and their validation, and how the API reads them. Each rule set is a pydantic
+model so a bad update is refused with a pointer to the offending field; `RULE_SETS` maps a rule set's name
+to its model."""
 
 from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from ..value.abc import AbcThresholds
 from ..value.errors import FormulaError
@@ -136,3 +137,11 @@ class Rules(BaseModel):
     lifecycle: Lifecycle = Lifecycle()
     clv: Clv = Clv()
     changes: Changes = Changes()
+
+
+class RuleSetRead(BaseModel):
+    name: str = Field(description="the rule set: rfm_segments, abc, lifecycle, clv or changes")
+    rules: dict[str, Any] = Field(description="the rules in force")
+    version: int = Field(description="increases on each change; the ETag. 0: built-in defaults, never stored")
+    updated_at: AwareDatetime | None = Field(description="UTC; null for built-in defaults")
+    updated_by: str | None = Field(description="the client that last changed them")

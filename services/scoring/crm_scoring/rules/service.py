@@ -13,10 +13,9 @@ from crm_shared.errors import FieldError
 from ..value.errors import FormulaError
 from ..value.rfm import validate_segments
 from . import repository
-from .api_schemas import RuleSetRead
 from .exceptions import IfMatchRequired, InvalidRules, RuleSetNotFound, StaleRuleSet
 from .models import RuleSet
-from .schemas import RULE_SETS, RfmSegmentRule, defaults
+from .schemas import RULE_SETS, RfmSegmentRule, RuleSetRead, defaults
 
 
 def _pointer(loc: tuple[int | str, ...] | list[int | str]) -> str:

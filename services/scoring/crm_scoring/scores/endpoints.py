@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep
-from crm_shared.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page
+from crm_shared.pagination import Page, PageDep
 
 from . import service
 from .schemas import (
@@ -22,14 +22,11 @@ from .schemas import (
     ScoreListItem,
     ScoreListQueryDep,
     StageChangeRead,
+    list_page,
 )
 
 SCOPE = "scores:read"
 router = APIRouter(prefix="/api/v1/scores", tags=["scores"])
-
-
-def _secret(request: Request) -> str:
-    return request.app.state.settings.cursor_secret.get_secret_value()
 
 
 def _survivor_location(response: Response, asked: uuid.UUID, survivor: uuid.UUID, suffix: str = "") -> None:
@@ -45,8 +42,7 @@ async def list_scores(
     """Customers matching a segment's filters, as compact rows; keyset pagination with `limit` up to 1000
     (the campaign service pages through large segments). Sorted by CLV, highest first, by default; customers
     without a value for the sort key (no CLV before the first calibration) come last, by id."""
-    items, next_cursor = await service.list_scores(session, query, secret=_secret(request))
-    return Page[ScoreListItem](items=items, next_cursor=next_cursor)
+    return await service.list_scores(session, query, list_page(request, query))
 
 
 @router.get("/customers/count", response_model=ScoreCount)
@@ -89,34 +85,26 @@ async def explain_scores(
 @router.get("/customers/{customer_id:uuid}/history", response_model=Page[ScoreChangeRead])
 async def score_history(
     customer_id: uuid.UUID,
-    request: Request,
     response: Response,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow(SCOPE)],
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
+    page: PageDep,
 ) -> Page[ScoreChangeRead]:
     """Material score changes, newest first; cursor pagination."""
-    survivor, items, next_cursor = await service.score_history(
-        session, customer_id, cursor=cursor, limit=limit, secret=_secret(request)
-    )
+    survivor, changes = await service.score_history(session, customer_id, page)
     _survivor_location(response, customer_id, survivor, "/history")
-    return Page[ScoreChangeRead](items=items, next_cursor=next_cursor)
+    return changes
 
 
 @router.get("/customers/{customer_id:uuid}/stages", response_model=Page[StageChangeRead])
 async def stage_history(
     customer_id: uuid.UUID,
-    request: Request,
     response: Response,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow(SCOPE)],
-    cursor: CursorQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
+    page: PageDep,
 ) -> Page[StageChangeRead]:
     """Lifecycle stage changes, newest first; cursor pagination."""
-    survivor, items, next_cursor = await service.stage_history(
-        session, customer_id, cursor=cursor, limit=limit, secret=_secret(request)
-    )
+    survivor, changes = await service.stage_history(session, customer_id, page)
     _survivor_location(response, customer_id, survivor, "/stages")
-    return Page[StageChangeRead](items=items, next_cursor=next_cursor)
+    return changes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -23,9 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm_shared.schemas.scores import Stage
+
 from ..base import Base
 
-STAGES = ("introduction", "growth", "maturity", "decline", "churned")
+STAGES: tuple[Stage, ...] = ("introduction", "growth", "maturity", "decline", "churned")
 STAGE_CHECK = "stage IN ('introduction', 'growth', 'maturity', 'decline', 'churned')"
 
 
@@ -33,6 +36,9 @@ class ScoreFields:
     """Everything computed for one customer as of `as_of`, shared by the live scores and the copies a
     backtest keeps. Money is numeric; model outputs (probabilities, expected counts) are double precision.
     The CLV fields are null until a calibration (a batch fit) exists."""
+
+    if TYPE_CHECKING:  # each table declares its own key (the copies' is (run_id, customer_id))
+        customer_id: Mapped[uuid.UUID]
 
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # purchase summary

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, distinct, exists, func, literal, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Row, Select, distinct, exists, func, or_, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..calibration.models import Calibration
+from crm_shared.db import driver_connection
+from crm_shared.pagination import keyset_after
+
 from ..formulas.models import FormulaVersion
+from ..model_fits.models import Calibration
 from ..purchases.models import KnownCustomer, Purchase
+from ..purchases.repository import survivors
 from .models import CustomerScore, ScoreChange, ScoreFields, StageChange
 from .schemas import ScoreFilters
-
-MAX_MERGE_HOPS = 8  # merges keep chains one hop long; the bound only guards against bad data
 
 S = CustomerScore
 # A score table: the live scores, or the copies a backtest kept (same columns).
 ScoreModel = type[ScoreFields]
+ChangeModel = type[ScoreChange] | type[StageChange]
 LIST_FIELDS = (
     "customer_id",
     "stage",
@@ -47,14 +49,7 @@ NULLABLE_SORTS = frozenset({"clv", "churn_risk"})
 
 async def resolve_merged(session: AsyncSession, customer_id: uuid.UUID) -> uuid.UUID:
     """The survivor of a merged customer (the id itself when it was not merged)."""
-    for _ in range(MAX_MERGE_HOPS):
-        survivor = await session.scalar(
-            select(KnownCustomer.merged_into).where(KnownCustomer.customer_id == customer_id)
-        )
-        if survivor is None:
-            return customer_id
-        customer_id = survivor
-    return customer_id
+    return (await survivors(await driver_connection(session), [customer_id]))[customer_id]
 
 
 async def is_known(session: AsyncSession, customer_id: uuid.UUID) -> bool:
@@ -128,10 +123,9 @@ def _keyset(
     stmt: Select[Any], columns: Sequence[Any], descending: bool, after: Sequence[Any] | None, n: int
 ) -> Select[Any]:
     """Rows after `after` in (columns) order, as a row comparison an index on the columns can range-scan."""
+    order = [(c, descending) for c in columns]
     if after is not None:
-        key = tuple_(*columns)
-        position = tuple_(*(literal(v, c.type) for c, v in zip(columns, after, strict=True)))
-        stmt = stmt.where(key < position if descending else key > position)
+        stmt = stmt.where(keyset_after(order, after))
     return stmt.order_by(*(c.desc() if descending else c.asc() for c in columns)).limit(n)
 
 
@@ -140,7 +134,7 @@ async def list_page(
     filters: ScoreFilters,
     field: str,
     descending: bool,
-    after: tuple[Any, uuid.UUID] | None,
+    after: Sequence[Any] | None,
     limit: int,
     *,
     model: ScoreModel = CustomerScore,
@@ -181,19 +175,6 @@ async def count(
     return int(await session.scalar(stmt) or 0)
 
 
-async def score_changes_page(
-    session: AsyncSession, customer_id: uuid.UUID, after: tuple[datetime, int] | None, limit: int
-) -> list[ScoreChange]:
-    """Newest first; limit + 1 rows."""
-    stmt = select(ScoreChange).where(ScoreChange.customer_id == customer_id)
-    stmt = _keyset(stmt, [ScoreChange.at, ScoreChange.id], True, after, limit + 1)
-    return list((await session.scalars(stmt)).all())
-
-
-async def stage_changes_page(
-    session: AsyncSession, customer_id: uuid.UUID, after: tuple[datetime, int] | None, limit: int
-) -> list[StageChange]:
-    """Newest first; limit + 1 rows."""
-    stmt = select(StageChange).where(StageChange.customer_id == customer_id)
-    stmt = _keyset(stmt, [StageChange.at, StageChange.id], True, after, limit + 1)
-    return list((await session.scalars(stmt)).all())
+def changes(model: ChangeModel, customer_id: uuid.UUID) -> Select[Any]:
+    """A customer's score or stage changes (the history pages them newest first)."""
+    return select(model).where(model.customer_id == customer_id)

@@ -8,9 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crm_shared.pagination import PageRequest
 from crm_shared.schemas.common import Money
 from crm_shared.schemas.scores import Stage
 
@@ -109,6 +110,12 @@ class ScoreListQuery(ScoreFilters):
 
 ScoreFiltersQuery = Annotated[ScoreFilters, Query()]
 ScoreListQueryDep = Annotated[ScoreListQuery, Query()]
+
+
+def list_page(request: Request, query: ScoreListQuery) -> PageRequest:
+    """The list's page: its own `cursor` and `limit` (up to 1000, beside the filters so unknown parameters
+    stay refused), signed with the service's cursor secret."""
+    return PageRequest.of(request, query.cursor, query.limit)
 
 
 class ScoreListItem(BaseModel):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -16,13 +15,13 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_shared.pagination import decode_cursor, encode_cursor
+from crm_shared.pagination import Page, PageRequest
 
+from ..formulas.engine import explain
 from ..value.errors import FormulaError
-from ..value.formulas import explain
 from . import repository
 from .exceptions import InvalidRange, ScoresNotFound
-from .models import CustomerScore
+from .models import CustomerScore, ScoreChange, StageChange
 from .schemas import (
     RANGES,
     Abc,
@@ -149,36 +148,31 @@ def _sort_value(field: str, raw: str | None) -> Any:
 async def list_scores(
     session: AsyncSession,
     query: ScoreListQuery,
+    page: PageRequest,
     *,
-    secret: str,
     model: repository.ScoreModel = CustomerScore,
     scope: Sequence[ColumnElement[bool]] = (),
     bound_to: dict[str, Any] | None = None,
     extra_fields: Sequence[str] = (),
     to_item: Callable[[Row[Any]], BaseModel] = ScoreListItem.model_validate,
-) -> tuple[list[Any], str | None]:
+) -> Page[Any]:
     """A page of the live scores, or of `model`'s table narrowed by `scope` (the cursor is also bound to
     `bound_to`, e.g. the run whose copies are listed); `extra_fields` are read beside the list's fields and
-    `to_item` makes each row's item."""
+    `to_item` makes each row's item. Not one statement (nulls of the sort key come last, apart), so it pages
+    with `page.after` and `page.cut`."""
     check_ranges(query)
     field, descending = query.sort.removeprefix("-"), query.sort.startswith("-")
     binding = {**query.binding(), "sort": query.sort, **(bound_to or {})}
-    after = None
-    if query.cursor:
-        value, customer_id = decode_cursor(
-            query.cursor, binding, secret, shape=(partial(_sort_value, field), uuid.UUID)
-        )
-        after = (value, customer_id)
+    after = page.after(binding, shape=(partial(_sort_value, field), uuid.UUID))
     rows = await repository.list_page(
-        session, query, field, descending, after, query.limit, model=model, scope=scope, extra_fields=extra_fields
+        session, query, field, descending, after, page.limit, model=model, scope=scope, extra_fields=extra_fields
     )
-    next_cursor = None
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        value = getattr(rows[-1], field)
-        position = [None if value is None else str(value), str(rows[-1].customer_id)]
-        next_cursor = encode_cursor(position, binding, secret)
-    return [to_item(r) for r in rows], next_cursor
+    items, next_cursor = page.cut(rows, binding, lambda row: [_position(getattr(row, field)), str(row.customer_id)])
+    return Page[Any](items=[to_item(r) for r in items], next_cursor=next_cursor)
+
+
+def _position(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 async def count_scores(
@@ -193,58 +187,29 @@ async def count_scores(
 
 
 async def _history(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    kind: str,
-    fetch: Callable[[AsyncSession, uuid.UUID, tuple[datetime, int] | None, int], Awaitable[Sequence[Any]]],
-    read: type[ReadT],
-    *,
-    cursor: str | None,
-    limit: int,
-    secret: str,
-) -> tuple[uuid.UUID, list[ReadT], str | None]:
+    session: AsyncSession, customer_id: uuid.UUID, model: repository.ChangeModel, read: type[ReadT], page: PageRequest
+) -> tuple[uuid.UUID, Page[ReadT]]:
     """A change log of the customer (its survivor's when merged), newest first."""
     survivor = await repository.resolve_merged(session, customer_id)
     if not await repository.is_known(session, survivor):
         raise ScoresNotFound(customer_id)
-    binding = {kind: str(survivor)}
-    after = None
-    if cursor:
-        at, rid = decode_cursor(cursor, binding, secret, shape=(datetime, int))
-        after = (at, rid)
-    rows = list(await fetch(session, survivor, after, limit))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].at.isoformat(), rows[-1].id], binding, secret)
-    return survivor, [read.model_validate(r) for r in rows], next_cursor
+    changes = await page.fetch(
+        session,
+        repository.changes(model, survivor),
+        order=[model.at.desc(), model.id.desc()],
+        binding={model.__tablename__: str(survivor)},
+        item=read.model_validate,
+    )
+    return survivor, changes
 
 
 async def score_history(
-    session: AsyncSession, customer_id: uuid.UUID, *, cursor: str | None, limit: int, secret: str
-) -> tuple[uuid.UUID, list[ScoreChangeRead], str | None]:
-    return await _history(
-        session,
-        customer_id,
-        "score_changes",
-        repository.score_changes_page,
-        ScoreChangeRead,
-        cursor=cursor,
-        limit=limit,
-        secret=secret,
-    )
+    session: AsyncSession, customer_id: uuid.UUID, page: PageRequest
+) -> tuple[uuid.UUID, Page[ScoreChangeRead]]:
+    return await _history(session, customer_id, ScoreChange, ScoreChangeRead, page)
 
 
 async def stage_history(
-    session: AsyncSession, customer_id: uuid.UUID, *, cursor: str | None, limit: int, secret: str
-) -> tuple[uuid.UUID, list[StageChangeRead], str | None]:
-    return await _history(
-        session,
-        customer_id,
-        "stage_changes",
-        repository.stage_changes_page,
-        StageChangeRead,
-        cursor=cursor,
-        limit=limit,
-        secret=secret,
-    )
+    session: AsyncSession, customer_id: uuid.UUID, page: PageRequest
+) -> tuple[uuid.UUID, Page[StageChangeRead]]:
+    return await _history(session, customer_id, StageChange, StageChangeRead, page)

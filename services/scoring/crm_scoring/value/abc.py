@@ -12,6 +12,7 @@ Ties: customers with equal revenue always get the same class, the class of the f
 
 import math
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,15 @@ from crm_scoring.value.errors import FormulaError
 
 # Float cumulative sums drift by a few ulps; comparisons use this relative slack so "exactly 80%" is stable.
 _REL_EPS = 1e-9
+
+
+# Rules arrive from stored JSON: a value typed float may still be a bool, a string or None at run time.
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,7 @@ class AbcThresholds:
 
     def __post_init__(self) -> None:
         for field, v in (("a", self.a), ("b", self.b)):
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+            if not _is_number(v) or not math.isfinite(v) or v <= 0:
                 raise FormulaError("abc", f"must be a number > 0, got {v!r}", field)
         if self.a + self.b >= 1:
             raise FormulaError("abc", f"a + b must be < 1, got {self.a} + {self.b}", "b")
@@ -72,7 +82,7 @@ def gold_flags(revenue_12m: npt.ArrayLike, share: float = 0.05) -> np.ndarray:
     k = ceil(share * number of customers with revenue > 0); a customer is gold if its revenue is > 0 and at
     least the k-th largest revenue, so ties at the cut are all gold (the flag can exceed k, never fall short).
     """
-    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+    if not _is_number(share) or not 0 < share <= 1:
         raise FormulaError("gold", f"share must be in (0, 1], got {share!r}", "share")
     rev = np.nan_to_num(np.asarray(revenue_12m, dtype=np.float64), nan=0.0)
     positive = rev > 0
@@ -96,7 +106,7 @@ def drag_flags(
     Customers who never ordered (NaN days) are not drag by recency: they are prospects, handled by the lifecycle
     stage. Unknown cost (None / NaN) never makes a customer drag.
     """
-    if isinstance(max_days, bool) or not isinstance(max_days, int) or max_days < 0:
+    if not _is_integer(max_days) or max_days < 0:
         raise FormulaError("drag", f"max_days must be an integer >= 0, got {max_days!r}", "max_days")
     days = np.asarray(days_since_last_order, dtype=np.float64)
     flag = np.isfinite(days) & (days > max_days)
@@ -113,7 +123,7 @@ def pareto_curve(revenue: npt.ArrayLike, points: int = 101) -> list[tuple[float,
     The curve is piecewise linear between whole customers (share k/n has the top-k revenue share). With no
     customers or no revenue the revenue share is 0 throughout. Values are rounded to 6 decimals.
     """
-    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+    if not _is_integer(points) or points < 2:
         raise FormulaError("pareto", f"points must be an integer >= 2, got {points!r}", "points")
     rev, order = _sorted_desc(revenue)
     xs = np.linspace(0.0, 1.0, points)

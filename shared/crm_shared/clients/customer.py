@@ -1,0 +1,165 @@
+"""The customer service as another service calls it: the NDJSON order export (streamed, resumed after the
+last `seq` when the connection drops) and the customer list (paged by cursor, retried on a transport error:
+a GET is safe to repeat). Scoring's rebuild uses it today; churn and campaign read the same calls.
+
+Every type here is what the customer service writes on the wire, decoded by msgspec; unknown fields are
+ignored, so the customer service may add fields."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Self
+
+import httpx
+import msgspec
+import stamina
+
+from ..http import ServiceAuth
+from ..schemas.common import Timestamp
+from ..schemas.events import BrandContribution, OrderLineData, PaymentTerms
+
+log = logging.getLogger("crm.clients.customer")
+AUDIENCE = "customer"
+# What the read calls below need; never pii:read (no method reads personal data).
+READ_SCOPES = ("orders:read", "customers:read")
+EXPORT_PATH = "/api/v1/orders/export"
+CUSTOMERS_PATH = "/api/v1/customers"
+
+
+class ExportedOrder(msgspec.Struct, kw_only=True):
+    """One line of the order export: an order in its current state. `seq` orders the export and resumes it;
+    the lines are shaped as in `order.created`."""
+
+    seq: int
+    id: uuid.UUID
+    partner: str
+    external_id: str
+    customer_id: uuid.UUID
+    ordered_at: Timestamp
+    currency: str
+    amount: Decimal
+    payment_method: str | None = None
+    channel: str | None = None
+    lines: list[OrderLineData] | None = None
+    status: str
+    refunded_amount: Decimal
+    cancelled_at: Timestamp | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class CustomerAttributes(msgspec.Struct, kw_only=True):
+    """A customer of the list as another service reads it: its id and the attributes scores are built on
+    (no personal data)."""
+
+    id: uuid.UUID
+    payment_terms: PaymentTerms | None = None
+    brand_contribution: BrandContribution | None = None
+    declared_budget: Decimal | None = None
+    share_of_wallet: Decimal | None = None
+
+
+class CustomerPage(msgspec.Struct, kw_only=True):
+    items: list[CustomerAttributes]
+    next_cursor: str | None = None
+
+
+_decode_order = msgspec.json.Decoder(ExportedOrder)
+_decode_customer_page = msgspec.json.Decoder(CustomerPage)
+
+
+def service_auth(keys: list[str], *, caller: str, scopes: tuple[str, ...] = READ_SCOPES) -> ServiceAuth:
+    """The principal a service calls the customer service as, signed with the suite's principal keys."""
+    return ServiceAuth(keys, caller=caller, audience=AUDIENCE, scopes=scopes)
+
+
+class OrderExport:
+    """The export as an async iterator of orders from `after` on. A transport error mid-stream asks again
+    from the last `seq` received, up to `max_resumes` times; `resumed` counts how often it did."""
+
+    def __init__(self, http: httpx.AsyncClient, *, after: int, updated_since: datetime | None, max_resumes: int):
+        self._http = http
+        self.last_seq = after
+        self._updated_since = updated_since
+        self._max_resumes = max_resumes
+        self.resumed = 0
+
+    async def __aiter__(self) -> AsyncIterator[ExportedOrder]:
+        while True:
+            params: dict[str, str | int] = {"after": self.last_seq}
+            if self._updated_since is not None:
+                params["updated_since"] = self._updated_since.isoformat()
+            try:
+                async with self._http.stream("GET", EXPORT_PATH, params=params) as response:
+                    response.raise_for_status()
+                    async for line in response.aiter_lines():
+                        if line:
+                            order = _decode_order.decode(line)
+                            self.last_seq = order.seq
+                            yield order
+                return
+            except httpx.TransportError as exc:
+                if self.resumed >= self._max_resumes:
+                    raise
+                self.resumed += 1
+                log.warning("order export interrupted after seq %s (%s): resuming", self.last_seq, exc)
+
+
+class CustomerClient:
+    """One customer service. `base_url` and `auth` come from the caller (e.g. `service_auth(...)`);
+    `transport` lets a test or an in-process caller talk to the app directly."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        attempts: int = 4,
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, auth=auth, timeout=timeout, transport=transport)
+        self._attempts = attempts
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def export_orders(
+        self, *, after: int = 0, updated_since: datetime | None = None, max_resumes: int = 5
+    ) -> OrderExport:
+        """GET /api/v1/orders/export: every order after `seq` `after` (changed since `updated_since`, if
+        given), in `seq` order, streamed."""
+        return OrderExport(self._http, after=after, updated_since=updated_since, max_resumes=max_resumes)
+
+    async def list_customers(self, *, cursor: str | None = None, limit: int = 100) -> CustomerPage:
+        """GET /api/v1/customers: one page of customers."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        async for attempt in stamina.retry_context(on=httpx.TransportError, attempts=self._attempts):
+            with attempt:
+                response = await self._http.get(CUSTOMERS_PATH, params=params)
+        return _decode_customer_page.decode(response.raise_for_status().content)
+
+    async def all_customers(self, *, limit: int = 100) -> AsyncIterator[list[CustomerAttributes]]:
+        """Every customer, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_customers(cursor=cursor, limit=limit)
+            yield page.items
+            cursor = page.next_cursor
+            if not cursor:
+                return
