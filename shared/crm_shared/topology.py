@@ -57,7 +57,45 @@ SERVICES: dict[str, Part] = {
             # Purchases and the attributes the composite score reads; merges fold one history into another.
             {"customer": ("order.*", "customer.created", "customer.updated", "customer.merged")},
         ),
-        Part("churn", "crm_churn", 8003, "crm_churn", "CHURN_", ("/api/v1/churn",)),
-        Part("campaign", "crm_campaign", 8004, "crm_campaign", "CAMPAIGN_", ("/api/v1/segments", "/api/v1/campaigns")),
+        Part(
+            "churn",
+            "crm_churn",
+            8003,
+            "crm_churn",
+            "CHURN_",
+            ("/api/v1/churn",),
+            # Churn inferred from the lifecycle and churn risk, value at churn, won back by an order, merges
+            # folded; complaints and interactions are watchlist signals and reason evidence.
+            {
+                "customer": (
+                    "order.created",
+                    "customer.created",
+                    "customer.updated",
+                    "customer.merged",
+                    "complaint.*",
+                    "interaction.logged",
+                ),
+                "scoring": ("score.changed", "lifecycle.changed"),
+            },
+        ),
+        Part(
+            "campaign",
+            "crm_campaign",
+            8004,
+            "crm_campaign",
+            "CAMPAIGN_",
+            ("/api/v1/segments", "/api/v1/campaigns"),
+            # The audience read model (segment fields, consent, caps) and conversions for attribution.
+            {
+                "customer": (
+                    "customer.*",
+                    "order.created",
+                    "consent.changed",
+                    "contact_preferences.changed",
+                    "tag.*",
+                ),
+                "scoring": ("score.changed", "lifecycle.changed", "scores.recomputed"),
+            },
+        ),
     )
 }
