@@ -19,6 +19,7 @@ from .audit_api import audit_router
 from .auth import PrincipalTokens
 from .db import EarlyAnswer, answer_early, create_engine, create_read_sessionmaker, create_sessionmaker
 from .dead_letters_api import dead_letters_router
+from .delivery_api import delivery_router
 from .errors import document_problems, install_error_handlers
 from .event_metrics import refresh as refresh_event_metrics
 from .housekeeping import Housekeeper, Retention
@@ -138,7 +139,8 @@ def create_service_app(
 def _admin_routers(
     settings: ServiceSettings, service_dir: Path | None, event_handlers: Mapping[str, EventHandler] | None
 ) -> list[APIRouter]:
-    """The audit log query and, in a service that consumes events, its dead letters, under the first
+    """The audit log query, the delivery backlog of its events and, in a service that consumes events, its
+    dead letters, under the first
     prefix the gateway routes to this service, behind that prefix's scopes (what the gateway checks) and
     an admin-only one. First among the routers, so that no `{prefix}/{param}` route can take `/audit` or
     `/dead-letters`."""
@@ -147,7 +149,7 @@ def _admin_routers(
         return []  # no database, or a part the gateway routes nothing to: nothing to serve
     prefix = part.prefixes[0]
     family = prefix.rstrip("/").rsplit("/", 1)[-1]
-    routers = [audit_router(prefix, f"{family}:read")]
+    routers = [audit_router(prefix, f"{family}:read"), delivery_router(prefix, f"{family}:read")]
     if event_handlers is not None:
         routers.append(dead_letters_router(prefix, family, event_handlers))
     return routers
