@@ -58,6 +58,8 @@ async def test_batch_scores_the_whole_base(api, db, engine, settings):
     assert set(stats["timings"]) >= {"read", "fit", "score", "write", "total"}
     run = await db.fetchrow("SELECT * FROM batch_runs WHERE id = $1", result.run_id)
     assert (run["status"], run["phase"], run["progress"]) == ("succeeded", "done", 1.0)
+    # The run's span covers every phase, the final write included (its transaction began before it).
+    assert run["finished_at"] - run["started_at"] >= timedelta(seconds=stats["timings"]["total"])
     cal = await db.fetchrow("SELECT * FROM calibrations WHERE id = $1", run["calibration_id"])
     fits = json.loads(cal["fits"])
     assert fits["mbgnbd"]["n_customers"] == 300

@@ -70,7 +70,7 @@ async def start_run(
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "UPDATE batch_runs SET status = 'failed', finished_at = now(), "
+                "UPDATE batch_runs SET status = 'failed', finished_at = clock_timestamp(), "
                 "error = 'abandoned: no progress for ' || :secs || ' s (its process stopped)' "
                 "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => :secs)"
             ),
@@ -119,7 +119,7 @@ async def _finish_failed(engine: AsyncEngine, run_id: int, error: str, stats: di
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "UPDATE batch_runs SET status = 'failed', error = :error, finished_at = now(), "
+                "UPDATE batch_runs SET status = 'failed', error = :error, finished_at = clock_timestamp(), "
                 "stats = CAST(:stats AS jsonb), heartbeat_at = now() WHERE id = :id"
             ),
             {"error": error[:2000], "stats": _json(stats), "id": run_id},
@@ -355,10 +355,12 @@ async def run_batch(
                 )
                 timings["keep"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - started
-            # In the write's transaction: a run is "succeeded" exactly when its scores are in.
+            # In the write's transaction: a run is "succeeded" exactly when its scores are in. clock_timestamp(),
+            # not now(): now() is when this transaction began, before the write it holds.
             await (await driver_connection(session)).execute(
-                "UPDATE batch_runs SET status = 'succeeded', phase = 'done', progress = 1, finished_at = now(), "
-                "heartbeat_at = now(), calibration_id = $2, stats = $3::jsonb, kept_scores = $4 WHERE id = $1",
+                "UPDATE batch_runs SET status = 'succeeded', phase = 'done', progress = 1, "
+                "finished_at = clock_timestamp(), heartbeat_at = clock_timestamp(), calibration_id = $2, "
+                "stats = $3::jsonb, kept_scores = $4 WHERE id = $1",
                 run_id,
                 stats.get("calibration_id"),
                 _json(stats),
