@@ -202,3 +202,12 @@ async def test_scope_is_required(client, db):
     )
     assert r.status_code == 403
     assert "orders:write" in r.json()["detail"]
+
+
+async def test_a_batch_sent_to_the_one_order_path_is_pointed_to_the_batch_path(client, db):
+    before = await snapshot(db)
+    r = await client.post("/api/v1/orders", json={"orders": [{"external_id": "o-1"}]}, headers=idem())
+    assert r.status_code == 422
+    assert "/api/v1/orders/batch" in r.json()["detail"]
+    assert r.json()["errors"][0]["pointer"] == "#"
+    assert await snapshot(db) == before
