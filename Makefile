@@ -9,7 +9,7 @@ PARTS  := shared $(patsubst %/pyproject.toml,%,$(sort $(wildcard services/*/pypr
 STAMP  := $(VENV)/.installed-stamp
 PYPROJECTS := $(foreach p,$(PARTS),$(p)/pyproject.toml)
 
-.PHONY: install run test lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox clean
+.PHONY: install run token test lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt constraints.txt
 
 run: install
 	$(BIN)/python -m crm_shared.launcher
+
+# make token ROLE=agent   (a JWT for trying the API as that role; the running suite accepts it)
+token: install
+	@$(BIN)/python -m crm_shared.launcher --token $(or $(ROLE),analyst)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -67,6 +71,9 @@ bench-scoring: install
 
 bench-outbox: install
 	$(BIN)/python bench/outbox/run.py $(BENCH_ARGS)
+
+bench-reads: install
+	$(BIN)/python bench/reads/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

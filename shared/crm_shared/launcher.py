@@ -144,9 +144,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--token",
+        metavar="ROLE",
+        help="print a 12-hour JWT for ROLE (admin, analyst, agent, marketer) signed with this machine's secret, "
+        "and exit (`make token ROLE=agent`)",
+    )
     args = parser.parse_args(argv)
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    if args.token:
+        print(dev_token(dev_credentials(data_dir), args.token))
+        return
 
     server = None
     admin_url = os.environ.get("DATABASE_URL")
