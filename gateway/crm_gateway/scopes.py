@@ -17,9 +17,10 @@ READ_SCOPES: tuple[str, ...] = tuple(f"{f}:read" for f in FAMILIES)
 WRITE_SCOPES: tuple[str, ...] = tuple(f"{f}:write" for f in FAMILIES)
 # Scopes the services check on top of the family's: seeing emails, phones and addresses unmasked,
 # reading the audit log, and inspecting, replaying and discarding events a service could not apply
-# (its dead letters). Only admins hold the last two.
-PII_READ, AUDIT_READ, EVENTS_ADMIN = "pii:read", "audit:read", "events:admin"
-EXTRA_SCOPES: tuple[str, ...] = (PII_READ, AUDIT_READ, EVENTS_ADMIN)
+# (its dead letters). Only admins hold the last two. OFFERS_READ: seeing and making win-back offers
+# (confidential: masked for everyone else); only admins hold it by default.
+PII_READ, AUDIT_READ, EVENTS_ADMIN, OFFERS_READ = "pii:read", "audit:read", "events:admin", "offers:read"
+EXTRA_SCOPES: tuple[str, ...] = (PII_READ, AUDIT_READ, EVENTS_ADMIN, OFFERS_READ)
 ALL_SCOPES: frozenset[str] = frozenset(READ_SCOPES + WRITE_SCOPES + EXTRA_SCOPES)
 
 # JWT `roles` -> scopes (deny by default: a role not listed, or a scope not granted, is refused).

@@ -16,6 +16,8 @@ from pathlib import Path
 import asyncpg
 import jwt
 
+from crm_campaign.main import SERVICE_DIR as CAMPAIGN_DIR
+from crm_churn.main import SERVICE_DIR as CHURN_DIR
 from crm_customer.main import SERVICE_DIR as CUSTOMER_DIR
 from crm_scoring.main import SERVICE_DIR as SCORING_DIR
 from crm_shared import launcher
@@ -28,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-stack-jwt-secret-that-is-long-enough-for-hs256"
 PARTNER = "e2e-shop"
 PARTNER_SCOPES = tuple(launcher.PARTNER_SCOPES)  # what `make run`'s sample key holds
-SERVICE_DIRS = {"customer": CUSTOMER_DIR, "scoring": SCORING_DIR}
+SERVICE_DIRS = {"customer": CUSTOMER_DIR, "scoring": SCORING_DIR, "churn": CHURN_DIR, "campaign": CAMPAIGN_DIR}
+# Quick delivery for a publisher's outbox (as the customer service's below): poll 0.2 s, retry from 0.05 s.
+QUICK_RELAY = {"OUTBOX_POLL_SECONDS": "0.2", "OUTBOX_BACKOFF_BASE": "0.05"}
 
 
 def staff_token(*roles: str, subject: str = "e2e-staff", expires_in: int = 3600) -> str:
@@ -104,6 +108,14 @@ class Stack:
         return self.services["scoring"]
 
     @property
+    def churn(self) -> Part:
+        return self.services["churn"]
+
+    @property
+    def campaign(self) -> Part:
+        return self.services["campaign"]
+
+    @property
     def customer_db(self) -> str:
         return self.databases["customer"]
 
@@ -144,27 +156,47 @@ async def build_stack(
     customer_env: dict[str, str] | None = None,
     scoring_env: dict[str, str] | None = None,
     gateway_env: dict[str, str] | None = None,
+    churn_env: dict[str, str] | None = None,
+    churn_db: str | None = None,
+    campaign_env: dict[str, str] | None = None,
+    campaign_db: str | None = None,
 ) -> Stack:
     """A stack (not started) of these services on fresh databases unless given, and partner keys (client id ->
     scopes; default: PARTNER with PARTNER_SCOPES). With scoring, the customer service delivers the events scoring
-    subscribes to (as `make run` wires them), quickly: relay polls every 0.2 s, retries from 0.05 s."""
-    given = {"customer": customer_db, "scoring": scoring_db}
-    dbs = {name: given[name] or await databases.fresh(SERVICE_DIRS[name]) for name in services}
+    subscribes to (as `make run` wires them), quickly: relay polls every 0.2 s, retries from 0.05 s. With churn,
+    the customer and scoring services deliver what churn subscribes to from each of them (the topology)."""
+    given = {"customer": customer_db, "scoring": scoring_db, "churn": churn_db, "campaign": campaign_db}
+    dbs = {name: given.get(name) or await databases.fresh(SERVICE_DIRS[name]) for name in services}
     keys, api_keys = {}, []
     for client_id, scopes in (partners or {PARTNER: PARTNER_SCOPES}).items():
         key, key_id, hashed = generate_api_key()
         keys[client_id] = key
         api_keys.append({"id": key_id, "hash": hashed, "client_id": client_id, "scopes": list(scopes)})
     parts: dict[str, Part] = {}
+    if "churn" in dbs:
+        parts["churn"] = Part(
+            "crm_churn.main:create_app",
+            {"CHURN_DATABASE_URL": dbs["churn"], "CHURN_LOG_LEVEL": "WARNING", **(churn_env or {})},
+        )
+    if "campaign" in dbs:  # its upstream URLs (the bulk sync) are set once those parts exist, below
+        parts["campaign"] = Part(
+            "crm_campaign.main:create_app",
+            {"CAMPAIGN_DATABASE_URL": dbs["campaign"], "CAMPAIGN_LOG_LEVEL": "WARNING", **(campaign_env or {})},
+        )
     if "scoring" in dbs:
+        scoring_subscribers = _subscribers("scoring", parts)
+        relay = {f"SCORING_{k}": v for k, v in QUICK_RELAY.items()} if scoring_subscribers else {}
         parts["scoring"] = Part(
             "crm_scoring.main:create_app",
-            {"SCORING_DATABASE_URL": dbs["scoring"], "SCORING_LOG_LEVEL": "WARNING", **(scoring_env or {})},
+            {
+                "SCORING_DATABASE_URL": dbs["scoring"],
+                "SCORING_LOG_LEVEL": "WARNING",
+                "SCORING_SUBSCRIBERS": json.dumps(scoring_subscribers),
+                **relay,
+                **(scoring_env or {}),
+            },
         )
-    subscribers = [
-        {"name": name, "url": f"{part.url}/internal/events", "types": list(SERVICES[name].subscribes["customer"])}
-        for name, part in parts.items()
-    ]
+    subscribers = _subscribers("customer", parts)
     parts["customer"] = Part(
         "crm_customer.main:create_app",
         {
@@ -176,6 +208,10 @@ async def build_stack(
             **(customer_env or {}),
         },
     )
+    if "campaign" in parts:
+        parts["campaign"].env.setdefault("CAMPAIGN_CUSTOMER_SERVICE_URL", parts["customer"].url)
+        if "scoring" in parts:
+            parts["campaign"].env.setdefault("CAMPAIGN_SCORING_SERVICE_URL", parts["scoring"].url)
     gateway = Part(
         "crm_gateway.main:create_app",
         {
@@ -189,6 +225,15 @@ async def build_stack(
         ready_path="/healthz",
     )
     return Stack(parts, gateway, dbs, keys)
+
+
+def _subscribers(publisher: str, parts: Mapping[str, Part]) -> list[dict[str, object]]:
+    """The publisher's subscriptions to the parts that subscribe to it (crm_shared.topology)."""
+    return [
+        {"name": name, "url": f"{part.url}/internal/events", "types": list(SERVICES[name].subscribes[publisher])}
+        for name, part in parts.items()
+        if publisher in SERVICES[name].subscribes
+    ]
 
 
 @contextmanager

@@ -1,5 +1,24 @@
 """Every table of the service, imported in one place for Alembic: add each domain's models.py here."""
 
+from .alerts.models import ChurnAlert
 from .base import Base
+from .customers.models import CustomerComplaint, CustomerOrder, CustomerValue
+from .reasons.models import ChurnReason
+from .records.models import ChurnRecord, ChurnRecordReason
+from .watchlist.models import SettingsDocument, WatchEntry
+from .winback.models import WinbackAction, WinbackCase
 
-__all__ = ["Base"]
+__all__ = [
+    "Base",
+    "ChurnAlert",
+    "ChurnReason",
+    "ChurnRecord",
+    "ChurnRecordReason",
+    "CustomerComplaint",
+    "CustomerOrder",
+    "CustomerValue",
+    "SettingsDocument",
+    "WatchEntry",
+    "WinbackAction",
+    "WinbackCase",
+]

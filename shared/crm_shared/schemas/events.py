@@ -16,6 +16,8 @@ import uuid
 from decimal import Decimal
 from typing import Literal
 
+from .campaigns import EVENT_TYPES as CAMPAIGN_EVENT_TYPES
+from .churn import EVENT_TYPES as CHURN_EVENT_TYPES
 from .common import Payload, Timestamp
 from .scores import EVENT_TYPES as SCORE_EVENT_TYPES
 
@@ -316,4 +318,6 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     "consent.changed": ConsentChangedData,
     "contact_preferences.changed": ContactPreferencesChangedData,
     **SCORE_EVENT_TYPES,
+    **CAMPAIGN_EVENT_TYPES,
 }
+EVENT_TYPES.update(CHURN_EVENT_TYPES)

@@ -1,0 +1,190 @@
+"""Reports on real PostgreSQL: the worked example of DOMAIN.md 3 (6,000 customers, 5% churn, 1,000
+revenue each, 10% margin -> 300 lost, 30,000 profit lost, budget ceiling 30,000), churn rate per month and
+quarter, the reason distribution in both taxonomies, filters, and bad periods."""
+
+import time
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import asyncpg
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_churn.reports import repository
+from crm_shared.db import create_engine
+
+from .events import idem
+
+R = "/api/v1/churn/reports"
+PERIOD = {"from": "2026-01-01", "to": "2026-04-01"}
+
+
+async def _worked_example(db: asyncpg.Connection) -> None:
+    """6,000 customers known since 2025, each with 1,000 of orders in 2025; 300 of them churn in the first
+    quarter of 2026 (100 a month), with revenue 1,000, margin 10% and CLV 2,500 at churn. Region: half north,
+    half south; class A for the first 1,200. Reasons: price (150) or technology (150); attracted for 60."""
+    await db.execute("""
+        INSERT INTO customer_values (customer_id, since, region, abc_class)
+        SELECT md5(i::text)::uuid, '2025-01-01'::timestamptz, CASE WHEN i % 2 = 0 THEN 'north' ELSE 'south' END,
+               CASE WHEN i <= 1200 THEN 'A' ELSE 'C' END
+        FROM generate_series(1, 6000) i""")
+    await db.execute("""
+        INSERT INTO customer_orders (order_id, customer_id, ordered_at, amount, currency)
+        SELECT gen_random_uuid(), md5(i::text)::uuid, '2025-06-01'::timestamptz, 1000, 'EUR'
+        FROM generate_series(1, 6000) i""")
+    # 300 churn across the quarter, 100 a month (Jan, Feb, Mar), customers 1..300 (all class A, both regions)
+    await db.execute("""
+        INSERT INTO churn_records (id, customer_id, status, source, detected_at, clv, abc_class, revenue_12m, margin,
+                                   region)
+        SELECT gen_random_uuid(), md5(i::text)::uuid, 'churned', 'declared',
+               make_timestamptz(2026, 1 + (i - 1) / 100, 10, 0, 0, 0, 'UTC'), 2500, 'A', 1000, 0.10,
+               CASE WHEN i % 2 = 0 THEN 'north' ELSE 'south' END
+        FROM generate_series(1, 300) i""")
+    await db.execute("""
+        INSERT INTO churn_record_reasons (record_id, reason_key)
+        SELECT id, CASE WHEN n <= 150 THEN 'price' ELSE 'technology' END FROM (
+            SELECT id, row_number() OVER (ORDER BY customer_id) n FROM churn_records) r""")
+    await db.execute("""
+        INSERT INTO churn_record_reasons (record_id, reason_key)
+        SELECT id, 'attracted' FROM (SELECT id, row_number() OVER (ORDER BY customer_id) n FROM churn_records) r
+        WHERE n <= 60""")
+
+
+async def test_the_worked_example(api: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    await _worked_example(db)
+    started = time.perf_counter()
+    quarter = (await api.get(f"{R}/churn-rate", params={**PERIOD, "granularity": "quarter"})).json()
+    [point] = quarter["series"]
+    assert point["period_start"] == "2026-01-01"
+    assert point["period_end"] == "2026-04-01"
+    assert (point["active_at_start"], point["churned"]) == (6000, 300)
+    assert Decimal(point["rate"]) == Decimal("0.05")
+    assert Decimal(point["revenue_at_start"]) == Decimal(6_000_000)
+    assert Decimal(point["revenue_churned"]) == 300_000
+    assert Decimal(point["revenue_rate"]) == Decimal("0.05")
+
+    lost = (await api.get(f"{R}/profit-lost", params=PERIOD)).json()
+    total = lost["total"]
+    assert total["lost_customers"] == 300
+    assert Decimal(total["revenue_lost"]) == 300_000
+    assert Decimal(total["revenue_per_customer"]) == 1000
+    assert Decimal(total["profit_lost"]) == 30_000
+    assert Decimal(total["clv_lost"]) == 750_000
+    assert [p["lost_customers"] for p in lost["series"]] == [100, 100, 100]
+
+    budget = (await api.get(f"{R}/retention-budget", params=PERIOD)).json()
+    assert Decimal(budget["budget_ceiling"]) == 30_000
+    assert Decimal(budget["per_customer_ceiling"]) == 100
+    half = (await api.get(f"{R}/retention-budget", params={**PERIOD, "saved_share": "0.5"})).json()
+    assert Decimal(half["budget_ceiling"]) == 15_000
+    print(f"\nworked-example reports (6,000 customers, 300 records): {1000 * (time.perf_counter() - started):.0f} ms")
+
+
+async def test_monthly_rate_follows_the_shrinking_base(api: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    await _worked_example(db)
+    series = (await api.get(f"{R}/churn-rate", params=PERIOD)).json()["series"]
+    assert [(p["active_at_start"], p["churned"]) for p in series] == [(6000, 100), (5900, 100), (5800, 100)]
+    assert Decimal(series[1]["rate"]) == (Decimal(100) / 5900).quantize(Decimal("0.000001"))
+    # a customer won back in February counts as active again from March
+    await db.execute("""UPDATE churn_records SET status = 'won_back', won_back_at = '2026-02-20'
+                        WHERE customer_id = md5('1')::uuid""")
+    series = (await api.get(f"{R}/churn-rate", params=PERIOD)).json()["series"]
+    assert [p["active_at_start"] for p in series] == [6000, 5900, 5801]
+    # the revenue of the 12 months before each start is that of the active customers only
+    assert [Decimal(p["revenue_at_start"]) for p in series] == [6_000_000, 5_900_000, 5_801_000]
+    # ...and is not a lost customer
+    assert (await api.get(f"{R}/profit-lost", params=PERIOD)).json()["total"]["lost_customers"] == 299
+
+
+async def test_filters(api: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    await _worked_example(db)
+    quarter = {**PERIOD, "granularity": "quarter"}
+    north = (await api.get(f"{R}/churn-rate", params={**quarter, "region": "north"})).json()["series"][0]
+    assert (north["active_at_start"], north["churned"]) == (3000, 150)
+    a = (await api.get(f"{R}/churn-rate", params={**quarter, "abc_class": "A"})).json()["series"][0]
+    assert (a["active_at_start"], a["churned"]) == (1200, 300)
+    assert Decimal(a["rate"]) == Decimal("0.25")
+    priced = (await api.get(f"{R}/profit-lost", params={**PERIOD, "reason": "price"})).json()["total"]
+    assert priced["lost_customers"] == 150
+    assert Decimal(priced["profit_lost"]) == 15_000
+    none = (await api.get(f"{R}/churn-rate", params={**quarter, "abc_class": "B"})).json()["series"][0]
+    assert (none["active_at_start"], none["churned"], none["rate"]) == (0, 0, None)
+
+
+async def test_reason_distribution(api: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    await _worked_example(db)
+    await api.post("/api/v1/churn/records", json={"customer_id": str(uuid.uuid4())}, headers=idem())  # today
+    got = (await api.get(f"{R}/reasons", params=PERIOD)).json()
+    assert got["records"] == 300
+    cause, recoverability = got["taxonomies"]
+    assert cause["taxonomy"] == "cause"
+    assert (cause["classified"], cause["unclassified"]) == (300, 0)
+    assert [(r["key"], r["count"], Decimal(r["share"])) for r in cause["reasons"]] == [
+        ("price", 150, Decimal("0.5")),
+        ("technology", 150, Decimal("0.5")),
+    ]
+    assert (recoverability["classified"], recoverability["unclassified"]) == (60, 240)
+    assert [(r["key"], r["count"]) for r in recoverability["reasons"]] == [("attracted", 60)]
+    # price and attracted are controllable, technology is not: 150 with price + (attracted among them)
+    assert got["controllable"] == 150
+    assert got["uncontrollable_only"] == 150
+
+
+async def test_bad_periods_and_filters(api: httpx.AsyncClient) -> None:
+    cases = [
+        ({"from": "2026-03-01", "to": "2026-03-01"}, "to"),
+        ({"from": "2000-01-01", "to": "2026-03-01"}, "to"),
+        ({"from": "2026-13-01"}, "from"),
+        ({"granularity": "week"}, "granularity"),
+        ({"abc_class": "Z"}, "abc_class"),
+        ({"reason": "Not A Key"}, "reason"),
+    ]
+    for params, name in cases:
+        r = await api.get(f"{R}/churn-rate", params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert name in [e.get("parameter") for e in r.json()["errors"]], r.text
+    for share in ("0", "1.5", "abc"):
+        r = await api.get(f"{R}/retention-budget", params={"saved_share": share})
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["parameter"] == "saved_share"
+
+
+async def test_default_period_is_the_last_twelve_months(api: httpx.AsyncClient) -> None:
+    series = (await api.get(f"{R}/churn-rate")).json()["series"]
+    assert len(series) == 12
+    today = datetime.now(UTC).date()
+    assert date.fromisoformat(series[-1]["period_start"]) == today.replace(day=1)
+
+
+async def test_the_one_pass_series_matches_the_per_period_count(settings, db: asyncpg.Connection) -> None:
+    """reports.repository.active_series (deltas summed per month) against active_at (one query per month)
+    on an irregular history: customers known at various times, orders, churn records won back or not."""
+    await db.execute("""
+        INSERT INTO customer_values (customer_id, since, region)
+        SELECT md5(i::text)::uuid, '2024-01-01'::timestamptz + make_interval(days => i * 7 % 700),
+               CASE WHEN i % 3 = 0 THEN 'north' END
+        FROM generate_series(1, 400) i""")
+    await db.execute("""
+        INSERT INTO customer_orders (order_id, customer_id, ordered_at, amount, currency)
+        SELECT gen_random_uuid(), md5(i::text)::uuid,
+               '2024-01-01'::timestamptz + make_interval(days => i * 7 % 700 + k * 53), 10 * k + i % 7, 'EUR'
+        FROM generate_series(1, 400) i, generate_series(0, 4) k""")
+    await db.execute("""
+        INSERT INTO churn_records (id, customer_id, status, source, detected_at, won_back_at, margin)
+        SELECT gen_random_uuid(), md5(i::text)::uuid, CASE WHEN i % 4 = 0 THEN 'won_back' ELSE 'lost' END,
+               'declared', '2024-03-01'::timestamptz + make_interval(days => i * 5 % 600),
+               CASE WHEN i % 4 = 0 THEN '2024-03-01'::timestamptz + make_interval(days => i * 5 % 600 + 90) END, 0.1
+        FROM generate_series(1, 400, 3) i""")
+    engine = create_engine(settings.async_database_url, application_name="test-series")
+    starts = [date(2024 + (m // 12), m % 12 + 1, 1) for m in range(30)]
+    try:
+        async with engine.connect() as conn:
+            session = AsyncSession(bind=conn)
+            for filters in ({}, {"region": "north"}):
+                series = await repository.active_series(session, starts, filters)
+                for start in starts:
+                    one = await repository.active_at(session, datetime(start.year, start.month, 1, tzinfo=UTC), filters)
+                    assert series[start] == one, (start, filters)
+    finally:
+        await engine.dispose()
