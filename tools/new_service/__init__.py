@@ -185,7 +185,7 @@ def next_steps(root: Path, service: NewService, *, registered: bool) -> str:
         lines.append(f"Add to SERVICES in shared/crm_shared/topology.py:\n{service.topology_entry()}")
     todo = []
     makefile, pyproject = root / "Makefile", root / "pyproject.toml"
-    if makefile.exists() and f"services/{name}" not in makefile.read_text():
+    if makefile.exists() and not re.search(rf"services/({name}|\*)/", makefile.read_text()):
         todo.append(f"Makefile: services/{name} in PARTS, so `make install` installs it on a fresh machine")
     if pyproject.exists() and not re.search(rf"\"crm_({name}|\*)\"", pyproject.read_text()):
         todo.append(f'pyproject.toml: "{service.package}" in [tool.ruff.lint.isort] known-first-party')
