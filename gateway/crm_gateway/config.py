@@ -103,6 +103,8 @@ class GatewaySettings(BaseSettings):
     # Request bodies over this many bytes are refused with 413 before they reach a service (a 5,000-order
     # batch is about 3.5 MB); the services apply the same default themselves.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # Bodies to /public/ pages (a form or a one-click unsubscribe): a few fields, never more.
+    public_max_body_bytes: int = Field(default=64 * 1024, gt=0)
     readiness_timeout: float = 2.0
     openapi_timeout: float = 5.0
     openapi_ttl_seconds: float = 300.0  # the merged document is rebuilt sooner if a service was missing

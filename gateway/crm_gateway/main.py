@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from crm_shared.auth import PrincipalTokens
 from crm_shared.errors import Forbidden
 from crm_shared.observability import configure_logging
+from crm_shared.topology import PUBLIC_PREFIX
 
 from .asgi import ASGIApp, Headers, Message, Receive, Scope, Send, send_problem
 from .auth import Authenticator
@@ -47,7 +48,7 @@ class Gateway:
             if cors is not None and (origin := preflight_origin(scope)) is not None:
                 await _preflight(cors, scope, send, origin)
                 return
-            if scope["path"].startswith(API_PREFIX):
+            if scope["path"].startswith((API_PREFIX, PUBLIC_PREFIX)):
                 await self.proxy(scope, receive, send)  # adds its own CORS headers
                 return
             if cors is not None:

@@ -22,6 +22,7 @@ from crm_shared.errors import (
     BadRequest,
     Forbidden,
     GatewayTimeout,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     ProblemError,
@@ -93,6 +94,7 @@ _REQUEST_ID_HEADER = b"x-request-id"
 # Safe to send twice: the method says so, or the service de-duplicates by Idempotency-Key.
 _RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _INTERNAL_PREFIX = INTERNAL_HEADER_PREFIX.encode()
+_PUBLIC_METHODS = frozenset({"GET", "POST"})
 
 
 class ClientGone(Exception):
@@ -200,6 +202,9 @@ class Proxy:
                 send, BadRequest, "the path must not contain '.' or '..' segments", instance=path, headers=reply
             )
 
+        if route.public:
+            return route.prefix, await self._public(scope, receive, send, route, forward, reply, request_id_text)
+
         authorization, api_key = special[_AUTHORIZATION], special[_API_KEY]
         try:
             caller = await self.auth.authenticate(
@@ -239,6 +244,39 @@ class Proxy:
         status = await self._forward(scope, receive, send, route, forward, reply)
         return route.prefix, status
 
+    async def _public(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        forward: list[tuple[str, str]],
+        reply: Headers,
+        request_id: str,
+    ) -> int:
+        """A page opened from a signed link: no caller to authenticate, so nothing but GET and POST, small
+        bodies, a budget per client address, and no principal token (the service trusts only its own
+        signature in the link). Credentials a client sends anyway are dropped like everywhere."""
+        path: str = scope["path"]
+        if scope["method"] not in _PUBLIC_METHODS:
+            reply.append((b"allow", b"GET, POST"))
+            return await send_problem(
+                send, MethodNotAllowed, "public pages answer GET and POST only", instance=path, headers=reply
+            )
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        if self.limiter is not None and (wait := self.limiter.retry_after(f"public:{address}")) is not None:
+            reply.append((b"retry-after", str(wait).encode()))
+            return await send_problem(
+                send, TooManyRequests, f"too many requests, retry in {wait} s", instance=path, headers=reply
+            )
+        forward.append(("x-request-id", request_id))
+        forward.append(("x-forwarded-for", address))
+        forward.append(("x-forwarded-proto", scope.get("scheme", "http")))
+        return await self._forward(
+            scope, receive, send, route, forward, reply, limit=self.settings.public_max_body_bytes
+        )
+
     async def _forward(
         self,
         scope: Scope,
@@ -247,6 +285,8 @@ class Proxy:
         route: Route,
         headers: list[tuple[str, str]],
         reply: Headers,
+        *,
+        limit: int | None = None,
     ) -> int:
         path: str = scope["path"]
         upstream = route.upstream
@@ -265,7 +305,7 @@ class Proxy:
                 send, BadRequest, "the URL must be percent-encoded ASCII", instance=path, headers=reply
             )
 
-        limit = self.settings.max_body_bytes
+        limit = limit or self.settings.max_body_bytes
         if _declared_length(scope) > limit:
             return await send_problem(send, PayloadTooLarge, _too_large(limit), instance=path, headers=reply)
         # Small bodies arrive in one message and go up as bytes; bigger ones stream chunk by chunk.

@@ -1,4 +1,5 @@
-"""Routing table: API prefix -> upstream service and the scope each method needs.
+"""Routing table: API prefix -> upstream service and the scope each method needs; public prefixes ->
+their upstream, with no scope.
 
 Built once from crm_shared.topology; matching is one dict lookup per prefix depth, on whole path
 segments (`/api/v1/ordersX` does not match `/api/v1/orders`)."""
@@ -28,6 +29,7 @@ class Route:
     upstream: Upstream
     read_scope: str
     write_scope: str
+    public: bool = False  # a /public/ page: no authentication, GET and POST only (see proxy)
 
 
 def upstream_from(name: str, base_url: str) -> Upstream:
@@ -47,6 +49,8 @@ class RouteTable:
                 self._by_prefix[prefix.rstrip("/")] = Route(
                     prefix.rstrip("/"), upstream, f"{family}:read", f"{family}:write"
                 )
+            for prefix in SERVICES[name].public_prefixes:
+                self._by_prefix[prefix.rstrip("/")] = Route(prefix.rstrip("/"), upstream, "", "", public=True)
         # Segment counts of the known prefixes, longest first ("/api/v1/orders" -> 3).
         self._depths = sorted({p.count("/") for p in self._by_prefix}, reverse=True)
         self._max_depth = self._depths[0] if self._depths else 0

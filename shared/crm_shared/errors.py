@@ -121,6 +121,10 @@ class NotFound(ProblemError):
     status, type, title = 404, "https://crm.example/problems/not-found", "Not Found"
 
 
+class MethodNotAllowed(ProblemError):
+    status, type, title = 405, "https://crm.example/problems/method-not-allowed", "Method Not Allowed"
+
+
 class Conflict(ProblemError):
     status, type, title = 409, "https://crm.example/problems/conflict", "Conflict"
 

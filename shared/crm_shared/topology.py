@@ -17,6 +17,9 @@ class Part:
     env_prefix: str
     prefixes: tuple[str, ...] = ()  # API paths the gateway routes to this part
     subscribes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # publisher -> event patterns
+    # Paths under /public/ the gateway routes to this part WITHOUT authentication (GET and POST only, small
+    # bodies, rate-limited per client address): pages a message's recipient opens from a signed link.
+    public_prefixes: tuple[str, ...] = ()
 
     @property
     def factory(self) -> str:
@@ -35,6 +38,7 @@ class Part:
         return Path(spec.origin).resolve().parent.parent
 
 
+PUBLIC_PREFIX = "/public/"
 GATEWAY = Part("gateway", "crm_gateway", 8000, None, "GATEWAY_")
 SERVICES: dict[str, Part] = {
     p.name: p
@@ -96,6 +100,8 @@ SERVICES: dict[str, Part] = {
                 ),
                 "scoring": ("score.changed", "lifecycle.changed", "scores.recomputed"),
             },
+            # One-click unsubscribe (RFC 8058) and the preference page, opened from signed links in messages.
+            public_prefixes=("/public/campaigns",),
         ),
     )
 }
