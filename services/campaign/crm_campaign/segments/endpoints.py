@@ -1,0 +1,96 @@
+"""Segments endpoints: rule-based target segments, their field catalogue and previews."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from crm_shared.access import allow
+from crm_shared.auth import Principal
+from crm_shared.db import ReadSessionDep, SessionDep
+from crm_shared.etags import IfMatchDep, etag
+from crm_shared.idempotency import IdempotencyDep
+from crm_shared.pagination import Page, PageDep
+
+from . import service
+from .rules import field_catalogue
+from .schemas import FieldCatalogue, FieldInfo, Preview, PreviewRequest, SegmentCreate, SegmentRead, SegmentUpdate
+
+router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
+
+
+@router.get("/fields", response_model=FieldCatalogue)
+async def fields(principal: Annotated[Principal, allow("segments:read")]) -> FieldCatalogue:
+    """What rules may filter on: each field, its type, operators and allowed values."""
+    return FieldCatalogue(items=[FieldInfo(**f) for f in field_catalogue()])
+
+
+@router.post("/preview", response_model=Preview)
+async def preview_rules(
+    data: PreviewRequest, session: ReadSessionDep, principal: Annotated[Principal, allow("segments:read")]
+) -> Preview:
+    """Count (and sample) the customers a rule tree matches now, without saving it."""
+    return await service.preview(session, data.rules, data.sample)
+
+
+@router.post("", status_code=201, response_model=SegmentRead, responses={409: {"description": "name taken"}})
+async def create_segment(
+    data: SegmentCreate,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("segments:write")],
+    idem: IdempotencyDep,
+) -> Response:
+    """Save a segment; invalid rules are a 422 whose errors point at the offending rule node."""
+    segment = await service.create(session, data, by=principal.client_id)
+    return await idem.respond(
+        201, service.to_read(segment), location=f"{router.prefix}/{segment.id}", version=segment.version
+    )
+
+
+@router.get("", response_model=Page[SegmentRead])
+async def list_segments(
+    session: ReadSessionDep, principal: Annotated[Principal, allow("segments:read")], page: PageDep
+) -> Page[SegmentRead]:
+    """Segments, newest first; cursor pagination."""
+    return await service.list_segments(session, page)
+
+
+@router.get("/{segment_id}", response_model=SegmentRead)
+async def get_segment(
+    segment_id: uuid.UUID,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("segments:read")],
+    response: Response,
+) -> SegmentRead:
+    segment = await service.get(session, segment_id)
+    response.headers["ETag"] = etag(segment.version)
+    return service.to_read(segment)
+
+
+@router.patch("/{segment_id}", response_model=SegmentRead, responses={412: {"description": "stale If-Match"}})
+async def update_segment(
+    segment_id: uuid.UUID,
+    data: SegmentUpdate,
+    session: SessionDep,
+    principal: Annotated[Principal, allow("segments:write")],
+    idem: IdempotencyDep,
+    if_match: IfMatchDep,
+) -> Response:
+    """Change a segment (If-Match required). Launched campaigns keep their members; a dynamic segment's
+    queued recipients are re-checked against the new rules at send (dropped, never added)."""
+    segment = await service.update(session, segment_id, data, if_match=if_match)
+    return await idem.respond(200, service.to_read(segment), version=segment.version)
+
+
+@router.get("/{segment_id}/preview", response_model=Preview)
+async def preview_segment(
+    segment_id: uuid.UUID,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("segments:read")],
+    sample: Annotated[int, Query(ge=0, le=100)] = 10,
+) -> Preview:
+    """Count (and sample) the customers a saved segment matches now."""
+    segment = await service.get(session, segment_id)
+    return await service.preview(session, segment.rules, sample)
