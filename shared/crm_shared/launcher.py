@@ -31,7 +31,7 @@ JWT_AUDIENCE = "crm-api"
 JWT_ISSUER = "crm-dev-launcher"
 # Secrets this machine's suite generates once and keeps in .data/dev-credentials.json (mode 600):
 # nothing anywhere has a default secret.
-_SECRETS = ("jwt_secret", "principal_key", "cursor_secret", "event_secret")
+_SECRETS = ("jwt_secret", "principal_key", "cursor_secret", "event_secret", "link_secret")
 
 
 def dev_credentials(data_dir: Path) -> dict[str, str]:
@@ -74,6 +74,9 @@ def service_env(part: Part, db_url: str | None, host: str, creds: dict[str, str]
     }
     if db_url:
         env[f"{part.env_prefix}DATABASE_URL"] = db_url
+    if part.public_prefixes:  # links in its messages point at the gateway, signed with its own secret
+        env[f"{part.env_prefix}LINK_SECRETS"] = json.dumps([creds["link_secret"]])
+        env[f"{part.env_prefix}PUBLIC_BASE_URL"] = f"http://{host}:{GATEWAY.port}"
     return env
 
 

@@ -45,6 +45,11 @@ for _part in SERVICES.values():
     os.environ.setdefault(f"{_part.env_prefix}PRINCIPAL_KEYS", f'["{TEST_PRINCIPAL_KEY}"]')
     os.environ.setdefault(f"{_part.env_prefix}CURSOR_SECRET", TEST_CURSOR_SECRET)
     os.environ.setdefault(f"{_part.env_prefix}EVENT_SECRET", TEST_EVENT_SECRET)
+# The campaign service signs the links in its messages; its delivery worker runs only where a test starts
+# it (the worker's own tests drive it pass by pass).
+TEST_LINK_SECRET = "test-link-secret-" + uuid.uuid4().hex
+os.environ.setdefault("CAMPAIGN_LINK_SECRETS", f'["{TEST_LINK_SECRET}"]')
+os.environ.setdefault("CAMPAIGN_DELIVERY_WORKER_ENABLED", "false")
 os.environ.setdefault(f"{GATEWAY.env_prefix}PRINCIPAL_KEYS", f'["{TEST_PRINCIPAL_KEY}"]')
 os.environ.setdefault(f"{GATEWAY.env_prefix}JWT_AUDIENCE", TEST_JWT_AUDIENCE)
 os.environ.setdefault(f"{GATEWAY.env_prefix}JWT_ISSUER", TEST_JWT_ISSUER)

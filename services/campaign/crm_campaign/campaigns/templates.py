@@ -3,9 +3,10 @@ with undefined names an error, so a typo fails at validation rather than sending
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 # What a template may use: `customer.<field>` and `campaign.<field>`.
@@ -56,4 +57,11 @@ def _error_line(exc: BaseException) -> int | None:
 def render(source: str, customer: dict[str, Any], campaign: dict[str, Any]) -> str:
     """The content of one message: `customer` is the recipient's audience row as a dict (CUSTOMER_FIELDS),
     `campaign` the campaign's (CAMPAIGN_FIELDS)."""
-    return _env.from_string(source).render(customer=customer, campaign=campaign)
+    return _compiled(source).render(customer=customer, campaign=campaign)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    """A campaign's template is compiled once per process, not per message: 10,000 emails to a local SMTP
+    server took 66 s compiling per message, ~40 s with this cache (a loaded 2-core machine)."""
+    return _env.from_string(source)

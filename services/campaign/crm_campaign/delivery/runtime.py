@@ -2,9 +2,8 @@
 lifespan of the delivery router (FastAPI merges a router's lifespan into the app's, after the app's own
 has opened the database).
 
-The link secrets (CAMPAIGN_LINK_SECRETS, no default) are checked here, when the app starts: in production a
-missing or short one stops the start, like every other secret; elsewhere (until the test and dev launchers
-provide one) it is logged, the worker does not start and the public pages answer 503."""
+The link secrets (CAMPAIGN_LINK_SECRETS, no default) are checked here, when the app starts: a missing or
+short one stops the start, naming the setting, like every other secret."""
 
 from __future__ import annotations
 
@@ -45,14 +44,8 @@ def link_signer(settings: Settings) -> LinkSigner | None:
 async def delivery_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     signer = link_signer(settings)
-    if signer is None and settings.environment == "production":
-        check_secret("CAMPAIGN_LINK_SECRETS", None)  # raises, naming the setting
     if signer is None:
-        log.error(
-            "CAMPAIGN_LINK_SECRETS is not set (or a secret is shorter than %s bytes): no delivery, "
-            "no unsubscribe or preference links",
-            MIN_SECRET_BYTES,
-        )
+        check_secret("CAMPAIGN_LINK_SECRETS", None)  # raises, naming the setting
     # A test or an in-process caller may hand the customer service over as an ASGI transport.
     consents = CustomerConsents(
         settings.customer_service_url,
