@@ -9,7 +9,7 @@ PARTS  := shared $(patsubst %/pyproject.toml,%,$(sort $(wildcard services/*/pypr
 STAMP  := $(VENV)/.installed-stamp
 PYPROJECTS := $(foreach p,$(PARTS),$(p)/pyproject.toml)
 
-.PHONY: install run token test lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads clean
+.PHONY: install run token test lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads bench-churn bench-campaign bench-campaign-delivery clean
 
 install: $(STAMP)
 
@@ -74,6 +74,17 @@ bench-outbox: install
 
 bench-reads: install
 	$(BIN)/python bench/reads/run.py $(BENCH_ARGS)
+
+bench-churn: install
+	$(BIN)/python bench/churn/run.py $(BENCH_ARGS)
+
+# make bench-campaign [BENCH_ARGS="--customers 1000000"]: launch an email campaign to a 1M-customer segment
+bench-campaign: install
+	$(BIN)/python bench/campaign/run.py $(BENCH_ARGS)
+
+# 10,000 emails through the delivery worker to a local SMTP server
+bench-campaign-delivery: install
+	$(BIN)/python bench/campaign/delivery.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache
