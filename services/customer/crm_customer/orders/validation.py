@@ -121,7 +121,7 @@ def decode_one(body: bytes) -> OrderIn:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         detail = "the order is invalid"
         if str(exc).startswith("Object contains unknown field `orders`"):  # a batch sent to the one-order path
-            detail += "; to push several orders in one request, POST {\"orders\": [...]} to /api/v1/orders/batch"
+            detail += '; to push several orders in one request, POST {"orders": [...]} to /api/v1/orders/batch'
         raise Unprocessable(detail, errors=[_pointer("#", str(exc))]) from exc
     errors = check(order, "#", datetime.now(UTC) + FUTURE_SLACK)
     if errors:
