@@ -25,11 +25,17 @@ async def test_schema_matches_models(db_url):
     async with engine.connect() as conn:
         diff = await conn.run_sync(
             lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={"compare_type": True}), [Base.metadata, infra_metadata]
+                MigrationContext.configure(sync, opts={"compare_type": True, "include_object": _not_server_dependent}),
+                [Base.metadata, infra_metadata],
             )
         )
     await engine.dispose()
     assert diff == []
+
+
+def _not_server_dependent(obj, name, type_, reflected, compare_to) -> bool:
+    # The trigram index exists only where the server ships pg_trgm (not the embedded one): no model holds it.
+    return name != "ix_customers_display_name_trgm"
 
 
 async def test_downgrade_to_base_and_up_again(db_url):

@@ -34,6 +34,14 @@ class Order(Base):
         CheckConstraint("amount >= 0 AND refunded_amount >= 0 AND refunded_amount <= amount", name="amounts"),
         Index("ix_orders_customer_id_ordered_at", "customer_id", "ordered_at"),
         Index("ix_orders_ordered_at_id", "ordered_at", "id"),
+        # A partner's orders newest first (every partner's own list, staff `partner=`): without it the walk
+        # along ordered_at drops every other partner's rows. Measured at 10M orders, a 2% partner 100 pages
+        # deep: 128 ms -> 2 ms (EXPLAIN ANALYZE, bench/reads base).
+        Index("ix_orders_partner_ordered_at_id", "partner", "ordered_at", "id"),
+        # `status=` in ordered_at order: a range scan of that status instead of a walk past every other one.
+        # Measured at 10M orders: a status with no rows (`refunded`) 653 ms -> 0.08 ms; `cancelled` (3%,
+        # spread over time) 0.7 ms either way.
+        Index("ix_orders_status_ordered_at_id", "status", "ordered_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(

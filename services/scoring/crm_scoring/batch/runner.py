@@ -34,7 +34,7 @@ from ..compute.read_barrier import mark_read_start
 from ..compute.score import Calibration, cut_base, derive, score
 from ..compute.state import ScoringState, load_state
 from ..compute.summary import Summaries, day_number, read_summaries
-from ..compute.swap import build_next, swap_in
+from ..compute.swap import TABLE, build_next, swap_in
 from ..compute.write import SOURCE
 from ..config import Settings
 from ..rules.schemas import check_horizons
@@ -263,6 +263,15 @@ def _with_horizons(state: ScoringState, horizons_days: Sequence[int] | None) -> 
     return dataclasses.replace(state, rules=state.rules.model_copy(update={"clv": clv}))
 
 
+async def _mark_visible(engine: AsyncEngine) -> None:
+    """VACUUM the swapped-in scores table (after the commit: VACUUM runs outside a transaction). A new table
+    has no page marked all-visible, so counts and charts read every heap page instead of the index alone
+    until autovacuum gets to it: `count(*)` of a stage at 1M scores took 445 ms before, 41 ms after."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql(f"VACUUM {TABLE}")
+
+
 async def run_batch(
     engine: AsyncEngine,
     settings: Settings,
@@ -366,6 +375,8 @@ async def run_batch(
                 _json(stats),
                 "kept_scores" in stats,
             )
+        if store:
+            await _mark_visible(engine)
         if on_progress is not None:
             on_progress("done", 1.0)
         log.info("batch run %s done", run_id, extra={"stats": stats})

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, Integer, Numeric, func
+from sqlalchemy import Date, DateTime, Index, Integer, Numeric, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,3 +22,10 @@ class PointsEntry(Base):
     formula_version: Mapped[int | None] = mapped_column(Integer)
     run_id: Mapped[int | None] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# The ledger list's order (newest month first, then by customer): its first page read from the index instead
+# of sorting every row of the month. Measured at 1M rows in one month: 205 ms -> 0.1 ms. A page deep inside
+# one month still walks from the month's start (mixed directions cannot be one row comparison: 107 ms at
+# 500k rows into the month).
+Index("ix_points_ledger_month_desc_customer_id", PointsEntry.month.desc(), PointsEntry.customer_id)

@@ -86,11 +86,20 @@ class CustomerScore(ScoreFields, Base):
         CheckConstraint(STAGE_CHECK, name="stage"),
         CheckConstraint("abc_class IN ('A', 'B', 'C')", name="abc_class"),
         Index("ix_customer_scores_rfm_segment", "rfm_segment"),
-        Index("ix_customer_scores_abc_class", "abc_class"),
+        # A class in CLV order (`abc_class=C`, default sort -clv): class C holds the lowest CLVs, so the walk
+        # down the CLV index dropped most rows first. Measured at 1M scores: 232 ms -> 0.2 ms (344 ms p95
+        # through the gateway before). Also serves `abc_class=` alone, as the single-column index it replaces.
+        Index("ix_customer_scores_abc_class_clv_customer_id", "abc_class", "clv", "customer_id"),
         Index("ix_customer_scores_stage_customer_id", "stage", "customer_id"),
         Index("ix_customer_scores_clv_customer_id", "clv", "customer_id"),
         Index("ix_customer_scores_composite_score_customer_id", "composite_score", "customer_id"),
         Index("ix_customer_scores_churn_risk_customer_id", "churn_risk", "customer_id"),
+        # A stage in a sort order (`stage=growth&sort=-churn_risk`): a range scan of the one stage instead of
+        # walking the sort index and dropping the other stages' rows. Measured at 1M scores, sort -churn_risk
+        # of `introduction` (8%) / `maturity` (5%): 1,626 / 2,136 ms -> 0.2 ms.
+        Index("ix_customer_scores_stage_clv_customer_id", "stage", "clv", "customer_id"),
+        Index("ix_customer_scores_stage_churn_risk_customer_id", "stage", "churn_risk", "customer_id"),
+        Index("ix_customer_scores_stage_composite_score_customer_id", "stage", "composite_score", "customer_id"),
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
