@@ -29,14 +29,13 @@ from synth import (  # bench/scoring/synth.py (the caller puts it on sys.path)
     SynthParams,
     _copy_stream,
     be_bytes,
-    draw_orders,
+    draw_arrays,
     encode_customers,
     encode_purchases,
     encode_tuples,
     line_combos,
     numeric_column,
     random_uuids,
-    solve_alpha,
     text_column,
 )
 
@@ -90,17 +89,8 @@ class Drawn:
 def draw(params: SynthParams) -> Drawn:
     """bench/scoring's drawing (synth.draw) keeping the arrays, ordered by time as orders happen."""
     t0 = time.perf_counter()
-    alpha = solve_alpha(params)
-    rng = np.random.default_rng(params.seed)
-    customer_ids = random_uuids(rng, params.customers)
-    parts = [
-        draw_orders(rng, params, alpha, first, min(params.chunk_customers, params.customers - first))
-        for first in range(0, params.customers, params.chunk_customers)
-    ]
-    orders = Orders(*(np.concatenate([getattr(p, f) for p in parts]) for f in Orders.__dataclass_fields__))
-    del parts
-    first_order_at = orders.ordered_at[np.flatnonzero(np.diff(orders.customer, prepend=-1))]
-    orders = orders.take(np.argsort(orders.ordered_at, kind="stable"))
+    drawn = draw_arrays(params)
+    rng, customer_ids, orders, first_order_at = drawn.rng, drawn.customer_ids, drawn.orders, drawn.first_order_at
     partner = rng.choice(len(PARTNERS), params.customers, p=PARTNER_WEIGHTS)
     rank = np.empty(params.customers, dtype=np.int64)
     for p in range(len(PARTNERS)):

@@ -358,10 +358,16 @@ def encode_customers(rng: np.random.Generator, customer_ids: U8, created_at: I64
     )
 
 
-def draw(params: SynthParams, *, rows_per_chunk: int = 500_000) -> Base:
-    """Draw the whole base in memory, in customer chunks, then order purchases by time (the order rows land
-    in as orders happen) and encode them."""
-    t0 = time.perf_counter()
+@dataclass
+class DrawnArrays:
+    rng: np.random.Generator  # continues the draw's stream, for whatever a caller draws next
+    customer_ids: NDArray[np.uint8]
+    orders: Orders  # ordered by time, as orders happen
+    first_order_at: NDArray[np.int64]  # per customer, in customer order
+
+
+def draw_arrays(params: SynthParams) -> DrawnArrays:
+    """The customers and their purchases, drawn in customer chunks, then ordered by time."""
     alpha = solve_alpha(params)
     rng = np.random.default_rng(params.seed)
     customer_ids = random_uuids(rng, params.customers)
@@ -373,6 +379,15 @@ def draw(params: SynthParams, *, rows_per_chunk: int = 500_000) -> Base:
     del parts
     first_order_at = orders.ordered_at[np.flatnonzero(np.diff(orders.customer, prepend=-1))]
     orders = orders.take(np.argsort(orders.ordered_at, kind="stable"))
+    return DrawnArrays(rng, customer_ids, orders, first_order_at)
+
+
+def draw(params: SynthParams, *, rows_per_chunk: int = 500_000) -> Base:
+    """Draw the whole base in memory, in customer chunks, then order purchases by time (the order rows land
+    in as orders happen) and encode them."""
+    t0 = time.perf_counter()
+    drawn = draw_arrays(params)
+    rng, customer_ids, orders, first_order_at = drawn.rng, drawn.customer_ids, drawn.orders, drawn.first_order_at
     t1 = time.perf_counter()
     base = Base(params.customers, len(orders.customer))
     base.cancelled, base.refunded = int(orders.is_cancelled.sum()), int(orders.is_refunded.sum())
