@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import msgspec
 from asyncpg.pgproto.pgproto import UUID as FastUUID
 from pydantic import BaseModel, Field
 
@@ -54,3 +56,24 @@ def new_event(
         "datacontenttype": "application/json",
         "data": data,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Publisher:
+    """The events one service publishes: its source (one home per service, e.g. "/services/churn"), and
+    payloads given as their contract Structs (crm_shared.schemas), so what is published is the contract."""
+
+    source: str
+
+    def event(
+        self,
+        type_: str,
+        *,
+        subject: uuid.UUID | str | None,
+        data: msgspec.Struct | dict[str, Any],
+        time: datetime | None = None,
+    ) -> dict[str, Any]:
+        payload = msgspec.to_builtins(data) if isinstance(data, msgspec.Struct) else data
+        return new_event(
+            type_, source=self.source, subject=None if subject is None else str(subject), data=payload, time=time
+        )

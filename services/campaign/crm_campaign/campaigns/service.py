@@ -8,15 +8,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
 from crm_shared.etags import NO_MATCH
-from crm_shared.events import new_event
 from crm_shared.pagination import Page, PageRequest
 from crm_shared.schemas.campaigns import CampaignLaunchedData
 
+from ..events import PUBLISHER
 from ..segments import repository as segments
 from ..segments.service import compiled
 from . import launch as launcher
@@ -33,8 +32,6 @@ from .schemas import (
     HoldoutRead,
     LaunchSummary,
 )
-
-SOURCE = "campaign"
 
 
 def to_read(campaign: Campaign) -> CampaignRead:
@@ -152,7 +149,7 @@ async def launch(
         queued=statuses.get("queued", 0),
         suppressed=statuses.get("suppressed", 0),
     )
-    event = new_event("campaign.launched", source=SOURCE, subject=str(campaign.id), data=msgspec.to_builtins(data))
+    event = PUBLISHER.event("campaign.launched", subject=campaign.id, data=data)
     await outbox.publish(session, [event])
     return LaunchSummary(
         campaign_id=campaign.id,

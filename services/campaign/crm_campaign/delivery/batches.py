@@ -14,12 +14,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.auth import Principal
-from crm_shared.events import new_event
 from crm_shared.outbox import publish
 from crm_shared.pagination import Page, PageRequest
 from crm_shared.schemas.campaigns import DeliverySentData
@@ -27,6 +25,7 @@ from crm_shared.schemas.campaigns import DeliverySentData
 from ..audience.models import AudienceCustomer
 from ..campaigns.exceptions import CampaignNotFound
 from ..campaigns.rules import SendPolicy, gate, record_contacts
+from ..events import PUBLISHER
 from .exceptions import (
     BatchNotFound,
     CallTaskNotFound,
@@ -37,7 +36,6 @@ from .exceptions import (
 )
 from .models import CallTask, DeliveryBatch
 from .schemas import BatchRead, CallTaskDone, CallTaskRead
-from .worker import SOURCE
 
 BATCH_CHANNELS = ("mail", "phone")
 # The columns of each file. Postal address lines are not in the read model yet: the print house gets the
@@ -108,11 +106,10 @@ async def create_batch(
             {"campaign_id": campaign_id, "ids": ids, "batch_id": batch.id},
         )
     events = [
-        new_event(
+        PUBLISHER.event(
             "delivery.sent",
-            source=SOURCE,
-            subject=str(customer_id),
-            data=msgspec.to_builtins(
+            subject=customer_id,
+            data=(
                 DeliverySentData(
                     campaign_id=campaign_id,
                     customer_id=customer_id,

@@ -34,13 +34,13 @@ from jinja2 import TemplateError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_shared.events import new_event
 from crm_shared.outbox import publish
 from crm_shared.schemas.campaigns import DeliveryFailedData, DeliverySentData
 
 from ..campaigns import templates
 from ..campaigns.rules import SendPolicy, gate, record_contacts
 from ..config import Settings
+from ..events import PUBLISHER
 from . import consent_forwards
 from .customer_consents import CustomerConsents
 from .links import LinkSigner
@@ -49,7 +49,6 @@ from .sms import SmsProvider
 from .smtp import SmtpSender, compose_email
 
 log = logging.getLogger("crm.campaign.delivery")
-SOURCE = "/services/campaign"
 WORKER_CHANNELS = ("email", "sms")
 LEASE = timedelta(minutes=5)
 STOP_GRACE = 30.0  # seconds a stopping app waits for the pass under way
@@ -357,7 +356,7 @@ _OUTCOMES = """
 
 
 def _event(type_: str, customer_id: uuid.UUID, data: msgspec.Struct) -> dict[str, Any]:
-    return new_event(type_, source=SOURCE, subject=str(customer_id), data=msgspec.to_builtins(data))
+    return PUBLISHER.event(type_, subject=customer_id, data=data)
 
 
 def smtp_sender(settings: Settings) -> SmtpSender:

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
 from crm_shared.db import driver_connection
-from crm_shared.events import new_event
 from crm_shared.inbox import EventHandler
 from crm_shared.schemas.campaigns import ConversionAttributedData
 from crm_shared.schemas.events import OrderCreatedData
+
+from ..events import PUBLISHER
 
 ATTRIBUTE = """
 WITH o AS (
@@ -51,11 +52,10 @@ async def on_order(session: AsyncSession, events: list[dict[str, Any]]) -> None:
         [o.ordered_at for o in orders],
     )
     attributed = [
-        new_event(
+        PUBLISHER.event(
             "conversion.attributed",
-            source="campaign",
-            subject=str(r["customer_id"]),
-            data=msgspec.to_builtins(
+            subject=r["customer_id"],
+            data=(
                 ConversionAttributedData(
                     campaign_id=r["campaign_id"],
                     customer_id=r["customer_id"],
