@@ -99,6 +99,7 @@ SERVICES: dict[str, Part] = {
                     "tag.*",
                 ),
                 "scoring": ("score.changed", "lifecycle.changed", "scores.recomputed"),
+                "churn": ("winback.*",),  # segments can target the customers being won back
             },
             # One-click unsubscribe (RFC 8058) and the preference page, opened from signed links in messages.
             public_prefixes=("/public/campaigns",),

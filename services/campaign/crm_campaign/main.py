@@ -18,6 +18,7 @@ from .preferences.endpoints import router as preferences_router
 from .results.endpoints import router as results_router
 from .results.handlers import HANDLERS as RESULTS_HANDLERS
 from .segments.endpoints import router as segments_router
+from .winback.handlers import HANDLERS as WINBACK_HANDLERS
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,9 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             unsubscribe_router,
             preferences_router,
         ],
-        # The audience read model and attribution, from the customer and scoring services' events.
+        # The audience read model and attribution, from the customer and scoring services' events; the churn
+        # service's win-back cases, for targeting them.
         event_handlers=combine_handlers(
             AUDIENCE_HANDLERS,
             RESULTS_HANDLERS,
+            WINBACK_HANDLERS,
         ),
     )

@@ -5,6 +5,7 @@ from .base import Base
 from .campaigns.models import Campaign, CampaignMember, ContactLog, Conversion, GlobalHoldout, Recipient
 from .delivery.models import CallTask, ConsentForward, DeliveryBatch  # noqa: F401 (delivery's tables)
 from .segments.models import Segment
+from .winback.models import WinbackCase
 
 __all__ = [
     "AudienceCustomer",
@@ -16,4 +17,5 @@ __all__ = [
     "GlobalHoldout",
     "Recipient",
     "Segment",
+    "WinbackCase",
 ]

@@ -51,7 +51,17 @@ FIELDS: dict[str, Field] = {
     "churn_risk": Field("probability", "churn_risk", ORDER + NULLS, (), "churn risk, 0-1"),
     "composite_score": Field("number", "composite_score", ("eq", "ne", *ORDER, *NULLS), (), "composite value score"),
     # customer fields
-    "customer_id": Field("id", "customer_id", ("in", "not_in"), (), "explicit customers (e.g. win-back cases)"),
+    "customer_id": Field("id", "customer_id", ("in", "not_in"), (), "explicit customers"),
+    "winback": Field(
+        "enum",
+        # The customer's latest win-back case in the churn service (null: none): {"field": "winback", "op":
+        # "eq", "value": "open"} targets the cases being won back.
+        "(SELECT w.state FROM winback_cases w WHERE w.customer_id = a.customer_id"
+        " ORDER BY coalesce(w.opened_at, w.closed_at) DESC LIMIT 1)",
+        EQUALITY + NULLS,
+        ("open", "won", "lost"),
+        "state of the customer's latest win-back case (churn service)",
+    ),
     "kind": Field("enum", "kind", EQUALITY, ("individual", "company"), "customer kind"),
     "tags": Field("tags", "tags", ("has", "has_any", "has_all", "has_none"), (), "positioning tags"),
     "region": Field("text", "region", EQUALITY + NULLS, (), "address region"),
@@ -130,7 +140,7 @@ class _Compiler:
         op = rule.get("op")
         if op not in spec.ops:
             return self.fail(f"{path}/op", f"'{name}' takes op {', '.join(spec.ops)}")
-        col = f"a.{spec.column}"
+        col = spec.column if spec.column.startswith("(") else f"a.{spec.column}"  # a subquery, or a column
         if op in NULLS:
             if "value" in rule:
                 return self.fail(f"{path}/value", f"'{op}' takes no value")
