@@ -146,6 +146,9 @@ class Stack:
         return {**self.services, "gateway": self.gateway}
 
 
+ALL_SERVICES = tuple(SERVICES)  # every service of the topology
+
+
 async def build_stack(
     databases: DatabaseFactory,
     *,

@@ -25,7 +25,7 @@ from tests.e2e.access_matrix import (
     local_document,
     sample_path,
 )
-from tests.e2e.stack import PARTNER, Part, Stack, build_stack, running, staff
+from tests.e2e.stack import ALL_SERVICES, PARTNER, Part, Stack, build_stack, running, staff
 
 PROBLEM_JSON = "application/problem+json"
 OPERATIONS = api_operations(local_document())
@@ -54,7 +54,7 @@ def _credentials(caller: Caller, stack: Stack) -> dict[str, str]:
 @pytest.fixture(scope="module")
 async def suite(databases: DatabaseFactory) -> AsyncIterator[Suite]:
     # No event deliveries: the matrix's writes stay in the customer service.
-    stack = await build_stack(databases, customer_env={"CUSTOMER_SUBSCRIBERS": "[]"})
+    stack = await build_stack(databases, services=ALL_SERVICES, customer_env={"CUSTOMER_SUBSCRIBERS": "[]"})
     with running(stack):
         async with httpx.AsyncClient(timeout=30) as client:
             spec = (await client.get(f"{stack.url}/openapi.json")).json()

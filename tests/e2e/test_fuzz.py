@@ -1,6 +1,6 @@
 """Fuzzing the whole API as a hostile or careless client would: schemathesis generates requests from the
 merged OpenAPI document (valid and invalid data, boundary values, the dictionary in hostile.py) and sends
-them through the gateway to the customer and scoring services, running as processes, once as an admin
+them through the gateway to every service, running as processes, once as an admin
 (JWT) and once as a partner (API key). Every answer must be a non-5xx that matches its documented
 schema; a failure names the operation and shows the request (as curl) and the response.
 
@@ -25,7 +25,7 @@ from crm_shared.testing import DatabaseFactory
 from tests.customer.helpers import order
 from tests.e2e import hostile
 from tests.e2e.access_matrix import local_document
-from tests.e2e.stack import PARTNER_SCOPES, Stack, build_stack, running, staff
+from tests.e2e.stack import ALL_SERVICES, PARTNER_SCOPES, Stack, build_stack, running, staff
 
 pytestmark = pytest.mark.fuzz
 
@@ -69,7 +69,7 @@ def _partner_may_call(ctx: Any) -> bool:
 
 @pytest.fixture(scope="module")
 async def stack(databases: DatabaseFactory) -> AsyncIterator[Stack]:
-    with running(await build_stack(databases)) as stack:
+    with running(await build_stack(databases, services=ALL_SERVICES)) as stack:
         try:
             hostile.KNOWN.update(await _seed(stack))
             yield stack

@@ -29,9 +29,11 @@ async def fields(principal: Annotated[Principal, allow("segments:read")]) -> Fie
 
 @router.post("/preview", response_model=Preview)
 async def preview_rules(
-    data: PreviewRequest, session: ReadSessionDep, principal: Annotated[Principal, allow("segments:read")]
+    data: PreviewRequest, session: ReadSessionDep, principal: Annotated[Principal, allow("segments:write")]
 ) -> Preview:
-    """Count (and sample) the customers a rule tree matches now, without saving it."""
+    """Count (and sample) the customers a rule tree matches now, without saving it. Part of authoring
+    segments, so it needs segments:write like creating one (the gateway asks a write scope of every POST);
+    a saved segment's preview is `GET /{segment_id}/preview` (segments:read)."""
     return await service.preview(session, data.rules, data.sample)
 
 
