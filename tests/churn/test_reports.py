@@ -11,13 +11,19 @@ import asyncpg
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_churn.reports import repository
+from crm_churn.reports import ledger, repository
 from crm_shared.db import create_engine
 
 from .events import idem
 
 R = "/api/v1/churn/reports"
 PERIOD = {"from": "2026-01-01", "to": "2026-04-01"}
+
+
+async def rebuild_ledger(db: asyncpg.Connection) -> None:
+    """These tests write the read model with SQL, past the tracked handlers: rebuild the churn-rate ledger."""
+    for sql in ledger.REBUILD:
+        await db.execute(sql)
 
 
 async def _worked_example(db: asyncpg.Connection) -> None:
@@ -49,6 +55,7 @@ async def _worked_example(db: asyncpg.Connection) -> None:
         INSERT INTO churn_record_reasons (record_id, reason_key)
         SELECT id, 'attracted' FROM (SELECT id, row_number() OVER (ORDER BY customer_id) n FROM churn_records) r
         WHERE n <= 60""")
+    await rebuild_ledger(db)
 
 
 async def test_the_worked_example(api: httpx.AsyncClient, db: asyncpg.Connection) -> None:
@@ -89,6 +96,7 @@ async def test_monthly_rate_follows_the_shrinking_base(api: httpx.AsyncClient, d
     # a customer won back in February counts as active again from March
     await db.execute("""UPDATE churn_records SET status = 'won_back', won_back_at = '2026-02-20'
                         WHERE customer_id = md5('1')::uuid""")
+    await rebuild_ledger(db)
     series = (await api.get(f"{R}/churn-rate", params=PERIOD)).json()["series"]
     assert [p["active_at_start"] for p in series] == [6000, 5900, 5801]
     # the revenue of the 12 months before each start is that of the active customers only
@@ -186,5 +194,35 @@ async def test_the_one_pass_series_matches_the_per_period_count(settings, db: as
                 for start in starts:
                     one = await repository.active_at(session, datetime(start.year, start.month, 1, tzinfo=UTC), filters)
                     assert series[start] == one, (start, filters)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_grouped_monthly_figures_match_the_per_period_query(settings, db: asyncpg.Connection) -> None:
+    """reports.repository.churned_by_month (profit lost's series in one query) against churned per month,
+    with filters, reasons and won-back records, including months at the edges of a UTC day."""
+    await db.execute("""
+        INSERT INTO churn_records (id, customer_id, status, source, detected_at, clv, revenue_12m, margin, region)
+        SELECT gen_random_uuid(), gen_random_uuid(), CASE WHEN i % 4 = 0 THEN 'won_back' ELSE 'lost' END,
+               'declared', '2024-01-31 23:30:00+00'::timestamptz + make_interval(days => i * 11 % 700, mins => i % 90),
+               100 + i % 13, 50 + i % 17, 0.15, CASE WHEN i % 3 = 0 THEN 'north' END
+        FROM generate_series(1, 500) i""")
+    await db.execute("""INSERT INTO churn_record_reasons (record_id, reason_key)
+                        SELECT id, 'price' FROM churn_records WHERE clv < 105""")
+    engine = create_engine(settings.async_database_url, application_name="test-grouped")
+    months = [date(2024 + m // 12, m % 12 + 1, 1) for m in range(26)]
+    try:
+        async with engine.connect() as conn:
+            session = AsyncSession(bind=conn)
+            for filters in ({}, {"region": "north"}, {"reason": "price"}):
+                for lost_only in (False, True):
+                    instants = [datetime(m.year, m.month, 1, tzinfo=UTC) for m in months]
+                    grouped = await repository.churned_by_month(
+                        session, instants[0], instants[-1], filters, lost_only=lost_only
+                    )
+                    for m, start, end in zip(months, instants, instants[1:], strict=False):
+                        one = await repository.churned(session, start, end, filters, lost_only=lost_only)
+                        assert grouped.get(m, repository.Churned(0, Decimal(0), Decimal("0.00"), Decimal(0))) == one
+                    assert sum(c.count for c in grouped.values()) > 0
     finally:
         await engine.dispose()

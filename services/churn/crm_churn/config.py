@@ -27,6 +27,8 @@ class Settings(ServiceSettings):
     alert_min_churned: int = Field(5, ge=1)
     # Win-back: how often the app records passed windows as lost (crm_churn/winback/sweep.py); 0: never.
     winback_sweep_seconds: float = Field(300.0, ge=0, le=86_400)
+    # How often the app folds the churn-rate ledger's appended rows (crm_churn/reports/compaction.py); 0: never.
+    rate_ledger_compact_seconds: float = Field(300.0, ge=0, le=86_400)
 
 
 def _settings(request: Request) -> Settings:

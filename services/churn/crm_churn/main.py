@@ -15,6 +15,7 @@ from .customers import handlers as customer_handlers
 from .reasons.endpoints import router as reasons_router
 from .records import handlers as record_handlers
 from .records.endpoints import router as records_router
+from .reports import ledger
 from .reports.endpoints import router as reports_router
 from .watchlist import handlers as watchlist_handlers
 from .watchlist.endpoints import router as watchlist_router
@@ -41,9 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         # Same event type in several tables: run in this order (the read model first, so a record opened
         # by an event copies the value that event brought).
-        event_handlers=combine_handlers(
-            customer_handlers.handlers(settings.risk_threshold),
-            record_handlers.handlers(settings),
-            watchlist_handlers.HANDLERS,
+        # The churn-rate ledger brackets every event that can move its figures (reports/ledger.py).
+        event_handlers=ledger.tracked(
+            combine_handlers(
+                customer_handlers.handlers(settings.risk_threshold),
+                record_handlers.handlers(settings),
+                watchlist_handlers.HANDLERS,
+            )
         ),
     )

@@ -5,12 +5,14 @@ from .base import Base
 from .customers.models import CustomerComplaint, CustomerOrder, CustomerValue
 from .reasons.models import ChurnReason
 from .records.models import ChurnRecord, ChurnRecordReason
+from .reports.models import ChurnRateDelta
 from .watchlist.models import SettingsDocument, WatchEntry
 from .winback.models import WinbackAction, WinbackCase
 
 __all__ = [
     "Base",
     "ChurnAlert",
+    "ChurnRateDelta",
     "ChurnReason",
     "ChurnRecord",
     "ChurnRecordReason",

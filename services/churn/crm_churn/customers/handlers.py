@@ -2,8 +2,8 @@
 from customer and scoring events. They run before the records handlers of the same event type
 (`combine_handlers` order in main.py), so a record opened by an event sees the value that event brought.
 
-Events may arrive out of order: scores and complaints keep the newest (by `as_of` / complaint version),
-order dates keep the earliest first and the latest last order."""
+Events may arrive out of order: scores, stages and complaints keep the newest (by `as_of` / complaint
+version), order dates keep the earliest first and the latest last order."""
 
 from __future__ import annotations
 
@@ -51,9 +51,11 @@ ON CONFLICT (customer_id) DO UPDATE SET
 WHERE v.scored_at IS NULL OR v.scored_at <= EXCLUDED.scored_at
 """)
 
+# Only a stage at least as new as the stored one applies (an equal as_of re-applies: redelivery is harmless).
 _UPSERT_STAGE = text("""
-INSERT INTO customer_values (customer_id, stage) VALUES (:id, :stage)
-ON CONFLICT (customer_id) DO UPDATE SET stage = EXCLUDED.stage, updated_at = now()
+INSERT INTO customer_values AS v (customer_id, stage, stage_at) VALUES (:id, :stage, :as_of)
+ON CONFLICT (customer_id) DO UPDATE SET stage = EXCLUDED.stage, stage_at = EXCLUDED.stage_at, updated_at = now()
+WHERE v.stage_at IS NULL OR v.stage_at <= EXCLUDED.stage_at
 """)
 
 _INSERT_ORDER = text("""
@@ -191,7 +193,7 @@ def score_changed(threshold: float) -> EventHandler:
 
 async def lifecycle_changed(session: AsyncSession, events: list[dict[str, Any]]) -> None:
     for d in decode(events, LifecycleChangedData):
-        await session.execute(_UPSERT_STAGE, {"id": d.customer_id, "stage": d.to_stage})
+        await session.execute(_UPSERT_STAGE, {"id": d.customer_id, "stage": d.to_stage, "as_of": d.as_of})
 
 
 COMPLAINT_TYPES = ("opened", "started", "resolved", "closed", "reopened", "updated")

@@ -29,6 +29,8 @@ class CustomerValue(Base):
     composite_score: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     rfm_segment: Mapped[str | None] = mapped_column(String(32))
     stage: Mapped[str | None] = mapped_column(String(16))
+    # The as_of of the lifecycle.changed that set `stage`: an older one delivered late changes nothing.
+    stage_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     churn_risk: Mapped[float | None] = mapped_column(Double)
     risk_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

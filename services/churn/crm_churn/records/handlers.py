@@ -2,8 +2,9 @@
 of the same event (customers/handlers.py), so the value at churn is the one the event brought.
 
 Rules (settings, CHURN_ env): `lifecycle.changed` to `churned` opens a record (source `lifecycle`) at the
-event's as_of; a `score.changed` whose churn risk has stayed at or over `risk_threshold` since
-`risk_since` for `risk_days` or more opens one (source `risk`), once per risk episode. Either changes
+event's as_of (not when a newer stage is already known); a `score.changed` whose churn risk has stayed
+at or over `risk_threshold` since `risk_since` for `risk_days` or more opens one (source `risk`), once per
+risk episode. Either changes
 nothing when the customer already has an open record. An `order.created` placed after the churn marks
 the open record won back; `customer.merged` folds the merged customer's records into the survivor's."""
 
@@ -25,10 +26,17 @@ from ..customers.models import CustomerValue
 from . import repository, service
 
 
+async def _superseded(session: AsyncSession, d: LifecycleChangedData) -> bool:
+    """A newer stage is already stored (this one arrived late): it opens no record."""
+    stmt = select(CustomerValue.stage_at).where(CustomerValue.customer_id == d.customer_id)
+    stage_at = (await session.execute(stmt)).scalar_one_or_none()
+    return stage_at is not None and stage_at > d.as_of
+
+
 def handlers(settings: Settings) -> dict[str, EventHandler]:
     async def lifecycle_changed(session: AsyncSession, events: list[dict[str, Any]]) -> None:
         for d in decode(events, LifecycleChangedData):
-            if d.to_stage == "churned":
+            if d.to_stage == "churned" and not await _superseded(session, d):
                 # The stage at churn is the one it left (the read model already says churned).
                 await service.open_record(
                     session,

@@ -7,6 +7,8 @@ opens a case here when the record passes its eligibility rules (and may set the 
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import ChurnRecord
@@ -17,6 +19,21 @@ async def on_churned(session: AsyncSession, record: ChurnRecord) -> None:
     from ..winback import service as winback  # here: winback imports the records service
 
     await winback.open_case(session, record)
+
+
+async def on_folded(session: AsyncSession, folded: ChurnRecord, into: ChurnRecord) -> None:
+    """Called when a merge folded the open record `folded` into the open record `into` (reasons already
+    copied): win-back folds the cases the same way."""
+    from ..winback import service as winback  # here: winback imports the records service
+
+    await winback.fold_case(session, folded, into)
+
+
+async def on_customer_merged(session: AsyncSession, survivor: uuid.UUID, merged: uuid.UUID) -> None:
+    """Called after a merge moved the merged customer's records to the survivor: their cases follow."""
+    from ..winback import service as winback  # here: winback imports the records service
+
+    await winback.move_customer(session, survivor, merged)
 
 
 async def on_won_back(session: AsyncSession, record: ChurnRecord, order_id: object) -> None:

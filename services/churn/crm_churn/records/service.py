@@ -21,6 +21,7 @@ from ..config import Settings
 from ..events import envelope
 from ..reasons import repository as reasons_repository
 from ..reasons import service as reasons
+from ..reports import ledger
 from . import hooks, repository, suggestions
 from .exceptions import AlreadyChurned, BadTransition, IfMatchRequired, RecordNotFound, StaleRecord
 from .models import ChurnRecord
@@ -108,17 +109,18 @@ async def open_record(
 
 async def declare(session: AsyncSession, settings: Settings, data: RecordCreate, by: str) -> ChurnRecord:
     keys = await reasons.usable(session, data.reasons)
-    record = await open_record(
-        session,
-        settings,
-        customer_id=data.customer_id,
-        source="declared",
-        detected_at=data.detected_at or datetime.now(UTC),
-        reasons=keys,
-        declared_by=by,
-        note=data.note,
-        margin=data.margin,
-    )
+    async with ledger.track(session, [data.customer_id]):  # the churn-rate ledger follows the new record
+        record = await open_record(
+            session,
+            settings,
+            customer_id=data.customer_id,
+            source="declared",
+            detected_at=data.detected_at or datetime.now(UTC),
+            reasons=keys,
+            declared_by=by,
+            note=data.note,
+            margin=data.margin,
+        )
     if record is None:
         existing = await repository.open_record(session, await repository.resolve(session, data.customer_id))
         raise AlreadyChurned(data.customer_id, existing.id if existing else "?")
@@ -239,3 +241,6 @@ async def fold(session: AsyncSession, survivor: uuid.UUID, merged: uuid.UUID) ->
         touch(later)
     await session.flush()
     await repository.move_records(session, merged, survivor)
+    for later in open_[1:]:
+        await hooks.on_folded(session, later, open_[0])
+    await hooks.on_customer_merged(session, survivor, merged)

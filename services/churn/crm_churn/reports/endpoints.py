@@ -11,6 +11,7 @@ from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep
 
 from . import service
+from .compaction import lifespan
 from .schemas import (
     BudgetFilters,
     ChurnRateFilters,
@@ -21,7 +22,8 @@ from .schemas import (
     RetentionBudget,
 )
 
-router = APIRouter(prefix="/api/v1/churn/reports", tags=["reports"])
+# The router carries the ledger's periodic compaction (including it starts it).
+router = APIRouter(prefix="/api/v1/churn/reports", tags=["reports"], lifespan=lifespan)
 
 
 @router.get("/churn-rate", response_model=ChurnRateReport)

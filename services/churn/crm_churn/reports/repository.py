@@ -4,6 +4,7 @@ read model's current value for the active; a reason filter narrows only the chur
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -45,10 +46,7 @@ def _where(filters: dict[str, Any], side: int) -> tuple[str, dict[str, Any]]:
     return "".join(f" AND {s}" for s in sql), params
 
 
-async def churned(
-    session: AsyncSession, start: datetime, end: datetime, filters: dict[str, Any], *, lost_only: bool = False
-) -> Churned:
-    """Records detected in [start, end); lost_only: leave out those won back (the profit really lost)."""
+def _churned_where(filters: dict[str, Any], lost_only: bool) -> tuple[str, dict[str, Any]]:
     where, params = _where(filters, 0)
     if filters.get("reason") is not None:
         where += (
@@ -57,13 +55,39 @@ async def churned(
         params["f_reason"] = filters["reason"]
     if lost_only:
         where += " AND c.status <> 'won_back'"
-    sql = f"""
-        SELECT count(*), coalesce(sum(c.revenue_12m), 0), coalesce(sum(c.revenue_12m * c.margin), 0),
-               coalesce(sum(c.clv), 0)
-        FROM churn_records c
-        WHERE c.folded_into IS NULL AND c.detected_at >= :start AND c.detected_at < :end{where}"""
-    row = (await session.execute(text(sql), {"start": start, "end": end, **params})).one()
-    return Churned(row[0], Decimal(row[1]), Decimal(row[2]).quantize(Decimal("0.01")), Decimal(row[3]))
+    return where, params
+
+
+_CHURNED = """
+    SELECT {group} count(*), coalesce(sum(c.revenue_12m), 0), coalesce(sum(c.revenue_12m * c.margin), 0),
+           coalesce(sum(c.clv), 0)
+    FROM churn_records c
+    WHERE c.folded_into IS NULL AND c.detected_at >= :start AND c.detected_at < :end{where}"""
+_MONTH = "(date_trunc('month', c.detected_at AT TIME ZONE 'UTC'))::date"
+
+
+def _figures(row: Sequence[Any]) -> Churned:
+    return Churned(int(row[0]), Decimal(row[1]), Decimal(row[2]).quantize(Decimal("0.01")), Decimal(row[3]))
+
+
+async def churned(
+    session: AsyncSession, start: datetime, end: datetime, filters: dict[str, Any], *, lost_only: bool = False
+) -> Churned:
+    """Records detected in [start, end); lost_only: leave out those won back (the profit really lost)."""
+    where, params = _churned_where(filters, lost_only)
+    sql = _CHURNED.format(group="", where=where)
+    return _figures((await session.execute(text(sql), {"start": start, "end": end, **params})).one())
+
+
+async def churned_by_month(
+    session: AsyncSession, start: datetime, end: datetime, filters: dict[str, Any], *, lost_only: bool = False
+) -> dict[date, Churned]:
+    """`churned` of each calendar month (UTC) in [start, end) with records, in one query (months start at
+    `start` and end at `end` when these are month starts)."""
+    where, params = _churned_where(filters, lost_only)
+    sql = _CHURNED.format(group=f"{_MONTH},", where=where) + f" GROUP BY {_MONTH}"
+    rows = await session.execute(text(sql), {"start": start, "end": end, **params})
+    return {row[0]: _figures(row[1:]) for row in rows}
 
 
 async def active_at(session: AsyncSession, start: datetime, filters: dict[str, Any]) -> Active:
@@ -128,6 +152,8 @@ async def classified(session: AsyncSession, start: datetime, end: datetime, filt
 # takes it out from after max(detected_at, since) until after its won_back_at; an order counts in revenue
 # for month starts M with ordered_at < M <= ordered_at + 365 days, except while its customer is churned.
 # Summing the buckets up to M gives the figures of `active_at(M)` (one query instead of one per period).
+# The report now reads the maintained ledger (ledger.py, the same deltas kept per customer change); this
+# full-scan query stays as its test oracle (tests/churn/test_rate_ledger.py).
 _AFTER = "(date_trunc('month', ({t}) AT TIME ZONE 'UTC') + interval '1 month')::date"
 
 
@@ -172,6 +198,11 @@ async def active_series(session: AsyncSession, starts: list[date], filters: dict
     """`active_at` of each month start in `starts` (sorted), in one query."""
     where, params = _where(filters, 1)
     rows = list(await session.execute(text(_SERIES.format(where=where)), {"last": starts[-1], **params}))
+    return accumulate(rows, starts)
+
+
+def accumulate(rows: Sequence[Any], starts: list[date]) -> dict[date, Active]:
+    """Running sums of (month, count delta, revenue delta) rows sorted by month, read at each start."""
     out, n, revenue, i = {}, 0, Decimal(0), 0
     for start in starts:
         while i < len(rows) and rows[i][0] <= start:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.errors import FieldError, Unprocessable
 
-from . import repository
+from . import ledger, repository
 from .schemas import (
     BudgetFilters,
     ChurnRateFilters,
@@ -82,7 +82,7 @@ async def churn_rate(session: AsyncSession, filters: ChurnRateFilters) -> ChurnR
     dims = _dims(filters)
     series = []
     spans = periods(from_, to, 3 if filters.granularity == "quarter" else 1)
-    actives = await repository.active_series(session, [s for s, _ in spans], dims)
+    actives = await ledger.active_series(session, [s for s, _ in spans], dims)
     for start, end in spans:
         active = actives[start]
         churned = await repository.churned(session, _instant(start), _instant(end), dims)
@@ -133,6 +133,10 @@ async def reasons(session: AsyncSession, filters: ReportFilters) -> ReasonReport
 
 async def _profit_point(session: AsyncSession, start: date, end: date, dims: dict[str, Any]) -> ProfitPoint:
     lost = await repository.churned(session, _instant(start), _instant(end), dims, lost_only=True)
+    return _profit(start, end, lost)
+
+
+def _profit(start: date, end: date, lost: repository.Churned) -> ProfitPoint:
     per_customer = (lost.revenue / lost.count).quantize(_CENT) if lost.count else None
     return ProfitPoint(
         period_start=start,
@@ -148,7 +152,12 @@ async def _profit_point(session: AsyncSession, start: date, end: date, dims: dic
 async def profit_lost(session: AsyncSession, filters: ReportFilters) -> ProfitLostReport:
     from_, to = span(filters)
     dims = _dims(filters)
-    series = [await _profit_point(session, s, e, dims) for s, e in periods(from_, to, 1)]
+    months = periods(from_, to, 1)  # calendar months: one grouped query for all of them
+    by_month = await repository.churned_by_month(
+        session, _instant(months[0][0]), _instant(months[-1][1]), dims, lost_only=True
+    )
+    none = repository.Churned(0, Decimal(0), Decimal("0.00"), Decimal(0))
+    series = [_profit(s, e, by_month.get(s, none)) for s, e in months]
     total = await _profit_point(session, from_, to, dims)
     return ProfitLostReport(period_start=from_, period_end=to, total=total, series=series)
 

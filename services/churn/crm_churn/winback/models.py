@@ -32,12 +32,14 @@ CLOSED_STATES = ("won", "lost")  # assessed
 class WinbackCase(Base):
     """The case of one churn record. `status`: analysis (eligible, no owner yet), implementation (owner
     assigned, actions taken), won / lost (assessment), excluded (failed the eligibility rules, or excluded
-    by hand: `exclusion` says why). `expected_value` is the customer's CLV at churn (or a year's profit,
-    revenue x margin, when scoring had none); `cost` sums the actions' costs (offers included)."""
+    by hand: `exclusion` says why), merged (a customer merge folded its record into another: its actions
+    and cost moved to that record's case, `merged_into`; counted in no success rate). `expected_value` is
+    the customer's CLV at churn (or a year's profit, revenue x margin, when scoring had none); `cost` sums
+    the actions' costs (offers included)."""
 
     __tablename__ = "winback_cases"
     __table_args__ = (
-        CheckConstraint("status IN ('analysis', 'implementation', 'won', 'lost', 'excluded')", name="status"),
+        CheckConstraint("status IN ('analysis', 'implementation', 'won', 'lost', 'excluded', 'merged')", name="status"),
         Index("ix_winback_cases_opened", "opened_at", "id"),
         Index("ix_winback_cases_customer", "customer_id"),
         Index(
@@ -74,6 +76,8 @@ class WinbackCase(Base):
     benefit: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     cost: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default=text("0"))
     note: Mapped[str | None] = mapped_column(Text)
+    # status 'merged': a customer merge folded this case's record into another; the case it joined.
+    merged_into: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

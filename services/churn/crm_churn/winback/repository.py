@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..records.models import ChurnRecord, ChurnRecordReason
@@ -61,6 +61,15 @@ async def add_action(session: AsyncSession, case_id: uuid.UUID, values: dict[str
     await session.flush()
     await session.refresh(action)
     return action
+
+
+async def move_actions(session: AsyncSession, from_case: uuid.UUID, to_case: uuid.UUID) -> None:
+    await session.execute(update(WinbackAction).where(WinbackAction.case_id == from_case).values(case_id=to_case))
+
+
+async def move_customer(session: AsyncSession, survivor: uuid.UUID, merged: uuid.UUID) -> None:
+    stmt = update(C).where(C.customer_id == merged).values(customer_id=survivor, version=C.version + 1)
+    await session.execute(stmt)
 
 
 async def actions(session: AsyncSession, case_id: uuid.UUID) -> list[WinbackAction]:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from crm_shared.bounds import Amount, Instant, PositiveAmount
 from crm_shared.text import SingleLine
 
-Status = Literal["analysis", "implementation", "won", "lost", "excluded"]
+Status = Literal["analysis", "implementation", "won", "lost", "excluded", "merged"]
 Strategy = Literal["personal_conversation", "tailored_offer", "bulk_outreach"]
 ActionKind = Literal["personal_conversation", "bulk_outreach"]
 ReasonKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -121,6 +121,7 @@ class CaseRead(BaseModel):
     benefit: Decimal | None
     cost: Decimal | None = Field(description="null when masked (offers included), without offers:read")
     note: str | None
+    merged_into: uuid.UUID | None = Field(description="status merged: the case it joined (a customer merge)")
     version: int
 
 

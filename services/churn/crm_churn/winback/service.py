@@ -52,6 +52,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "excluded": ("include", "reassess"),
     "won": (),
     "lost": (),
+    "merged": (),
 }
 PHASES = {"analysis": "analysis", "excluded": "analysis", "implementation": "implementation"}
 
@@ -159,6 +160,38 @@ async def close_won_back(session: AsyncSession, record: ChurnRecord, order_id: o
         case.status, case.closed_at = "lost", case.window_ends_at
     _touch(case, now_utc())
     await outbox.publish(session, [_event_closed(case)])
+
+
+async def fold_case(session: AsyncSession, folded: ChurnRecord, into: ChurnRecord) -> None:
+    """A customer merge folded the open record `folded` into `into` (records/hooks.py `on_folded`): one
+    customer, one case. The folded record's case closes as `merged` (no outcome event: it is neither won nor
+    lost) and joins the survivor's: its actions and cost move there, its owner too when that case is still
+    unassigned. A survivor's case excluded by the rules is evaluated again with the reasons now combined
+    (it may open: winback.opened); one excluded by hand stays so."""
+    case = await repository.of_record(session, folded.id)
+    target = await repository.of_record(session, into.id)
+    if case is None or case.status in ("won", "lost", "merged"):
+        return
+    now = now_utc()
+    if target is None:  # the survivor's record has no case: this one follows the record it was folded into
+        case.record_id = into.id
+        _touch(case, now)
+        return
+    await repository.move_actions(session, case.id, target.id)
+    target.cost += case.cost
+    case.status, case.closed_at, case.merged_into = "merged", now, target.id
+    _touch(case, now)
+    if target.status == "excluded" and target.exclusion_rule != "manual":
+        await _apply_verdict(session, target, into, (await load_rules(session)).settings, now)
+    if case.owner is not None and target.owner is None and target.status == "analysis":
+        target.owner, target.status = case.owner, "implementation"
+    _touch(target, now)
+    await session.flush()
+
+
+async def move_customer(session: AsyncSession, survivor: uuid.UUID, merged: uuid.UUID) -> None:
+    """After a merge the merged customer's cases belong to the survivor, like their records."""
+    await repository.move_customer(session, survivor, merged)
 
 
 async def sweep(session: AsyncSession, *, batch: int = 500) -> int:

@@ -4,15 +4,12 @@ own transaction; several replicas can run it at once (the cases are taken with S
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from ..periodic import every
 from . import service
 
 log = logging.getLogger("crm.churn.winback")
@@ -30,30 +27,10 @@ async def sweep_all(sessionmaker: async_sessionmaker[Any]) -> int:
             return total
 
 
-async def _run(sessionmaker: async_sessionmaker[Any], interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            swept = await sweep_all(sessionmaker)
-            if swept:
-                log.info("win-back sweep: %d case(s) lost", swept)
-        except Exception:  # a failed pass is retried at the next one
-            log.exception("win-back sweep failed")
+async def _sweep_and_log(sessionmaker: async_sessionmaker[Any]) -> None:
+    swept = await sweep_all(sessionmaker)
+    if swept:
+        log.info("win-back sweep: %d case(s) lost", swept)
 
 
-@asynccontextmanager
-async def lifespan(app: Any) -> AsyncIterator[None]:
-    """Start the sweep once the app's own lifespan has built its engine; stop it on shutdown."""
-    settings = app.state.settings
-    interval = float(getattr(settings, "winback_sweep_seconds", 300))
-    sessionmaker = getattr(app.state, "sessionmaker", None)
-    task = None
-    if sessionmaker is not None and interval > 0:
-        task = asyncio.create_task(_run(sessionmaker, interval))
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+lifespan = every("winback_sweep_seconds", 300, _sweep_and_log, log)
