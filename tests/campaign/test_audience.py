@@ -85,7 +85,9 @@ async def test_bulk_sync_from_the_customer_and_scoring_services(
     async with app_client(customer_app, headers=staff) as customers, app_client(scoring_app) as scoring:
         ana = (
             await customers.post(
-                "/api/v1/customers", json={"first_name": "Ana", "email": "ana@example.com"}, headers=idem()
+                "/api/v1/customers",
+                json={"first_name": "Ana", "email": "ana@example.com", "time_zone": "Asia/Tokyo"},
+                headers=idem(),
             )
         ).json()
         acme = (
@@ -125,6 +127,7 @@ async def test_bulk_sync_from_the_customer_and_scoring_services(
         "ana@example.com", "opted_in", ["member"], "introduction",
     )  # fmt: skip
     assert ana_row["composite_score"] is not None
+    assert (ana_row["time_zone"], acme_row["time_zone"]) == ("Asia/Tokyo", None)  # quiet hours follow it
     acme_fields = ("kind", "phone", "consent_email", "consent_sms", "tags")
     assert tuple(acme_row[k] for k in acme_fields) == ("company", "+4915112345678", None, "opted_out", [])
     assert (acme_row["preferred_channel"], acme_row["max_contacts_per_month"]) == ("sms", 1)

@@ -75,6 +75,7 @@ class CustomerData(Payload, kw_only=True):
     share_of_wallet: Decimal | None = None
     preferred_channel: PreferredChannel | None = None
     max_contacts_per_month: int | None = None
+    time_zone: str | None = None  # IANA name; absent from events before it existed
     merged_into: uuid.UUID | None = None
     version: int
     created_at: Timestamp

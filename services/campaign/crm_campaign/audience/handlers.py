@@ -45,6 +45,7 @@ def customer_row(c: CustomerData) -> dict[str, Any]:
         "country": c.address.country if c.address else None,
         "preferred_channel": c.preferred_channel,
         "max_contacts_per_month": c.max_contacts_per_month,
+        "time_zone": c.time_zone,
         "merged_into": c.merged_into,
         "customer_since": c.created_at,
         "customer_version": c.version,

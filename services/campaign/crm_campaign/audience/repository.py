@@ -12,21 +12,23 @@ import asyncpg
 
 UPSERT_CUSTOMERS = """
 INSERT INTO audience_customers AS t (customer_id, kind, display_name, first_name, last_name, email, phone,
-    region, country, preferred_channel, max_contacts_per_month, merged_into, customer_since, customer_version)
+    region, country, preferred_channel, max_contacts_per_month, time_zone, merged_into, customer_since,
+    customer_version)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::text[], $9::text[], $10::text[], $11::int[], $12::uuid[], $13::timestamptz[], $14::int[])
+    $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::uuid[], $14::timestamptz[], $15::int[])
 ON CONFLICT (customer_id) DO UPDATE SET
     kind = EXCLUDED.kind, display_name = EXCLUDED.display_name, first_name = EXCLUDED.first_name,
     last_name = EXCLUDED.last_name, email = EXCLUDED.email, phone = EXCLUDED.phone, region = EXCLUDED.region,
     country = EXCLUDED.country, preferred_channel = EXCLUDED.preferred_channel,
-    max_contacts_per_month = EXCLUDED.max_contacts_per_month,
+    max_contacts_per_month = EXCLUDED.max_contacts_per_month, time_zone = EXCLUDED.time_zone,
     merged_into = coalesce(EXCLUDED.merged_into, t.merged_into), customer_since = EXCLUDED.customer_since,
     customer_version = EXCLUDED.customer_version, updated_at = now()
 WHERE t.customer_version <= EXCLUDED.customer_version
 """
 CUSTOMER_COLUMNS = (
     "customer_id", "kind", "display_name", "first_name", "last_name", "email", "phone", "region", "country",
-    "preferred_channel", "max_contacts_per_month", "merged_into", "customer_since", "customer_version",
+    "preferred_channel", "max_contacts_per_month", "time_zone", "merged_into", "customer_since",
+    "customer_version",
 )  # fmt: skip
 
 UPSERT_SCORES = """
@@ -98,9 +100,25 @@ def columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> list[list[A
     return [[row.get(name) for row in rows] for name in names]
 
 
+_pg_zones: frozenset[str] | None = None
+
+
+async def known_zones(conn: asyncpg.Connection) -> frozenset[str]:
+    """The zone names this PostgreSQL knows, read once (pg_timezone_names scans its tz files: ~50 ms)."""
+    global _pg_zones
+    if _pg_zones is None:
+        _pg_zones = frozenset(r[0] for r in await conn.fetch("SELECT name FROM pg_timezone_names"))
+    return _pg_zones
+
+
 async def upsert_customers(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(UPSERT_CUSTOMERS, *columns(rows, CUSTOMER_COLUMNS))
+    if not rows:
+        return
+    # The customer service checks zones against Python's tz database, which may be newer than this server's;
+    # a name PostgreSQL does not know would fail every launch's AT TIME ZONE: keep it as unknown (the default).
+    zones = await known_zones(conn)
+    rows = [r if r.get("time_zone") in zones or r.get("time_zone") is None else {**r, "time_zone": None} for r in rows]
+    await conn.execute(UPSERT_CUSTOMERS, *columns(rows, CUSTOMER_COLUMNS))
 
 
 async def upsert_scores(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:

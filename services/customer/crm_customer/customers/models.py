@@ -53,6 +53,8 @@ class Customer(Base):
     # Contact preferences (consent per channel lives in consent/).
     preferred_channel: Mapped[str | None] = mapped_column(String(16))
     max_contacts_per_month: Mapped[int | None] = mapped_column(SmallInteger)
+    # IANA name (checked against the tz database on input); campaigns' quiet hours follow it.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     # Set when this customer was merged into another; reads of this id resolve to the survivor.
     merged_into: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

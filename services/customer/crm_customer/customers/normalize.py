@@ -1,12 +1,13 @@
-"""The stored form of a customer's name, email and phone: one spelling per value, so look-ups and
-duplicate detection find every way of writing it. Customers, contacts and pushed orders all store
+"""The stored form of a customer's name, email, phone and time zone: one spelling per value, so look-ups
+and duplicate detection find every way of writing it. Customers, contacts and pushed orders all store
 them this way."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
+from zoneinfo import available_timezones
 
 import phonenumbers
 
@@ -64,3 +65,19 @@ def phone_key(value: str) -> str:
         return normalize_phone(value)
     except ValueError:
         return value
+
+
+@cache
+def _zones() -> frozenset[str]:
+    # Read once (~30 ms): the names of the tz database. Membership, not ZoneInfo(name), so that a file
+    # path or an alias the database does not list is refused too.
+    # `localtime` and `posixrules` are files of the system's zoneinfo folder, not zones.
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
+def normalize_time_zone(value: str) -> str:
+    """An IANA time zone name as given (`Europe/Madrid`, `America/New_York`, `UTC`); ValueError when
+    the tz database does not know it. Names are case-sensitive, as PostgreSQL's AT TIME ZONE reads them."""
+    if value not in _zones():
+        raise ValueError(f"'{value[:64]}' is not an IANA time zone name, e.g. Europe/Madrid")
+    return value

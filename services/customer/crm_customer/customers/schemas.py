@@ -24,7 +24,7 @@ from crm_shared.schemas.common import Money, ReadModel
 from crm_shared.schemas.events import BrandContribution, CustomerKind, PaymentTerms, PreferredChannel
 from crm_shared.text import SingleLine
 
-from .normalize import email_key, normalize_email, normalize_phone, phone_key
+from .normalize import email_key, normalize_email, normalize_phone, normalize_time_zone, phone_key
 
 # Attributes the composite value score reads (DOMAIN.md 2); money as a decimal string in JSON, in the
 # range every service accepts (crm_shared.bounds: the scoring service keeps these too).
@@ -37,6 +37,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Line = Annotated[str, SingleLine]  # an address part, a reference: one line
 Email = Annotated[str, AfterValidator(normalize_email)]  # stored as `email_key` spells it
 Phone = Annotated[str, AfterValidator(lambda v: normalize_phone(v))]  # E.164; needs the country code
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(normalize_time_zone)]
+TIME_ZONE_DOC = "IANA time zone name (e.g. Europe/Madrid); quiet hours for campaigns follow it. Null: unknown"
 
 
 class Address(BaseModel):
@@ -86,6 +88,7 @@ class _ValueFields(BaseModel):
     share_of_wallet: ShareOfWallet | None = Field(default=None, examples=["0.25"], description="0 to 1")
     preferred_channel: PreferredChannel | None = None
     max_contacts_per_month: int | None = Field(default=None, ge=0, le=32767)
+    time_zone: TimeZone | None = Field(default=None, examples=["Europe/Madrid"], description=TIME_ZONE_DOC)
     company_id: uuid.UUID | None = Field(default=None, description="the company customer an individual belongs to")
 
 
@@ -124,6 +127,7 @@ class CustomerRead(ReadModel):
     share_of_wallet: Money | None = None
     preferred_channel: PreferredChannel | None = None
     max_contacts_per_month: int | None = None
+    time_zone: str | None = Field(default=None, description=TIME_ZONE_DOC)
     merged_into: uuid.UUID | None = Field(default=None, description="set when merged into another customer")
     version: int = Field(description="row version; the ETag of this customer")
     created_at: datetime

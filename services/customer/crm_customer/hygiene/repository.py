@@ -70,7 +70,7 @@ _CUSTOMER_COLUMNS = """
     id, kind, first_name, last_name, company_name, email, phone,
     NULLIF(address, 'null')::text AS address,  -- an absent address may be stored as JSON null
     company_id, payment_terms, brand_contribution, declared_budget, share_of_wallet, preferred_channel,
-    max_contacts_per_month, merged_into, version
+    max_contacts_per_month, time_zone, merged_into, version
 """
 
 

@@ -47,6 +47,7 @@ FILLABLE = (
     "share_of_wallet",
     "preferred_channel",
     "max_contacts_per_month",
+    "time_zone",
 )
 _PUNCT = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")

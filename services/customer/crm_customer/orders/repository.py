@@ -48,9 +48,10 @@ async def claim_refs(
 async def insert_customers(conn: asyncpg.Connection, columns: dict[str, list[Any]]) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        INSERT INTO customers (id, kind, display_name, first_name, last_name, company_name, email, phone, address)
+        INSERT INTO customers (id, kind, display_name, first_name, last_name, company_name, email, phone, address,
+                               time_zone)
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                             $8::text[], $9::jsonb[])
+                             $8::text[], $9::jsonb[], $10::text[])
         RETURNING id, version, created_at, updated_at
         """,
         columns["id"],
@@ -62,6 +63,7 @@ async def insert_customers(conn: asyncpg.Connection, columns: dict[str, list[Any
         columns["email"],
         columns["phone"],
         columns["address"],
+        columns["time_zone"],
     )
 
 

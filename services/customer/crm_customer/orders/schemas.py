@@ -51,6 +51,8 @@ class OrderCustomerIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
     phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
     address: AddressIn | None = None
+    # IANA name (e.g. Europe/Madrid), checked in validation.py; campaigns' quiet hours follow it.
+    time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
     @property
     def has_details(self) -> bool:

@@ -194,6 +194,7 @@ async def _create_customers(
             "email",
             "phone",
             "address",
+            "time_zone",
         )
     }
     details = []
@@ -211,6 +212,7 @@ async def _create_customers(
             "email": c.email,
             "phone": c.phone,
             "address": address,
+            "time_zone": c.time_zone,
         }
         for k, v in values.items():
             cols[k].append(_json.encode(v).decode() if k == "address" and v is not None else v)

@@ -22,7 +22,7 @@ from crm_shared.bounds import MAX_AMOUNT, MAX_QUANTITY, instant_problem, parse_a
 from crm_shared.errors import FieldError, PayloadTooLarge, Unprocessable
 from crm_shared.text import bad_text, suspicious
 
-from ..customers.normalize import normalize_email, normalize_phone
+from ..customers.normalize import normalize_email, normalize_phone, normalize_time_zone
 from .schemas import MAX_BATCH, OrderBatchRaw, OrderIn
 
 _order = msgspec.json.Decoder(OrderIn)
@@ -179,6 +179,11 @@ def check(order: OrderIn, where: str, latest: datetime) -> list[FieldError]:
                 customer.phone = normalize_phone(customer.phone, region)
         except ValueError as exc:
             errors.append(FieldError(detail=str(exc), pointer=f"{where}/customer/phone"))
+    if customer is not None and customer.time_zone is not None:
+        try:
+            normalize_time_zone(customer.time_zone)
+        except ValueError as exc:
+            errors.append(FieldError(detail=str(exc), pointer=f"{where}/customer/time_zone"))
     return errors
 
 
