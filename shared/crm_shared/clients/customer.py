@@ -1,6 +1,8 @@
 """The customer service as another service calls it: the NDJSON order export (streamed, resumed after the
-last `seq` when the connection drops) and the customer list (paged by cursor, retried on a transport error:
-a GET is safe to repeat). Scoring's rebuild uses it today; churn and campaign read the same calls.
+last `seq` when the connection drops), the customer list (paged by cursor, retried on a transport error:
+a GET is safe to repeat), and the lists a bulk copy of customers reads: customers with their contact data,
+who consents on a channel, tags and who carries each. Scoring's rebuild and the campaign service's audience
+sync use it.
 
 Every type here is what the customer service writes on the wire, decoded by msgspec; unknown fields are
 ignored, so the customer service may add fields."""
@@ -13,7 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 import msgspec
@@ -21,12 +23,14 @@ import stamina
 
 from ..http import ServiceAuth
 from ..schemas.common import Timestamp
-from ..schemas.events import BrandContribution, OrderLineData, PaymentTerms
+from ..schemas.events import BrandContribution, ConsentStatus, CustomerData, OrderLineData, PaymentTerms
 
 log = logging.getLogger("crm.clients.customer")
 AUDIENCE = "customer"
-# What the read calls below need; never pii:read (no method reads personal data).
+# What the read calls below need; `customers_with_contacts` also needs pii:read (emails and phones are
+# delivery addresses to the campaign service): ask CONTACT_SCOPES for it.
 READ_SCOPES = ("orders:read", "customers:read")
+CONTACT_SCOPES = ("customers:read", "pii:read")
 EXPORT_PATH = "/api/v1/orders/export"
 CUSTOMERS_PATH = "/api/v1/customers"
 
@@ -66,6 +70,40 @@ class CustomerAttributes(msgspec.Struct, kw_only=True):
 
 class CustomerPage(msgspec.Struct, kw_only=True):
     items: list[CustomerAttributes]
+    next_cursor: str | None = None
+
+
+class FullCustomerPage(msgspec.Struct, kw_only=True):
+    items: list[CustomerData]  # the customer as its events carry it (contact data unmasked with pii:read)
+    next_cursor: str | None = None
+
+
+class Consented(msgspec.Struct, kw_only=True):
+    customer_id: uuid.UUID
+    status: ConsentStatus
+    updated_at: Timestamp
+
+
+class ConsentedPage(msgspec.Struct, kw_only=True):
+    items: list[Consented]
+    next_cursor: str | None = None
+
+
+class Tag(msgspec.Struct, kw_only=True):
+    key: str
+
+
+class TagPage(msgspec.Struct, kw_only=True):
+    items: list[Tag]
+    next_cursor: str | None = None
+
+
+class CustomerId(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+
+
+class CustomerIdPage(msgspec.Struct, kw_only=True):
+    items: list[CustomerId]
     next_cursor: str | None = None
 
 
@@ -153,6 +191,38 @@ class CustomerClient:
             with attempt:
                 response = await self._http.get(CUSTOMERS_PATH, params=params)
         return _decode_customer_page.decode(response.raise_for_status().content)
+
+    async def _pages(self, path: str, kind: type[Any], params: dict[str, Any]) -> AsyncIterator[Any]:
+        """Every page of a cursor-paged list, each GET retried on a transport error."""
+        decoder = msgspec.json.Decoder(kind)
+        cursor: str | None = None
+        while True:
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            async for attempt in stamina.retry_context(on=httpx.TransportError, attempts=self._attempts):
+                with attempt:
+                    response = await self._http.get(path, params=query)
+            page = decoder.decode(response.raise_for_status().content)
+            yield page.items
+            cursor = page.next_cursor
+            if not cursor:
+                return
+
+    def customers_with_contacts(self) -> AsyncIterator[list[CustomerData]]:
+        """GET /api/v1/customers, merged ones included, as `customer.*` events carry them (needs pii:read)."""
+        return self._pages(CUSTOMERS_PATH, FullCustomerPage, {"limit": 100, "include_merged": "true"})
+
+    def consented(self, channel: str, status: str) -> AsyncIterator[list[Consented]]:
+        """GET /api/v1/customers/consents: who consents (`status`) on `channel` now."""
+        params = {"channel": channel, "status": status, "limit": 1000}
+        return self._pages(f"{CUSTOMERS_PATH}/consents", ConsentedPage, params)
+
+    def tags(self) -> AsyncIterator[list[Tag]]:
+        """GET /api/v1/customers/tags: the tag catalogue."""
+        return self._pages(f"{CUSTOMERS_PATH}/tags", TagPage, {"limit": 100})
+
+    def tagged(self, tag: str) -> AsyncIterator[list[CustomerId]]:
+        """GET /api/v1/customers?tag=: the customers carrying `tag`, merged ones included."""
+        return self._pages(CUSTOMERS_PATH, CustomerIdPage, {"limit": 100, "tag": tag, "include_merged": "true"})
 
     async def all_customers(self, *, limit: int = 100) -> AsyncIterator[list[CustomerAttributes]]:
         """Every customer, a page at a time."""

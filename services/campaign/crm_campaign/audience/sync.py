@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_shared.clients.customer import CONTACT_SCOPES, CustomerClient
+from crm_shared.clients.customer import service_auth as customer_auth
 from crm_shared.clients.scoring import ScoringClient
 from crm_shared.clients.scoring import service_auth as scoring_auth
 from crm_shared.db import driver_connection
@@ -18,8 +20,6 @@ from crm_shared.db import driver_connection
 from ..config import Settings
 from . import repository
 from .handlers import customer_row
-from .upstream import CustomerLists
-from .upstream import auth as upstream_auth
 
 CHANNELS = ("email", "sms", "mail", "phone")
 
@@ -32,10 +32,10 @@ class SyncReport:
     scores: int = 0
 
 
-async def sync_audience(session: AsyncSession, customers: CustomerLists, scoring: ScoringClient) -> SyncReport:
+async def sync_audience(session: AsyncSession, customers: CustomerClient, scoring: ScoringClient) -> SyncReport:
     report = SyncReport()
     conn = await driver_connection(session)
-    async for page in customers.customers():
+    async for page in customers.customers_with_contacts():
         await repository.upsert_customers(conn, [customer_row(c) for c in page])
         report.customers += len(page)
     # Consents and tags: what the customer service records now replaces what the model had.
@@ -46,7 +46,7 @@ async def sync_audience(session: AsyncSession, customers: CustomerLists, scoring
     )
     for channel in CHANNELS:
         for status in ("opted_in", "opted_out"):
-            async for consents in customers.consents(channel, status):
+            async for consents in customers.consented(channel, status):
                 await repository.set_consents(
                     conn, channel, [(c.customer_id, c.status, c.updated_at) for c in consents]
                 )
@@ -74,8 +74,10 @@ async def sync_from_settings(
     `transports` (by upstream name) lets tests and in-process callers reach the apps directly."""
     transports = transports or {}
     keys = settings.principal_key_values
-    customers = CustomerLists(
-        settings.customer_service_url, auth=upstream_auth(keys), transport=transports.get("customer")
+    customers = CustomerClient(
+        settings.customer_service_url,
+        auth=customer_auth(keys, caller=settings.service_name, scopes=CONTACT_SCOPES),
+        transport=transports.get("customer"),
     )
     scoring = ScoringClient(
         settings.scoring_service_url,
