@@ -22,12 +22,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_campaign.config import Settings
 from crm_campaign.delivery.consent_forwards import forward
-from crm_campaign.delivery.customer_consents import CustomerConsents
 from crm_campaign.delivery.links import LinkSigner
 from crm_campaign.delivery.runtime import link_signer
 from crm_campaign.delivery.worker import DeliveryWorker
 from crm_campaign.main import create_app
 from crm_customer.main import SERVICE_DIR as CUSTOMER_DIR
+from crm_shared.clients.customer import CustomerConsents
 from crm_shared.db import create_engine, create_sessionmaker
 from crm_shared.settings import Subscription
 from crm_shared.testing import DatabaseFactory, ServerProcess, app_client, free_port, user_headers

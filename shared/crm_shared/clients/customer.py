@@ -15,13 +15,14 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 import msgspec
 import stamina
 
-from ..http import ServiceAuth
+from ..errors import BadGateway, GatewayTimeout
+from ..http import ServiceAuth, ServiceClient
 from ..schemas.common import Timestamp
 from ..schemas.events import BrandContribution, ConsentStatus, CustomerData, OrderLineData, PaymentTerms
 
@@ -31,6 +32,8 @@ AUDIENCE = "customer"
 # delivery addresses to the campaign service): ask CONTACT_SCOPES for it.
 READ_SCOPES = ("orders:read", "customers:read")
 CONTACT_SCOPES = ("customers:read", "pii:read")
+CONSENT_SCOPES = ("customers:read", "customers:write")  # CustomerConsents: reads and records consents
+ConsentWrite = Literal["opted_in", "opted_out", "unknown"]
 EXPORT_PATH = "/api/v1/orders/export"
 CUSTOMERS_PATH = "/api/v1/customers"
 
@@ -233,3 +236,89 @@ class CustomerClient:
             cursor = page.next_cursor
             if not cursor:
                 return
+
+
+class Consent(msgspec.Struct, kw_only=True):
+    channel: str
+    status: ConsentWrite
+
+
+class ConsentOverview(msgspec.Struct, kw_only=True):
+    customer_id: uuid.UUID
+    consents: list[Consent]
+    preferred_channel: str | None = None
+    max_contacts_per_month: int | None = None
+
+
+class CustomerUnavailable(Exception):
+    """The customer service did not take the call (the caller shows a "try again" answer)."""
+
+
+_overview = msgspec.json.Decoder(ConsentOverview)
+
+
+class CustomerConsents:
+    """The consent API (consent is the customer service's: an unsubscribe or a preference change is recorded
+    there, which publishes `consent.changed`), called with a service principal holding CONSENT_SCOPES.
+    Writes carry an Idempotency-Key derived from what they do, so a retried unsubscribe records one
+    opt-out; a 5xx or an unreachable service raises CustomerUnavailable (the caller retries later)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        keys: list[str],
+        caller: str = "campaign",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._client = ServiceClient(base_url, transport=transport, attempts=3, retry_timeout=10.0)
+        self._auth = ServiceAuth(keys, caller=caller, audience=AUDIENCE, scopes=CONSENT_SCOPES)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, auth=self._auth, **kwargs)  # type: ignore[arg-type]
+        except (BadGateway, GatewayTimeout) as exc:
+            raise CustomerUnavailable(str(exc)) from exc
+        _check(response)
+        return response
+
+    async def overview(self, customer_id: uuid.UUID) -> ConsentOverview:
+        response = await self._call("GET", f"/api/v1/customers/{customer_id}/consents")
+        return _overview.decode(response.content)
+
+    async def set_consent(
+        self, customer_id: uuid.UUID, channel: str, status: ConsentWrite, *, source: str, key: str
+    ) -> None:
+        """Opt in or out; `key` makes a repeat of the same act a replay (the idempotency key)."""
+        await self._call(
+            "PUT",
+            f"/api/v1/customers/{customer_id}/consents/{channel}",
+            json={"status": status, "source": source},
+            headers={"Idempotency-Key": key},
+        )
+
+    async def set_preferences(
+        self, customer_id: uuid.UUID, *, preferred_channel: str | None, max_contacts_per_month: int | None, key: str
+    ) -> None:
+        await self._call(
+            "PUT",
+            f"/api/v1/customers/{customer_id}/contact-preferences",
+            json={"preferred_channel": preferred_channel, "max_contacts_per_month": max_contacts_per_month},
+            headers={"Idempotency-Key": key},
+        )
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code == 404:
+        raise LookupError("no such customer")
+    if not response.is_success:
+        raise CustomerUnavailable(f"customer service answered {response.status_code}: {response.text[:200]}")

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_shared.clients.customer import CustomerConsents, CustomerUnavailable
+
 from ..campaigns.models import CHANNELS
-from .customer_consents import CustomerConsents, CustomerUnavailable
 
 log = logging.getLogger("crm.campaign.consent_forwards")
 BACKOFF_CAP = timedelta(minutes=30)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 
 from crm_shared.auth import MIN_SECRET_BYTES, check_secret
+from crm_shared.clients.customer import CustomerConsents
 from crm_shared.errors import ServiceUnavailable
 
 from ..config import Settings
-from .customer_consents import CustomerConsents
 from .links import LinkSigner
 from .worker import DeliveryWorker
 

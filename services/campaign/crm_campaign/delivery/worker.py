@@ -34,6 +34,7 @@ from jinja2 import TemplateError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_shared.clients.customer import CustomerConsents
 from crm_shared.outbox import publish
 from crm_shared.schemas.campaigns import DeliveryFailedData, DeliverySentData
 
@@ -42,7 +43,6 @@ from ..campaigns.rules import SendPolicy, gate, record_contacts
 from ..config import Settings
 from ..events import PUBLISHER
 from . import consent_forwards
-from .customer_consents import CustomerConsents
 from .links import LinkSigner
 from .outcomes import SendFailed, permanent
 from .sms import SmsProvider

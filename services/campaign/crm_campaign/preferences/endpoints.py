@@ -13,7 +13,8 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from ..delivery.customer_consents import CustomerUnavailable
+from crm_shared.clients.customer import CustomerUnavailable
+
 from ..delivery.links import InvalidLink, LinkClaims
 from ..delivery.public import INVALID, PUBLIC_PREFIX
 from ..delivery.runtime import DeliveryRuntime, delivery_runtime, signer_of

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from jinja2 import Environment, select_autoescape
 
-from ..delivery.customer_consents import Status
+from crm_shared.clients.customer import ConsentWrite as Status
 
 CHANNELS = ("email", "sms", "mail", "phone")
 LABELS = {"email": "Email", "sms": "Text messages (SMS)", "mail": "Postal mail", "phone": "Phone calls"}

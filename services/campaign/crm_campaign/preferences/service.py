@@ -11,7 +11,8 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..delivery.customer_consents import CustomerConsents
+from crm_shared.clients.customer import CustomerConsents
+
 from .page import CHANNELS, PreferenceForm
 
 SOURCE = "preference page"
