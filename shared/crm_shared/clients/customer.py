@@ -36,6 +36,7 @@ CONSENT_SCOPES = ("customers:read", "customers:write")  # CustomerConsents: read
 ConsentWrite = Literal["opted_in", "opted_out", "unknown"]
 EXPORT_PATH = "/api/v1/orders/export"
 CUSTOMERS_PATH = "/api/v1/customers"
+CUSTOMER_EXPORT_PATH = "/api/v1/customers/export"
 
 
 class ExportedOrder(msgspec.Struct, kw_only=True):
@@ -76,11 +77,6 @@ class CustomerPage(msgspec.Struct, kw_only=True):
     next_cursor: str | None = None
 
 
-class FullCustomerPage(msgspec.Struct, kw_only=True):
-    items: list[CustomerData]  # the customer as its events carry it (contact data unmasked with pii:read)
-    next_cursor: str | None = None
-
-
 class Consented(msgspec.Struct, kw_only=True):
     customer_id: uuid.UUID
     status: ConsentStatus
@@ -111,6 +107,7 @@ class CustomerIdPage(msgspec.Struct, kw_only=True):
 
 
 _decode_order = msgspec.json.Decoder(ExportedOrder)
+_decode_customer = msgspec.json.Decoder(CustomerData)  # a line of the customer export
 _decode_customer_page = msgspec.json.Decoder(CustomerPage)
 
 
@@ -210,9 +207,34 @@ class CustomerClient:
             if not cursor:
                 return
 
-    def customers_with_contacts(self) -> AsyncIterator[list[CustomerData]]:
-        """GET /api/v1/customers, merged ones included, as `customer.*` events carry them (needs pii:read)."""
-        return self._pages(CUSTOMERS_PATH, FullCustomerPage, {"limit": 100, "include_merged": "true"})
+    async def customers_with_contacts(self, *, batch: int = 1000) -> AsyncIterator[list[CustomerData]]:
+        """GET /api/v1/customers/export (NDJSON, by id, merged ones included), as `customer.*` events carry
+        them (contact data needs pii:read), in lists of `batch`. A transport error mid-stream asks again
+        after the last id received."""
+        after: uuid.UUID | None = None
+        resumed = 0
+        while True:
+            params = {"after": str(after)} if after else {}
+            items: list[CustomerData] = []
+            try:
+                async with self._http.stream("GET", CUSTOMER_EXPORT_PATH, params=params) as response:
+                    response.raise_for_status()
+                    async for line in response.aiter_lines():
+                        if line:
+                            items.append(_decode_customer.decode(line))
+                            if len(items) >= batch:
+                                yield items
+                                after, items = items[-1].id, []
+                if items:
+                    yield items
+                return
+            except httpx.TransportError:
+                if resumed >= self._attempts:
+                    raise
+                resumed += 1
+                if items:  # what arrived before the break is kept; the export resumes after it
+                    yield items
+                    after = items[-1].id
 
     def consented(self, channel: str, status: str) -> AsyncIterator[list[Consented]]:
         """GET /api/v1/customers/consents: who consents (`status`) on `channel` now."""

@@ -5,16 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
+from crm_shared.bounds import Instant
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.etags import IfMatchDep, etag
 from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import Page, PageDep, parse_sort
+from crm_shared.pii import PII_SCOPE
 
-from . import service
+from . import export, service
 from .schemas import SORTABLE, CustomerCreate, CustomerFilters, CustomerRead, CustomerUpdate
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
@@ -31,6 +34,26 @@ async def create_customer(
     customer = await service.create(session, principal=principal, data=data)
     read = service.to_read(customer, principal)
     return await idem.respond(201, read, location=f"{router.prefix}/{customer.id}", version=customer.version)
+
+
+@router.get("/export", response_class=StreamingResponse, responses={200: {"content": {"application/x-ndjson": {}}}})
+async def export_customers(
+    request: Request,
+    principal: Annotated[Principal, allow("customers:read", partner="own", pii=True)],
+    after: Annotated[uuid.UUID | None, Query(description="resume after this id (the last line's `id`)")] = None,
+    updated_since: Instant | None = None,
+) -> StreamingResponse:
+    """Stream every customer you may see as NDJSON (one customer read per line, merged ones with
+    `merged_into`), by id; contact data unmasked with pii:read. Resume with `after` = the last id."""
+    stream = export.ndjson(
+        request.app.state.read_sessionmaker,
+        principal,
+        after=after,
+        since=updated_since,
+        page_size=request.app.state.settings.export_page_size,
+        show_pii=PII_SCOPE in principal.scopes,
+    )
+    return StreamingResponse(stream, media_type="application/x-ndjson")
 
 
 @router.get("", response_model=Page[CustomerRead])
