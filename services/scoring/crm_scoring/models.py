@@ -2,6 +2,7 @@
 
 from .base import Base
 from .batch.models import BatchRun
+from .distributions.cells import score_cells
 from .formulas.models import FormulaVersion
 from .model_fits.models import Calibration
 from .points.models import PointsEntry
@@ -22,4 +23,5 @@ __all__ = [
     "RuleSet",
     "ScoreChange",
     "StageChange",
+    "score_cells",
 ]

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_shared.db import driver_connection
 
 from ..base import Base
+from ..distributions import cells
 from ..purchases.models import KnownCustomer
 from ..rules.schemas import Rules
 from ..scores.models import CustomerScore
@@ -171,6 +172,10 @@ async def swap_in(
         f"INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old JOIN caught_up c ON c.customer_id = old.customer_id"
     )
     lap("catch_up")
+    # The score cells (distributions/cells.py) become the next table's, and its writes keep them from here.
+    for statement in (*cells.rebuild_sql(NEXT), *cells.trigger_sql(NEXT)):
+        await conn.execute(statement)
+    lap("score_cells")
     # Before the DROP: from it to the commit readers wait too.
     counts = await record(session, conn, as_of=as_of, cause="batch", events_per_message=events_per_message)
     lap("history_and_events")

@@ -1,5 +1,6 @@
-"""Chart queries: each chart is one set-based statement over customer_scores (aggregates, grouping sets,
-width_bucket), never a loop over customers; service.py zero-fills and takes shares."""
+"""Chart queries: each chart is one set-based statement over the score cells (cells.py) or customer_scores
+(aggregates, grouping sets, width_bucket), never a loop over customers; service.py zero-fills and takes
+shares."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from crm_shared.db import driver_connection
 FILTER = "($1::text[] IS NULL OR stage = ANY($1::text[])) AND ($2::text[] IS NULL OR abc_class = ANY($2::text[]))"
 
 
-LIFECYCLE_SQL = f"SELECT stage, count(*) AS n FROM customer_scores WHERE {FILTER} GROUP BY stage"
+# The funnel and the grid read the score cells (cells.py: a few thousand rows, kept exact by triggers).
+LIFECYCLE_SQL = f"SELECT stage, sum(n)::bigint AS n FROM score_cells WHERE {FILTER} GROUP BY stage HAVING sum(n) > 0"
 
 
 async def stage_counts(
@@ -43,10 +45,13 @@ async def abc_classes(session: AsyncSession, stages: Sequence[str] | None) -> di
     return {r["abc_class"]: r for r in rows}
 
 
+# mean_m divides as avg(m) does (numeric by numeric), so the means are those of a scan to the last digit.
 RFM_SQL = f"""
-SELECT grouping(r, f) AS by_segment, r, f, rfm_segment, count(*) AS n, avg(m)::float8 AS mean_m
-FROM customer_scores WHERE {FILTER}
+SELECT grouping(r, f) AS by_segment, r, f, rfm_segment, sum(n)::bigint AS n,
+       (sum(m_sum)::numeric / sum(n)::numeric)::float8 AS mean_m
+FROM score_cells WHERE {FILTER}
 GROUP BY GROUPING SETS ((r, f), (rfm_segment))
+HAVING sum(n) > 0
 """
 
 
