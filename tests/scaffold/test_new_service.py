@@ -95,8 +95,16 @@ def test_a_new_service_is_registered_with_one_topology_entry(tmp_path, monkeypat
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up
     spec.loader.exec_module(module)
-    added = ("scaffoldcheck", "crm_scaffoldcheck", service.port, "crm_scaffoldcheck", "SCAFFOLDCHECK_")
-    added += (("/api/v1/scaffoldcheck",), {})
+    added = astuple(
+        crm_shared.topology.Part(
+            "scaffoldcheck",
+            "crm_scaffoldcheck",
+            service.port,
+            "crm_scaffoldcheck",
+            "SCAFFOLDCHECK_",
+            ("/api/v1/scaffoldcheck",),
+        )
+    )  # the entry, every other field at its default
     expected = {name: astuple(part) for name, part in crm_shared.topology.SERVICES.items()} | {"scaffoldcheck": added}
     assert {name: astuple(part) for name, part in module.SERVICES.items()} == expected
     taken = {part.port for part in (crm_shared.topology.GATEWAY, *crm_shared.topology.SERVICES.values())}
