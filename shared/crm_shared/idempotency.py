@@ -70,12 +70,9 @@ class Idempotency:
         self.client_id, self.key, self.method, self.path = client_id, key, method, path
         self.request_hash = hashlib.sha256(body).digest()
         self.ttl = ttl
-        self.claimed = False
 
     async def claim(self) -> Response | None:
-        """Claim the key: None to go ahead (also when already claimed), else the stored replay."""
-        if self.claimed:
-            return None
+        """Claim the key: None to go ahead, else the stored replay. The dependency calls it once."""
         # A concurrent request holding the same key makes this INSERT wait on its row lock; when that
         # request commits we see its record and replay it. Past the connection's lock_timeout the
         # wait fails and we answer 409.
@@ -89,7 +86,6 @@ class Idempotency:
                 "a request with this Idempotency-Key is still being processed", headers={"Retry-After": "1"}
             ) from exc
         if claimed:
-            self.claimed = True
             return None
         row = await conn.fetchrow(_STORED, self.client_id, self.key)
         assert row is not None, "the claim's ON CONFLICT locked the stored row until this transaction ends"
