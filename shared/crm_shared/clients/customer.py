@@ -249,15 +249,9 @@ class CustomerClient:
         """GET /api/v1/customers?tag=: the customers carrying `tag`, merged ones included."""
         return self._pages(CUSTOMERS_PATH, CustomerIdPage, {"limit": 100, "tag": tag, "include_merged": "true"})
 
-    async def all_customers(self, *, limit: int = 100) -> AsyncIterator[list[CustomerAttributes]]:
+    def all_customers(self, *, limit: int = 100) -> AsyncIterator[list[CustomerAttributes]]:
         """Every customer, a page at a time."""
-        cursor: str | None = None
-        while True:
-            page = await self.list_customers(cursor=cursor, limit=limit)
-            yield page.items
-            cursor = page.next_cursor
-            if not cursor:
-                return
+        return self._pages(CUSTOMERS_PATH, CustomerPage, {"limit": limit})
 
 
 class Consent(msgspec.Struct, kw_only=True):
