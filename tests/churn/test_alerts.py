@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 
 from .events import idem, published
+from .test_reports import rebuild_ledger
 
 URL = "/api/v1/churn/alerts"
 
@@ -30,6 +31,7 @@ async def _history(db: asyncpg.Connection, month_start: datetime, per_month: int
         months,
         per_month,
     )
+    await rebuild_ledger(db)  # the active customers at month start come from the churn-rate ledger
 
 
 async def _declare(api: httpx.AsyncClient, at: datetime) -> None:
@@ -94,6 +96,7 @@ async def test_a_segment_over_its_baseline(api: httpx.AsyncClient, db: asyncpg.C
     assert items == []  # the sixth record had no region: only overall evaluated, 6 < 2 x 11
     customer = uuid.uuid4()
     await db.execute("INSERT INTO customer_values (customer_id, region) VALUES ($1, 'east')", customer)
+    await rebuild_ledger(db)
     r = await api.post(
         "/api/v1/churn/records", json={"customer_id": str(customer), "detected_at": at.isoformat()}, headers=idem()
     )
@@ -110,3 +113,22 @@ async def test_no_baseline_no_alert(api: httpx.AsyncClient) -> None:
         await _declare(api, at)
     assert (await api.get(URL)).json()["items"] == []
     assert (await api.get(URL, params={"from": "2026-13-01"})).status_code == 422
+
+
+async def test_the_alerts_active_base_counts_the_churning_customer(
+    api: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The active customers at the month's start come from the churn-rate ledger while the new record's own
+    change is still being tracked: the churning customer, active at the start, is counted (as active_at
+    counts it), not left out with its pending deltas."""
+    now = datetime.now(UTC)
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    await _history(db, month, per_month=2)
+    known = [r[0] for r in await db.fetch("SELECT customer_id FROM customer_values LIMIT 5")]
+    at = month + (now - month) / 2
+    for customer in known:
+        body = {"customer_id": str(customer), "detected_at": at.isoformat()}
+        assert (await api.post("/api/v1/churn/records", json=body, headers=idem())).status_code == 201
+    [alert] = (await api.get(URL, params={"dimension": "overall"})).json()["items"]
+    assert (alert["churned"], alert["active_at_start"]) == (5, 1000)
+    assert alert["rate"] == "0.005000"

@@ -226,3 +226,77 @@ async def test_the_grouped_monthly_figures_match_the_per_period_query(settings, 
                     assert sum(c.count for c in grouped.values()) > 0
     finally:
         await engine.dispose()
+
+
+_ORACLE_WHERE = """
+    c.folded_into IS NULL AND c.detected_at >= $1 AND c.detected_at < $2 AND ($3::text IS NULL OR c.region = $3)
+    AND ($4::text IS NULL OR EXISTS (
+        SELECT 1 FROM churn_record_reasons f WHERE f.record_id = c.id AND f.reason_key = $4))"""
+# The reasons report's figures as they were computed before reason sets (a join of every record with each
+# of its reasons), kept here as the oracle.
+_ORACLE_COUNTS = f"""
+    SELECT r.key, count(*) FROM churn_records c
+    JOIN churn_record_reasons cr ON cr.record_id = c.id JOIN churn_reasons r ON r.key = cr.reason_key
+    WHERE {_ORACLE_WHERE}
+    GROUP BY r.key ORDER BY count(*) DESC, r.key"""
+_ORACLE_CLASSIFIED = f"""
+    SELECT count(*) FILTER (WHERE x.cause), count(*) FILTER (WHERE x.recoverability),
+           count(*) FILTER (WHERE x.controllable), count(*) FILTER (WHERE NOT x.controllable)
+    FROM (
+        SELECT bool_or(r.taxonomy = 'cause') AS cause, bool_or(r.taxonomy = 'recoverability') AS recoverability,
+               bool_or(r.controllable) AS controllable
+        FROM churn_records c
+        JOIN churn_record_reasons cr ON cr.record_id = c.id JOIN churn_reasons r ON r.key = cr.reason_key
+        WHERE {_ORACLE_WHERE}
+        GROUP BY c.id
+    ) x"""
+
+
+async def test_the_reason_sets_give_the_joins_answers(api: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """The reasons report (records grouped by their trigger-kept reason set) against the join it replaced,
+    on records with none to three reasons, reasons removed, re-keyed and copied, folded records, a retired
+    reason, and filters (a reason filter narrows every figure to the records citing it)."""
+    await db.execute("""
+        INSERT INTO churn_records (id, customer_id, status, source, detected_at, margin, region)
+        SELECT md5(i::text)::uuid, gen_random_uuid(), 'lost', 'declared',
+               '2026-01-01'::timestamptz + make_interval(days => i * 7 % 120), 0.1,
+               CASE WHEN i % 3 = 0 THEN 'north' END
+        FROM generate_series(1, 300) i""")
+    keys = "ARRAY['price','product','technology','political','attracted','forced','left_dissatisfied','other']"
+    await db.execute(f"""
+        INSERT INTO churn_record_reasons (record_id, reason_key)
+        SELECT DISTINCT md5(i::text)::uuid, ({keys})[1 + (i * k * 7 + k) % 8]
+        FROM generate_series(1, 300) i, generate_series(1, 3) k WHERE (i + k) % 4 <> 0""")
+    await db.execute("DELETE FROM churn_record_reasons WHERE reason_key = 'other' AND record_id < md5('150')::uuid")
+    await db.execute("""UPDATE churn_record_reasons SET reason_key = 'bought_off'
+                        WHERE reason_key = 'forced' AND record_id > md5('200')::uuid""")
+    await db.execute("""INSERT INTO churn_record_reasons (record_id, reason_key)
+                        SELECT md5('7')::uuid, reason_key FROM churn_record_reasons WHERE record_id = md5('8')::uuid
+                        ON CONFLICT DO NOTHING""")
+    await db.execute("UPDATE churn_records SET folded_into = md5('7')::uuid WHERE id = md5('8')::uuid")
+    await db.execute("UPDATE churn_reasons SET retired_at = now() WHERE key = 'political'")
+    stale = await db.fetchval("""
+        SELECT count(*) FROM churn_records c WHERE c.reason_keys IS DISTINCT FROM coalesce(
+            (SELECT array_agg(reason_key ORDER BY reason_key) FROM churn_record_reasons WHERE record_id = c.id),
+            '{}')""")
+    assert stale == 0
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+    for region, reason in ((None, None), ("north", None), (None, "price"), ("north", "attracted")):
+        params = {"from": "2026-01-01", "to": "2026-04-01", "region": region, "reason": reason}
+        got = (await api.get(f"{R}/reasons", params={k: v for k, v in params.items() if v})).json()
+        counts = [tuple(r) for r in await db.fetch(_ORACLE_COUNTS, start, end, region, reason)]
+        classified = await db.fetchrow(_ORACLE_CLASSIFIED, start, end, region, reason)
+        assert classified is not None
+        cause, recoverability, controllable, uncontrollable = classified
+        where = "folded_into IS NULL AND detected_at >= $1 AND detected_at < $2 AND ($3::text IS NULL OR region = $3)"
+        total = await db.fetchval(f"SELECT count(*) FROM churn_records WHERE {where}", start, end, region)
+        if reason is not None:
+            total = sum(n for k, n in counts if k == reason)
+        assert got["records"] == total > 0
+        assert (got["controllable"], got["uncontrollable_only"]) == (controllable, uncontrollable)
+        by_taxonomy = {t["taxonomy"]: t for t in got["taxonomies"]}
+        assert by_taxonomy["cause"]["classified"] == cause
+        assert by_taxonomy["recoverability"]["classified"] == recoverability
+        assert by_taxonomy["cause"]["unclassified"] == total - cause
+        listed = [(r["key"], r["count"]) for t in got["taxonomies"] for r in t["reasons"]]
+        assert sorted(listed, key=lambda kn: (-kn[1], kn[0])) == counts, (region, reason)

@@ -11,10 +11,13 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
+from crm_shared.schemas.events import EVENT_TYPES
 from tests.churn.events import deliver, idem, merged, order_created, published, score_changed
 from tests.churn.test_winback import WINBACK, post, put_rules, record_status
+from tests.customer.test_event_contracts import _undeclared
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 NOW = datetime.now(UTC)
@@ -63,6 +66,16 @@ async def test_the_folded_case_joins_the_survivors(api: httpx.AsyncClient, db: a
     assert await record_status(api, early["record"]) == "in_winback"
     assert len(await published(db, "winback.opened")) == 2  # the late case's, then the joined one's
     assert await published(db, "winback.lost") == []  # a merged case is neither won nor lost
+    [ended] = await published(db, "winback.merged")  # ...but it ended, and campaign must know
+    assert _undeclared(ended["data"], msgspec.convert(ended["data"], EVENT_TYPES["winback.merged"])) == []
+    assert ended["subject"] == str(survivor)
+    assert {k: ended["data"][k] for k in ("case_id", "record_id", "customer_id", "merged_into", "into_record_id")} == {
+        "case_id": late["case"]["id"],
+        "record_id": late["record"]["id"],
+        "customer_id": str(survivor),
+        "merged_into": early["case"]["id"],
+        "into_record_id": early["record"]["id"],
+    }
     listed = (await api.get(f"{WINBACK}/cases", params={"customer_id": str(survivor)})).json()["items"]
     assert {c["id"] for c in listed} == {early["case"]["id"], late["case"]["id"]}
 

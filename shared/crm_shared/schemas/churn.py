@@ -81,10 +81,24 @@ class WinbackClosedData(Payload, kw_only=True):
     closed_at: Timestamp
 
 
+class WinbackMergedData(Payload, kw_only=True):
+    """`winback.merged`: a customer merge folded this case's churn record into another open record, so the
+    case ended (neither won nor lost: counted in no success rate) and its work continues in `merged_into`,
+    the case of `into_record_id`. `customer_id`: the surviving customer, whose both cases are now."""
+
+    case_id: uuid.UUID
+    record_id: uuid.UUID
+    customer_id: uuid.UUID
+    merged_into: uuid.UUID
+    into_record_id: uuid.UUID
+    closed_at: Timestamp
+
+
 EVENT_TYPES: dict[str, type[Payload]] = {
     "churn.detected": ChurnDetectedData,
     "alert.mass_churn": MassChurnAlertData,
     "winback.opened": WinbackOpenedData,
     "winback.won": WinbackClosedData,
     "winback.lost": WinbackClosedData,
+    "winback.merged": WinbackMergedData,
 }

@@ -56,7 +56,7 @@ FIELDS: dict[str, Field] = {
         "enum",
         # The customer's latest win-back case in the churn service (null: none): {"field": "winback", "op":
         # "eq", "value": "open"} targets the cases being won back.
-        "(SELECT w.state FROM winback_cases w WHERE w.customer_id = a.customer_id"
+        "(SELECT w.state FROM winback_cases w WHERE w.customer_id = a.customer_id AND w.state <> 'merged'"
         " ORDER BY coalesce(w.opened_at, w.closed_at) DESC LIMIT 1)",
         EQUALITY + NULLS,
         ("open", "won", "lost"),

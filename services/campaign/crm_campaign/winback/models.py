@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base
 
-STATES = ("open", "won", "lost")
+STATES = ("open", "won", "lost", "merged")  # merged: folded into another case by a customer merge
 
 
 class WinbackCase(Base):
@@ -18,7 +18,7 @@ class WinbackCase(Base):
 
     __tablename__ = "winback_cases"
     __table_args__ = (
-        CheckConstraint("state IN ('open', 'won', 'lost')", name="state"),
+        CheckConstraint("state IN ('open', 'won', 'lost', 'merged')", name="state"),
         # The segment field reads a customer's latest case.
         Index("ix_winback_cases_customer", "customer_id", "opened_at"),
     )

@@ -1,11 +1,11 @@
 """Mass-churn alerts (DOMAIN.md 3: when many leave at once, respond strategically, not with individual
 offers). Evaluated on each new record, cheaply: for the record's month and each scope the record falls in
 (overall, its ABC class, segment, region), count the month's records and those of the baseline months
-before it (two index range counts); only when the month's count reaches `alert_min_churned` and
+before it (one range scan for every scope); only when the month's count reaches `alert_min_churned` and
 `alert_factor` x the baseline's monthly mean are the rates computed (active customers at the month's
-start) and the alert stored. One alert per month and scope: later records update its figures; the
-`alert.mass_churn` event goes out once, when the alert is raised. A scope with no churn in its baseline
-months has no baseline and raises nothing."""
+start, from the churn-rate ledger) and the alert stored. One alert per month and scope: later records
+update its figures; the `alert.mass_churn` event goes out once, when the alert is raised. A scope with
+no churn in its baseline months has no baseline and raises nothing."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from crm_shared.schemas.churn import MassChurnAlertData
 
 from ..config import Settings
 from ..events import envelope
-from ..reports import repository as reports
+from ..reports import ledger
 from ..reports.service import month_start
 from .exceptions import AlertNotFound
 from .models import ChurnAlert
@@ -40,9 +40,10 @@ RECOMMENDATION = (
 _SCOPE_COLUMN = {"abc_class": "abc_class", "segment": "segment", "region": "region"}
 _RATE = Decimal("0.000001")
 
+# The month's records and the baseline months' of every scope of a record, in one range scan.
 _COUNT = """
-SELECT count(*) FILTER (WHERE detected_at >= :month), count(*) FILTER (WHERE detected_at < :month)
-FROM churn_records WHERE folded_into IS NULL AND detected_at >= :baseline AND detected_at < :next{scope}
+SELECT {counts}
+FROM churn_records WHERE folded_into IS NULL AND detected_at >= :baseline AND detected_at < :next
 """
 
 _UPSERT = text("""
@@ -70,17 +71,22 @@ async def evaluate(session: AsyncSession, settings: Settings, record: ChurnRecor
     """Raise or update the alerts the new record's month calls for; the ids of newly raised ones."""
     month = month_start(record.detected_at.astimezone(UTC).date())
     nxt, baseline = month_start(month, 1), month_start(month, -settings.alert_baseline_months)
+    params: dict[str, Any] = {"month": _instant(month), "baseline": _instant(baseline), "next": _instant(nxt)}
+    counts = []
+    for i, (dimension, value) in enumerate(scopes(record)):
+        scope = "true" if dimension == "overall" else f"{_SCOPE_COLUMN[dimension]} = :value_{i}"
+        params[f"value_{i}"] = value
+        counts += [f"count(*) FILTER (WHERE {scope} AND detected_at >= :month)", f"count(*) FILTER (WHERE {scope})"]
+    row = (await session.execute(text(_COUNT.format(counts=", ".join(counts))), params)).one()
     raised = []
-    for dimension, value in scopes(record):
-        scope = f" AND {_SCOPE_COLUMN[dimension]} = :value" if dimension != "overall" else ""
-        params: dict[str, Any] = {"month": _instant(month), "baseline": _instant(baseline), "next": _instant(nxt)}
-        if scope:
-            params["value"] = value
-        churned, before = (await session.execute(text(_COUNT.format(scope=scope)), params)).one()
+    for i, (dimension, value) in enumerate(scopes(record)):
+        churned, before = row[2 * i], row[2 * i + 1] - row[2 * i]
         mean = Decimal(before) / settings.alert_baseline_months
         if churned < settings.alert_min_churned or not mean or churned < settings.alert_factor * mean:
             continue
-        active = await reports.active_at(session, _instant(month), {dimension: value} if scope else {})
+        # Active at the month's start from the churn-rate ledger (a small table), not a scan of the customers.
+        filters = {dimension: value} if dimension != "overall" else {}
+        active = (await ledger.active_series(session, [month], filters))[month]
         rate = (Decimal(churned) / active.count).quantize(_RATE) if active.count else Decimal(0)
         baseline_rate = (mean / active.count).quantize(_RATE) if active.count else Decimal(0)
         values = {

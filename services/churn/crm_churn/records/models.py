@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, func, text
+from sqlalchemy import ARRAY, CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,6 +53,9 @@ class ChurnRecord(Base):
     segment: Mapped[str | None] = mapped_column(String(32))
     region: Mapped[str | None] = mapped_column(String(100))
     channel: Mapped[str | None] = mapped_column(String(32))
+    # The record's reason keys, sorted: kept by triggers on churn_record_reasons (migration 0005), read by
+    # the reasons report (one scan grouped by reason set); written by nothing else.
+    reason_keys: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default=text("'{}'"))
     won_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     won_back_order_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

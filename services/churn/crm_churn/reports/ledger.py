@@ -38,8 +38,9 @@ def _after(t: str) -> str:
     return f"(date_trunc('month', ({t}) AT TIME ZONE 'UTC') + interval '1 month')::date"
 
 
-# The deltas of the customers in `scope` (`{scope}`: a condition on v), summed per month and dimensions.
-_DELTAS = f"""
+# The deltas of the customers in `scope` (`{scope}`: a condition on v), summed per month and dimensions;
+# `{statement}`: what receives them (nothing: a query).
+_SUMS = f"""
 WITH v AS (
     SELECT customer_id, since, abc_class, stage, rfm_segment AS segment, region, last_order_channel AS channel
     FROM customer_values v WHERE v.merged_into IS NULL{{scope}}
@@ -67,13 +68,18 @@ d (customer_id, m, n, revenue) AS (
                least(coalesce(c.back_at, 'infinity'), o.ordered_at + interval '365 days') AS b
         FROM c JOIN customer_orders o USING (customer_id)) x WHERE x.a < x.b
 )
-INSERT INTO churn_rate_deltas (m, {_DIMS}, n, revenue)
-SELECT d.m, {", ".join(f"v.{d}" for d in DIMENSIONS)}, {{sign}} sum(d.n), {{sign}} sum(d.revenue)
+{{statement}}
+SELECT d.m, {", ".join(f"v.{d}" for d in DIMENSIONS)}, {{sign}} sum(d.n) AS n, {{sign}} sum(d.revenue) AS revenue
 FROM d JOIN v USING (customer_id)
 GROUP BY d.m, {", ".join(f"v.{d}" for d in DIMENSIONS)}
 HAVING sum(d.n) <> 0 OR sum(d.revenue) <> 0
 """
+_DELTAS = _SUMS.replace("{statement}", f"INSERT INTO churn_rate_deltas (m, {_DIMS}, n, revenue)")
 _OF_IDS = " AND v.customer_id = ANY(CAST(:ids AS uuid[]))"
+# Inside a tracked change the ledger lacks the locked customers' deltas until the change ends: reads made
+# meanwhile (the mass-churn alert check) add their deltas as they stand now.
+_PENDING = _SUMS.replace("{statement}", "").format(scope=" AND v.customer_id = ANY(CAST(:pending AS uuid[]))", sign="")
+_PENDING_KEY = "churn_rate_ledger_pending"
 SUBTRACT = text(_DELTAS.format(scope=_OF_IDS, sign="-"))
 ADD = text(_DELTAS.format(scope=_OF_IDS, sign=""))
 # The whole ledger from the read model (the migration, and after bulk loads that bypass the handlers).
@@ -114,7 +120,11 @@ async def track(session: AsyncSession, ids: Iterable[uuid.UUID]) -> AsyncIterato
             await session.execute(_LOCK, {"id": cid})
             locked.add(cid)
     await session.execute(SUBTRACT, {"ids": sorted(locked)})
-    yield
+    session.info[_PENDING_KEY] = sorted(locked)
+    try:
+        yield
+    finally:
+        session.info.pop(_PENDING_KEY, None)
     after = set(await _affected(session, locked))
     await session.execute(ADD, {"ids": sorted(locked | after)})
 
@@ -163,7 +173,11 @@ async def compact(session: AsyncSession) -> bool:
 async def active_series(session: AsyncSession, starts: list[date], filters: Mapping[str, Any]) -> dict[date, Active]:
     """`repository.active_at` of each month start in `starts` (sorted), from the ledger."""
     where = "".join(f" AND {d} = :{d}" for d in DIMENSIONS if filters.get(d) is not None)
-    params = {d: filters[d] for d in DIMENSIONS if filters.get(d) is not None}
-    sql = f"SELECT m, sum(n), sum(revenue) FROM churn_rate_deltas WHERE m <= :last{where} GROUP BY m ORDER BY m"
+    params: dict[str, Any] = {d: filters[d] for d in DIMENSIONS if filters.get(d) is not None}
+    source = "churn_rate_deltas"
+    if pending := session.info.get(_PENDING_KEY):  # read within a tracked change
+        source = f"(SELECT m, {_DIMS}, n, revenue FROM churn_rate_deltas UNION ALL ({_PENDING})) AS l"
+        params["pending"] = pending
+    sql = f"SELECT m, sum(n), sum(revenue) FROM {source} WHERE m <= :last{where} GROUP BY m ORDER BY m"
     rows = list(await session.execute(text(sql), {"last": starts[-1], **params}))
     return accumulate(rows, starts)

@@ -5,6 +5,7 @@ would save, a ceiling spending must stay under."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -83,9 +84,11 @@ async def churn_rate(session: AsyncSession, filters: ChurnRateFilters) -> ChurnR
     series = []
     spans = periods(from_, to, 3 if filters.granularity == "quarter" else 1)
     actives = await ledger.active_series(session, [s for s, _ in spans], dims)
+    # Periods are whole calendar months: one grouped query, its months summed into each period.
+    by_month = await repository.churned_by_month(session, _instant(spans[0][0]), _instant(spans[-1][1]), dims)
     for start, end in spans:
         active = actives[start]
-        churned = await repository.churned(session, _instant(start), _instant(end), dims)
+        churned = repository.total(c for m, c in by_month.items() if start <= m < end)
         series.append(
             RatePoint(
                 period_start=start,
@@ -102,21 +105,31 @@ async def churn_rate(session: AsyncSession, filters: ChurnRateFilters) -> ChurnR
 
 
 async def reasons(session: AsyncSession, filters: ReportFilters) -> ReasonReport:
+    """Every figure from the period's records counted per reason set (one scan): a reason's count sums the
+    sets citing it; a taxonomy classifies a record when its set holds a reason of that taxonomy."""
     from_, to = span(filters)
-    dims = _dims(filters)
-    start, end = _instant(from_), _instant(to)
-    total = (await repository.churned(session, start, end, dims)).count
-    counts = await repository.reason_counts(session, start, end, dims)
-    classified = await repository.classified(session, start, end, dims)
+    sets = await repository.reason_sets(session, _instant(from_), _instant(to), _dims(filters))
+    known = await repository.reasons_by_key(session, (k for keys, _ in sets for k in keys))
+    total = sum(n for _, n in sets)
+    counts: Counter[str] = Counter()
+    classified: Counter[str] = Counter()
+    for keys, n in sets:
+        for k in keys:
+            counts[k] += n
+        cited = [known[k] for k in keys]
+        classified.update({t: n for t in {taxonomy for taxonomy, _, _ in cited}})
+        if cited:
+            classified["controllable" if any(c for _, _, c in cited) else "uncontrollable_only"] += n
+    ranked = sorted(counts.items(), key=lambda kn: (-kn[1], kn[0]))
     taxonomies = [
         TaxonomyDistribution(
             taxonomy=taxonomy,
             classified=classified[taxonomy],
             unclassified=total - classified[taxonomy],
             reasons=[
-                ReasonShare(key=k, label=lbl, controllable=c, count=n, share=_share(n, total))
-                for k, t, lbl, c, n in counts
-                if t == taxonomy
+                ReasonShare(key=k, label=known[k][1], controllable=known[k][2], count=n, share=_share(n, total))
+                for k, n in ranked
+                if known[k][0] == taxonomy
             ],
         )
         for taxonomy in ("cause", "recoverability")
@@ -156,8 +169,7 @@ async def profit_lost(session: AsyncSession, filters: ReportFilters) -> ProfitLo
     by_month = await repository.churned_by_month(
         session, _instant(months[0][0]), _instant(months[-1][1]), dims, lost_only=True
     )
-    none = repository.Churned(0, Decimal(0), Decimal("0.00"), Decimal(0))
-    series = [_profit(s, e, by_month.get(s, none)) for s, e in months]
+    series = [_profit(s, e, by_month.get(s) or repository.total(())) for s, e in months]
     total = await _profit_point(session, from_, to, dims)
     return ProfitLostReport(period_start=from_, period_end=to, total=total, series=series)
 

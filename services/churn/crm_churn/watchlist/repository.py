@@ -36,8 +36,9 @@ CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE cc.status IN ('open', 'in_progress')) AS open, count(*) AS total
     FROM customer_complaints cc WHERE cc.customer_id = v.customer_id
 ) c
-WHERE w.customer_id = v.customer_id AND v.customer_id = ANY($1::uuid[])
+WHERE w.customer_id = v.customer_id{scope}
 """
+_COPY_OF = _COPY.format(scope=" AND v.customer_id = ANY($1::uuid[])")
 
 # The derived flags and value at risk, of some entries (by id) or, after the settings changed, of all.
 _FLAGS = """
@@ -66,8 +67,18 @@ async def refresh(conn: asyncpg.Connection, ids: Sequence[uuid.UUID], settings: 
     wanted = sorted(set(ids))
     wanted += [r[0] for r in await conn.fetch(_SURVIVORS, wanted) if r[0] not in set(wanted)]
     await conn.execute(_ENSURE, wanted)
-    await conn.execute(_COPY, wanted)
+    await conn.execute(_COPY_OF, wanted)
     await refresh_flags(conn, wanted, settings)
+
+
+async def rebuild(conn: asyncpg.Connection, settings: WatchlistSettings) -> None:
+    """Every customer's entry from the read model (after bulk loads that bypass the handlers); the scores'
+    fields (gold, fall) stay as they are."""
+    await conn.execute(
+        "INSERT INTO watchlist_entries (customer_id) SELECT customer_id FROM customer_values ON CONFLICT DO NOTHING"
+    )
+    await conn.execute(_COPY.format(scope=""))
+    await refresh_flags(conn, None, settings)
 
 
 async def refresh_flags(conn: asyncpg.Connection, ids: Sequence[uuid.UUID] | None, s: WatchlistSettings) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_shared import outbox
 from crm_shared.auth import Principal
 from crm_shared.pagination import Page, PageRequest
-from crm_shared.schemas.churn import WinbackClosedData, WinbackOpenedData
+from crm_shared.schemas.churn import WinbackClosedData, WinbackMergedData, WinbackOpenedData
 
 from ..events import envelope
 from ..records import service as records
@@ -164,10 +164,10 @@ async def close_won_back(session: AsyncSession, record: ChurnRecord, order_id: o
 
 async def fold_case(session: AsyncSession, folded: ChurnRecord, into: ChurnRecord) -> None:
     """A customer merge folded the open record `folded` into `into` (records/hooks.py `on_folded`): one
-    customer, one case. The folded record's case closes as `merged` (no outcome event: it is neither won nor
-    lost) and joins the survivor's: its actions and cost move there, its owner too when that case is still
-    unassigned. A survivor's case excluded by the rules is evaluated again with the reasons now combined
-    (it may open: winback.opened); one excluded by hand stays so."""
+    customer, one case. The folded record's case closes as `merged`, announced by `winback.merged` (not an
+    outcome: it is neither won nor lost), and joins the survivor's: its actions and cost move there, its
+    owner too when that case is still unassigned. A survivor's case excluded by the rules is evaluated again
+    with the reasons now combined (it may open: winback.opened); one excluded by hand stays so."""
     case = await repository.of_record(session, folded.id)
     target = await repository.of_record(session, into.id)
     if case is None or case.status in ("won", "lost", "merged"):
@@ -181,6 +181,15 @@ async def fold_case(session: AsyncSession, folded: ChurnRecord, into: ChurnRecor
     target.cost += case.cost
     case.status, case.closed_at, case.merged_into = "merged", now, target.id
     _touch(case, now)
+    ended = WinbackMergedData(
+        case_id=case.id,
+        record_id=folded.id,
+        customer_id=into.customer_id,  # the survivor: the records have moved already
+        merged_into=target.id,
+        into_record_id=into.id,
+        closed_at=now,
+    )
+    await outbox.publish(session, [envelope("winback.merged", subject=into.customer_id, data=ended)])
     if target.status == "excluded" and target.exclusion_rule != "manual":
         await _apply_verdict(session, target, into, (await load_rules(session)).settings, now)
     if case.owner is not None and target.owner is None and target.status == "analysis":
