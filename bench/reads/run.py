@@ -361,8 +361,9 @@ async def _wait_delivered(scoring_dsn: str, expected: int, give_up_after: float)
     return time.perf_counter() - t0
 
 
-def build(admin: str, params: SynthParams) -> tuple[dict[str, str], int, int]:
-    """Both databases, migrated and loaded, and the batch run: (urls, the push partner's customers, orders)."""
+def build(admin: str, params: SynthParams) -> tuple[dict[str, str], int, int, int]:
+    """Both databases, migrated and loaded, and the batch run: (urls, the push partner's customers, orders,
+    customers)."""
     urls = {}
     for name, service_dir in (("customer", CUSTOMER_DIR), ("scoring", SCORING_DIR)):
         db = f"bench_reads_{name}_{uuid.uuid4().hex[:8]}"
@@ -384,28 +385,29 @@ def build(admin: str, params: SynthParams) -> tuple[dict[str, str], int, int]:
     scoring_run = _module("scoring_run", REPO / "bench" / "scoring" / "run.py")
     batch = scoring_run.run_batch(admin, urls["scoring"], None, refit=True)
     print(f"scoring batch: {batch.wall:.1f} s", flush=True)
-    return urls, big, n_orders
+    return urls, big, n_orders, params.customers
 
 
-def reuse(admin: str, names: str) -> tuple[dict[str, str], int, int]:
-    """The databases of an earlier run, brought to the migrations' head."""
+def reuse(admin: str, names: str) -> tuple[dict[str, str], int, int, int]:
+    """The databases of an earlier run, brought to the migrations' head (what build returns)."""
     customer, scoring = names.split(",")
     urls = {"customer": database_url(admin, customer), "scoring": database_url(admin, scoring)}
     upgrade_head(CUSTOMER_DIR, urls["customer"])
     upgrade_head(SCORING_DIR, urls["scoring"])
 
-    async def counts() -> tuple[int, int]:
+    async def counts() -> tuple[int, int, int]:
         cust = await asyncpg.connect(asyncpg_dsn(urls["customer"]))
         scor = await asyncpg.connect(asyncpg_dsn(urls["scoring"]))
         try:
             big = await cust.fetchval("SELECT count(*) FROM customer_refs WHERE partner = $1", PUSH_PARTNER)
-            return big, await scor.fetchval("SELECT count(*) FROM purchases")
+            customers = await cust.fetchval("SELECT count(*) FROM customers")
+            return big, await scor.fetchval("SELECT count(*) FROM purchases"), customers
         finally:
             await cust.close()
             await scor.close()
 
-    big, n_orders = asyncio.run(counts())
-    return urls, big, n_orders
+    big, n_orders, customers = asyncio.run(counts())
+    return urls, big, n_orders, customers
 
 
 def main() -> None:
@@ -428,9 +430,9 @@ def main() -> None:
 
     with postgres() as admin:
         if args.reuse:
-            urls, big, n_orders = reuse(admin, args.reuse)
+            urls, big, n_orders, customers = reuse(admin, args.reuse)
         else:
-            urls, big, n_orders = build(admin, params)
+            urls, big, n_orders, customers = build(admin, params)
         dsns = {name: asyncpg_dsn(url) for name, url in urls.items()}
 
         stack = asyncio.run(
@@ -458,7 +460,7 @@ def main() -> None:
             print(f"timing {len(items)} reads, {args.repeat} times each...", flush=True)
             asyncio.run(time_cases(stack.url, items, headers, dsns, repeat=args.repeat, deep=args.deep))
         report(items)
-        print(f"(base: {params.customers:,} customers, {n_orders:,} orders + {args.push:,} pushed)")
+        print(f"(base: {customers:,} customers, {n_orders:,} orders + {args.push:,} pushed)")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from .complaints.models import Complaint, ComplaintCategory, ComplaintSla, Compl
 from .consent.models import Consent, ConsentRecord
 from .contacts.models import Contact
 from .customers.models import Customer, CustomerRef
-from .hygiene.models import CustomerMerge
+from .hygiene.models import CustomerMerge, DuplicateKey
 from .interactions.models import Interaction
 from .orders.models import Order
 from .profiles.models import ProfileAnswer
@@ -25,6 +25,7 @@ __all__ = [
     "CustomerMerge",
     "CustomerRef",
     "CustomerTag",
+    "DuplicateKey",
     "Interaction",
     "Order",
     "ProfileAnswer",

@@ -2,6 +2,8 @@
 
 from .base import Base
 from .batch.models import BatchRun
+from .currency_rates.models import CurrencyRate
+from .distributions.buckets import score_buckets
 from .distributions.cells import score_cells
 from .formulas.models import FormulaVersion
 from .model_fits.models import Calibration
@@ -14,6 +16,7 @@ __all__ = [
     "Base",
     "BatchRun",
     "Calibration",
+    "CurrencyRate",
     "CustomerScore",
     "FormulaVersion",
     "KnownCustomer",
@@ -23,5 +26,6 @@ __all__ = [
     "RuleSet",
     "ScoreChange",
     "StageChange",
+    "score_buckets",
     "score_cells",
 ]

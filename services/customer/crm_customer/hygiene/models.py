@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,3 +20,31 @@ class CustomerMerge(Base):
     survivor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("customers.id"))
     merged_by: Mapped[str | None] = mapped_column(String(100))
     merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DuplicateKey(Base):
+    """Live customers per normalized email or phone (`reason`), kept by triggers on customers (migration 0007)
+    in the transaction of every write, whichever path writes: the duplicates list reads the keys held by two
+    or more from the partial index instead of grouping every customer (issue 13)."""
+
+    __tablename__ = "duplicate_keys"
+    __table_args__ = (Index("ix_duplicate_keys_shared", "reason", "key", postgresql_where=text("n > 1")),)
+
+    reason: Mapped[str] = mapped_column(String(8), primary_key=True)  # email | phone
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class DuplicateKeyChange(Base):
+    """A statement's net change to the counts, appended by its trigger and folded into DuplicateKey when its
+    transaction commits (all of a transaction's keys at once, in key order, so writers never deadlock; a
+    marker row with n = 0 queues the fold)."""
+
+    __tablename__ = "duplicate_key_changes"
+    __table_args__ = (Index("ix_duplicate_key_changes_tx", "tx"),)
+    __mapper_args__ = {"primary_key": ["tx", "reason", "key"]}  # no key in the table: rows live until commit
+
+    tx: Mapped[int] = mapped_column(BigInteger, server_default=text("txid_current()"))
+    reason: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(Text)
+    n: Mapped[int] = mapped_column(Integer)

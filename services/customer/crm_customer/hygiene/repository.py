@@ -11,12 +11,15 @@ import asyncpg
 
 # --- duplicates ---------------------------------------------------------------------------------
 
+# The keys two or more live customers share, from the kept counts' partial index (hygiene/models.py
+# DuplicateKey); each key's customers from the column's own index.
 _KEY_GROUPS = """
-    SELECT {col} AS key, array_agg(id ORDER BY created_at, id) AS ids
-    FROM customers
-    WHERE merged_into IS NULL AND {col} IS NOT NULL AND ($1::text IS NULL OR {col} > $1)
-    GROUP BY {col} HAVING count(*) > 1
-    ORDER BY {col} LIMIT $2
+    SELECT d.key,
+           (SELECT array_agg(c.id ORDER BY c.created_at, c.id) FROM customers c
+            WHERE c.{col} = d.key AND c.merged_into IS NULL) AS ids
+    FROM duplicate_keys d
+    WHERE d.reason = '{col}' AND d.n > 1 AND d.key > coalesce($1::text, '')  -- keys are never empty
+    ORDER BY d.key LIMIT $2
 """
 
 

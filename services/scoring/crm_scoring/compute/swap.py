@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_shared.db import driver_connection
 
 from ..base import Base
-from ..distributions import cells
+from ..distributions.buckets import BUCKETS
+from ..distributions.cells import CELLS
 from ..purchases.models import KnownCustomer
 from ..rules.schemas import Rules
 from ..scores.models import CustomerScore
@@ -135,6 +136,11 @@ async def build_next(
     for _, ddl in _index_ddl():
         await conn.execute(ddl)
     lap("indexes")
+    # The score cells and buckets of the next table, aggregated while writers go on (distributions/kept.py).
+    for kept in KEPT:
+        for statement in kept.prepare_sql(NEXT):
+            await conn.execute(statement)
+    lap("aggregates")
     return Built(int(diffs.split()[-1]))
 
 
@@ -146,6 +152,10 @@ SELECT customer_id FROM {TABLE} WHERE computed_at >= $1
 UNION
 SELECT customer_id FROM {KnownCustomer.__tablename__} WHERE merged_into IS NOT NULL
 """
+
+
+KEPT = (CELLS, BUCKETS)  # tables kept by triggers on the scores (distributions/kept.py)
+_CAUGHT_UP = "(SELECT s.* FROM {table} s JOIN caught_up c ON c.customer_id = s.customer_id) AS t"
 
 
 async def swap_in(
@@ -166,15 +176,20 @@ async def swap_in(
     await conn.execute(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
     await conn.execute("DROP TABLE IF EXISTS caught_up")
     await conn.execute(_CATCH_UP_SQL, read_started)
+    for kept in KEPT:  # the rows the catch-up replaces leave the prepared cells and buckets...
+        await conn.execute(kept.adjust_sql(_CAUGHT_UP.format(table=NEXT), -1))
     await conn.execute(f"DELETE FROM {NEXT} n USING caught_up c WHERE n.customer_id = c.customer_id")
     overtaken = await conn.execute("DELETE FROM score_diffs d USING caught_up c WHERE d.customer_id = c.customer_id")
     await conn.execute(
         f"INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old JOIN caught_up c ON c.customer_id = old.customer_id"
     )
+    for kept in KEPT:  # ... and the rows taken over join them
+        await conn.execute(kept.adjust_sql(_CAUGHT_UP.format(table=TABLE), 1))
     lap("catch_up")
-    # The score cells (distributions/cells.py) become the next table's, and its writes keep them from here.
-    for statement in (*cells.rebuild_sql(NEXT), *cells.trigger_sql(NEXT)):
-        await conn.execute(statement)
+    # The score cells and buckets become the next table's, and its writes keep them from here.
+    for kept in KEPT:
+        for statement in (*kept.replace_sql(), *kept.trigger_sql(NEXT)):
+            await conn.execute(statement)
     lap("score_cells")
     # Before the DROP: from it to the commit readers wait too.
     counts = await record(session, conn, as_of=as_of, cause="batch", events_per_message=events_per_message)

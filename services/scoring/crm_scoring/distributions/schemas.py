@@ -55,7 +55,7 @@ class ClvQuery(SegmentFilter):
         max_digits=16,
         decimal_places=2,
         description="upper edge of the last bin (default: the 99th percentile of CLV, interpolated linearly, "
-        "rounded up to the cent); "
+        "estimated from the CLV buckets within 2.33%, rounded up to the cent); "
         "customers above it are counted in `above_max`",
     )
 
@@ -99,7 +99,8 @@ class ParetoPoint(BaseModel):
 class AbcDistribution(BaseModel):
     """Classes A, B, C (zero-filled; shares of all customers charted, classified or not) and the Pareto curve:
     the revenue share of the top customer share, customers sorted by total spend, largest first (net refunds
-    count as 0)."""
+    count as 0), from buckets of spend: exact at bucket edges, elsewhere between the exact share / 1.0233 and
+    the exact share."""
 
     total: int
     revenue: Money
@@ -131,7 +132,9 @@ class RfmDistribution(BaseModel):
 
 
 class ClvHistogram(BaseModel):
-    """`counts[i]` customers have edges[i] <= CLV < edges[i + 1] (the last bin includes its upper edge)."""
+    """`counts[i]` customers have edges[i] <= CLV < edges[i + 1] (the last bin includes its upper edge), as
+    estimated from buckets of CLV: the count below any edge is off by at most the customers whose CLV is
+    within 2.33% of that edge."""
 
     edges: list[Money]
     counts: list[int]

@@ -3,17 +3,17 @@ order, with shares; RFM segments in the order of the rule set in force, unknown 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..rules.repository import load_rules
 from ..scores.models import STAGES
 from ..scores.schemas import ABC_CLASSES
-from ..value.abc import pareto_curve
 from . import repository
+from .estimates import Bucketed, cents_up, pareto
 from .schemas import (
     AbcClassStats,
     AbcDistribution,
@@ -27,6 +27,7 @@ from .schemas import (
 )
 
 SCORES = (1, 2, 3, 4, 5)
+ZERO, CENT, P99 = Decimal("0.00"), Decimal("0.01"), Decimal("0.99")
 
 
 def _share(part: float | Decimal, whole: float | Decimal) -> float:
@@ -46,7 +47,6 @@ async def abc(session: AsyncSession, stages: Sequence[str] | None, points: int) 
     rows = await repository.abc_classes(session, stages)
     total = sum(r["n"] for r in rows.values())
     revenue = sum((r["revenue"] for r in rows.values()), Decimal("0.00"))
-    spend = np.concatenate([np.frombuffer(r["spend"], dtype=">f8") for r in rows.values()] or [np.empty(0)])
     classes = []
     for name in ABC_CLASSES:
         r = rows.get(name)
@@ -62,7 +62,8 @@ async def abc(session: AsyncSession, stages: Sequence[str] | None, points: int) 
                 drag=r["drag"] if r else 0,
             )
         )
-    curve = [ParetoPoint(customer_share=x, revenue_share=y) for x, y in pareto_curve(spend, points)]
+    spend = Bucketed.of(await repository.bucket_counts(session, "spend", stages, None))
+    curve = [ParetoPoint(customer_share=x, revenue_share=y) for x, y in pareto(spend, points)]
     unclassified = rows[None]["n"] if None in rows else 0
     return AbcDistribution(total=total, revenue=revenue, classes=classes, unclassified=unclassified, pareto=curve)
 
@@ -103,12 +104,23 @@ async def clv(
     bins: int,
     max_clv: Decimal | None,
 ) -> ClvHistogram:
-    row = await repository.clv_histogram(session, stages, classes, bins, max_clv)
+    rows = await repository.bucket_counts(session, "clv", stages, classes)
+    values = Bucketed.of(rows)
+    negative = any(r["bucket"] is not None and r["bucket"] < 0 for r in rows)
+    lo = min(await repository.least_clv(session, stages, classes), ZERO) if negative else ZERO
+    if max_clv is None:
+        p99 = values.percentile(P99)
+        max_clv = ZERO if p99 is None else cents_up(p99)
+    hi = max(max_clv, lo + bins * CENT)
+    # Edges rounded to the cent (half away from zero, as PostgreSQL's round), each bin at least a cent wide.
+    edges = [(lo + (hi - lo) * i / bins).quantize(CENT, ROUND_HALF_UP) for i in range(bins + 1)]
+    # customers below each inner edge, and at or below the last (the last bin is closed); none below the first
+    below = [0, *(values.count_below(float(e)) for e in edges[1:-1]), values.count_below(float(hi), inclusive=True)]
     return ClvHistogram(
-        edges=list(row["edges"]),
-        counts=list(row["counts"]),
-        max=row["edges"][-1],
-        scored=row["scored"],
-        above_max=row["above_max"],
-        unscored=row["unscored"],
+        edges=edges,
+        counts=[b - a for a, b in itertools.pairwise(below)],
+        max=edges[-1],
+        scored=values.valued,
+        above_max=values.valued - below[-1],
+        unscored=values.unvalued,
     )
