@@ -9,7 +9,7 @@ PARTS  := shared $(patsubst %/pyproject.toml,%,$(sort $(wildcard services/*/pypr
 STAMP  := $(VENV)/.installed-stamp
 PYPROJECTS := $(foreach p,$(PARTS),$(p)/pyproject.toml)
 
-.PHONY: install run token test lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads bench-churn bench-campaign bench-campaign-delivery clean
+.PHONY: install run token demo test lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads bench-churn bench-campaign bench-campaign-delivery clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ run: install
 # make token ROLE=agent   (a JWT for trying the API as that role; the running suite accepts it)
 token: install
 	@$(BIN)/python -m crm_shared.launcher --token $(or $(ROLE),analyst)
+
+# make demo [DEMO_ARGS="--customers 5000 --seed 3"]   (with `make run` going in another terminal: a few
+# thousand customers with a purchase history through the partner API, some complaints, a score recompute)
+demo: install
+	$(BIN)/python -m tools.demo $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -30,7 +30,9 @@ from .migrations import head_revision, known_revisions
 from .observability import REQUEST_ID_HEADER, configure_logging, health_router
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
+from .shutdown import GracefulShutdown
 from .topology import SERVICES
+from .tracing import start_tracing
 
 
 def create_service_app(
@@ -64,6 +66,8 @@ def create_service_app(
                 lock_timeout_ms=settings.db_lock_timeout_ms,
             )
             app.state.engine = engine
+            if tracing is not None:
+                tracing.instrument_engine(engine)
             app.state.sessionmaker = create_sessionmaker(engine, subscriptions=settings.subscribers)
             app.state.read_sessionmaker = create_read_sessionmaker(engine)
             app.state.head_revision = head_revision(service_dir)
@@ -81,6 +85,7 @@ def create_service_app(
                     backoff_base=settings.outbox_backoff_base,
                     backoff_cap=settings.outbox_backoff_cap_seconds,
                     give_up_after=timedelta(hours=settings.outbox_give_up_after_hours),
+                    tracing=tracing,
                 )
                 await relay.start()
                 app.state.relay_wakeup = relay.wake
@@ -90,19 +95,33 @@ def create_service_app(
             retention = Retention(settings.outbox_retention_days, settings.inbox_retention_days)
             housekeeper = Housekeeper(app.state.engine, retention, settings.housekeeping_interval_seconds)
             housekeeper.start()
+
+        def drain() -> None:
+            app.state.draining = True
+            if relay is not None:
+                relay.stop_claiming()
+
+        shutdown = GracefulShutdown(drain, delay=settings.shutdown_delay_seconds)
+        shutdown.install()
         try:
             yield
         finally:
-            app.state.draining = True
+            shutdown.uninstall()
+            drain()
             if housekeeper is not None:
                 await housekeeper.stop()
             if relay is not None:
                 await relay.stop()
             if service_dir is not None:
                 await app.state.engine.dispose()
+            if tracing is not None:
+                tracing.shutdown()
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = settings
+    tracing = start_tracing(settings)  # off unless configured
+    if tracing is not None:
+        tracing.instrument_app(app)
     install_error_handlers(app)
     app.add_exception_handler(EarlyAnswer, answer_early)
     # Inside the request id and the metrics (its 4xx are counted and traceable), outside every route. It

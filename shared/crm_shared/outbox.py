@@ -28,6 +28,7 @@ from .events import CLOUDEVENTS_BATCH
 from .http import ServiceClient
 from .settings import Subscription
 from .signing import signature_headers
+from .tracing import TRACEPARENT, Tracing, current_traceparent, delivery_span
 
 log = logging.getLogger("crm.outbox")
 NOTIFY_CHANNEL = "crm_outbox"
@@ -55,6 +56,8 @@ async def publish(session: AsyncSession, events: Sequence[dict[str, Any]]) -> No
     if not events:
         return
     subscriptions: Sequence[Subscription] = session.info.get("subscriptions", ())
+    if traceparent := current_traceparent():  # tracing on: the delivery continues this request's trace
+        events = [{TRACEPARENT: traceparent, **e} for e in events]
     types = {e["type"] for e in events}
     pending = subscribers_for(types, subscriptions)
     conn = await driver_connection(session)
@@ -140,6 +143,7 @@ class OutboxRelay:
         backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
         give_up_after: timedelta = timedelta(days=3),
+        tracing: Tracing | None = None,
     ) -> None:
         self._engine = engine
         self._source = source
@@ -153,7 +157,10 @@ class OutboxRelay:
         self._backoff_cap = backoff_cap
         self._give_up_after = give_up_after
         self._client = ServiceClient("", timeout=delivery_timeout, attempts=1)
+        self._delivery_timeout = delivery_timeout
+        self._tracing = tracing
         self._wake = asyncio.Event()
+        self._stopping = False  # set on shutdown: no new claim, the pass under way finishes
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self._down: set[str] = set()  # subscribers the last delivery could not reach
@@ -181,7 +188,20 @@ class OutboxRelay:
             log.warning("outbox relay cannot LISTEN (%s); polling every %.1f s", type(exc).__name__, self._poll)
             self._listener = None
 
+    def stop_claiming(self) -> None:
+        """Claim no more messages (SIGTERM: other replicas, or this one's successor, deliver the rest);
+        a pass under way still delivers and records what it claimed."""
+        self._stopping = True
+        self._wake.set()
+
     async def stop(self) -> None:
+        """Stop claiming, let the pass under way record its outcomes (bounded by one delivery timeout, after
+        which it is cancelled and its claims roll back for another relay), then close."""
+        self.stop_claiming()
+        if self._task is not None:
+            _, running = await asyncio.wait({self._task}, timeout=self._delivery_timeout + 5)
+            for task in running:
+                task.cancel()
         for task in [*self._probes.values(), *([self._task] if self._task else [])]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -192,7 +212,7 @@ class OutboxRelay:
         await self._client.aclose()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self._listen()
             try:
                 delivered = await self.deliver_due()
@@ -202,6 +222,8 @@ class OutboxRelay:
             if delivered:
                 continue
             self._wake.clear()
+            if self._stopping:  # checked after the clear: a stop_claiming() just before is not missed
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
 
@@ -260,7 +282,10 @@ class OutboxRelay:
             events += [e for e in row.events if _matches(e["type"], sub.types)]
             if len(events) < MAX_EVENTS_PER_POST and i < len(owed) - 1:
                 continue
-            error = await self._post(sub, chunk, events) if events else None
+            error = None
+            if events:
+                with delivery_span(self._tracing, name, events):
+                    error = await self._post(sub, chunk, events)
             if error is not None:
                 return {row.id: error for row in owed[owed.index(chunk[0]) :]}
             chunk, events = [], []
@@ -271,6 +296,8 @@ class OutboxRelay:
         headers = {"content-type": CLOUDEVENTS_BATCH, "ce-source": self._source}
         message_id = f"{self._source}:{chunk[0].id}-{chunk[-1].id}"
         headers.update(signature_headers(self._secret, message_id, body))
+        if self._tracing is not None:
+            self._tracing.inject(headers)
         try:
             response = await self._client.request("POST", sub.url, content=body, headers=headers)
         except Exception as exc:

@@ -70,6 +70,15 @@ class ServiceSettings(BaseSettings):
     housekeeping_interval_seconds: float = 600.0
     outbox_retention_days: int = 7
     inbox_retention_days: int = 30
+    # On SIGTERM /readyz answers 503 at once and the server keeps serving this long before it stops
+    # accepting connections and drains (crm_shared/shutdown.py). 0 under Kubernetes, whose preStop sleep
+    # does the same; a few seconds behind a load balancer that learns of the stop only from /readyz.
+    shutdown_delay_seconds: float = Field(default=0.0, ge=0, le=60)
+    # OpenTelemetry traces (crm_shared/tracing.py), off by default: "otlp" exports over OTLP/HTTP to
+    # otel_endpoint (default: the standard OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4318), "console"
+    # prints them. Needs the OpenTelemetry packages listed in requirements-dev.txt.
+    otel_traces: Literal["none", "otlp", "console"] = "none"
+    otel_endpoint: str | None = None
 
     @model_validator(mode="after")
     def _secrets_configured(self) -> ServiceSettings:

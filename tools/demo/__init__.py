@@ -1,0 +1,1 @@
+"""`make demo`: sample customers and purchase histories for a running suite (see __main__.py)."""
