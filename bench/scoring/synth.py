@@ -438,8 +438,16 @@ async def copy_binary(dsn: str, table: str, columns: Sequence[str], chunks: Sequ
 
 
 async def _index_ddl(conn: asyncpg.Connection, table: str) -> tuple[list[str], list[str]]:
-    """(drop, create) statements for a table's primary key and indexes, taken from the migrated schema."""
+    """(drop, create) statements for a table's primary key and indexes, taken from the migrated schema; foreign
+    keys of other tables that reference them (purchase_refunds -> purchases) go first and come back last."""
     drop, create = [], []
+    referencing = await conn.fetch(
+        "SELECT conname, conrelid::regclass::text AS owner, pg_get_constraintdef(oid) AS def FROM pg_constraint "
+        "WHERE confrelid = $1::regclass AND contype = 'f'",
+        table,
+    )
+    for f in referencing:
+        drop.append(f'ALTER TABLE {f["owner"]} DROP CONSTRAINT "{f["conname"]}"')
     constraints = await conn.fetch(
         "SELECT conname, pg_get_constraintdef(oid) AS def, conindid FROM pg_constraint "
         "WHERE conrelid = $1::regclass AND contype IN ('p', 'u')",
@@ -457,6 +465,7 @@ async def _index_ddl(conn: asyncpg.Connection, table: str) -> tuple[list[str], l
     for i in indexes:
         drop.append(f"DROP INDEX {i['name']}")
         create.append(i["def"])
+    create.extend(f'ALTER TABLE {f["owner"]} ADD CONSTRAINT "{f["conname"]}" {f["def"]}' for f in referencing)
     return drop, create
 
 

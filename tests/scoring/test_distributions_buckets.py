@@ -285,3 +285,41 @@ async def test_the_clv_histogram_is_within_its_tolerance(reader, db, stages, cla
     for i, edge in enumerate(edges):
         exact_below = sum(v <= edge if i == len(edges) - 1 else v < edge for v in values)
         assert abs(int(below[i]) - exact_below) <= _near(values, edge), (edge, below[i], exact_below)
+
+
+async def test_clv_range_counts_from_the_buckets_equal_counts_on_the_table(reader, db):
+    """Ranges inside one bucket, across many, open on either side, on bucket edges and on tied values,
+    with and without stage and class: the count read through the kept buckets is the table's, exactly."""
+    rows = drawn_scores(21, 600)
+    await add_scores(db, rows)
+    rng = random.Random(4)
+    values = sorted({r[2] for r in rows if r[2] is not None and r[2] > 0})
+    ranges = [("750.00", "750.00"), ("750.00", None), (None, "750.00"), (f"{lower_edge(300):.2f}", None)]
+    ranges += [(str(rng.choice(values)), None) for _ in range(3)] + [(None, str(rng.choice(values))) for _ in range(3)]
+    ranges += [tuple(sorted((rng.choice(values), rng.choice(values)), key=Decimal)) for _ in range(6)]
+    ranges += [("0.01", "0.02"), ("1000000", None)]
+    for low, high in ranges:
+        for segment in ({}, {"stage": ["growth", "decline"]}, {"abc_class": "A"}):
+            params = segment | {k: str(v) for k, v in (("clv_min", low), ("clv_max", high)) if v is not None}
+            where = (
+                ["clv IS NOT NULL"] + [f"clv >= {low}"] * (low is not None) + [f"clv <= {high}"] * (high is not None)
+            )
+            if "stage" in segment:
+                where.append("stage IN ('growth', 'decline')")
+            if "abc_class" in segment:
+                where.append("abc_class = 'A'")
+            r = await reader.get("/api/v1/scores/customers/count", params=params)
+            assert r.status_code == 200, r.text
+            expected = await db.fetchval(f"SELECT count(*) FROM customer_scores WHERE {' AND '.join(where)}")
+            assert r.json()["count"] == expected, params
+
+
+def test_which_counts_read_the_clv_buckets():
+    from crm_scoring.scores.repository import _by_clv_buckets
+    from crm_scoring.scores.schemas import ScoreFilters
+
+    assert _by_clv_buckets(ScoreFilters(clv_min=Decimal("10"), stage=["growth"], abc_class=["A"]))
+    assert _by_clv_buckets(ScoreFilters(clv_max=Decimal("10")))
+    assert not _by_clv_buckets(ScoreFilters(clv_min=Decimal("0")))  # zero and negatives: on the table
+    assert not _by_clv_buckets(ScoreFilters(clv_min=Decimal("10"), gold=True))  # not a bucket key
+    assert not _by_clv_buckets(ScoreFilters(clv_min=Decimal("10"), p_alive_max=0.5))

@@ -95,11 +95,14 @@ async def test_scores_grouped_with_explanation_and_horizons(reader, db):
     assert summary["recency_days"] == 31
     assert summary["first_purchase_at"] == "2025-01-10T00:00:00Z"
     assert summary["product_lines"] == []
-    assert body["rfm"] == {"r": 5, "f": 4, "m": 5, "segment": "champions"}
+    assert body["rfm"] == {"r": 5, "f": 4, "m": 5, "segment": "champions", "frequency_basis": "purchase_days"}
     assert body["abc"] == {"class": "A", "gold": True, "drag": False}
     assert body["clv"] == {
         "p_alive": 0.93,
         "churn_risk": 0.07,
+        "churn_signal": "mbgnbd.p_no_purchase",  # a calibration without a choice: the fallback
+        "churn_horizon_days": None,
+        "purchase_model": "mbgnbd",
         "expected_purchases": {"90": 1.5, "365": 4.25},
         "expected_spend": "900.00",
         "clv": "812.40",

@@ -81,6 +81,8 @@ async def test_item_is_a_compact_row(reader, base):
         "clv": "900.00",
         "p_alive": 0.95,
         "churn_risk": 0.05,
+        "expected_purchases": None,
+        "expected_spend": None,
         "total_spend": "5000.00",
         "last_purchase_at": "2026-10-01T00:00:00Z",
     }

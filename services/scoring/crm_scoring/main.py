@@ -10,6 +10,7 @@ from crm_shared.app import create_service_app
 
 from .batch.endpoints import router as batch_router
 from .config import Settings
+from .currency_rates.endpoints import router as currency_rates_router
 from .distributions.endpoints import router as distributions_router
 from .formulas.endpoints import router as formulas_router
 from .model_fits.endpoints import router as models_router
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             models_router,
             scores_router,
             distributions_router,
+            currency_rates_router,
         ],
         event_handlers=HANDLERS,
     )

@@ -5,10 +5,11 @@ before trusting them (and how it compares rule or formula changes) without touch
 Measured per run, for every fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD): purchase days predicted for
 the window (the conditional expectation over its length) against those made, and how well three of its
 signals rank the buyers who then bought nothing (AUC): 1 - P(alive), P(no purchase in the window) and minus
-the expected purchases; beside them the AUC of plain days-since-last-purchase. The top-level figures are the
-scoring model's (MBG/NBD: the churn risk customers get). Purchases made in the window are the purchase days
-added between the two dates (an order placed before `as_of` but cancelled later can make that one fewer;
-counts are floored at 0).
+the expected purchases; beside them the AUC of plain days-since-last-purchase. The top-level figures are those
+the customers got: the churn risk from the signal the run chose (selection/choose.py, judged on the history
+before as_of only) and the expected purchases of the purchase model it chose. Purchases made in the window
+are the purchase days added between the two dates (an order placed before `as_of` but cancelled later can
+make that one fewer; counts are floored at 0).
 """
 
 from __future__ import annotations
@@ -16,28 +17,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from ..clv._fit import FitResult
 from ..clv.summary import group
 from ..clv.value import PURCHASE_MODELS, purchase_model
 from ..compute.fitting import usable
 from ..compute.model_inputs import model_inputs
-from ..compute.score import PURCHASE_MODEL, Calibration
+from ..compute.score import Calibration
 from ..compute.summary import Summaries
 from ..rules.schemas import Rules
-
-
-def auc(score: np.ndarray, positive: np.ndarray) -> float | None:
-    """Mann-Whitney AUC: P(score of a positive > score of a negative), ties counted half."""
-    ok = np.isfinite(score)
-    score, positive = score[ok], positive[ok]
-    n_pos = int(positive.sum())
-    n_neg = positive.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+from ..selection.ranking import auc
+from ..selection.split import purchase_days_after
 
 
 def _ratio(predicted: float, actual: int) -> float | None:
@@ -74,13 +64,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """`then`: the summaries as of the run's date; `later`: as of the end of the window."""
     holdout_days = later.as_of_day - then.as_of_day
-    then_keys = np.ascontiguousarray(then["customer_id"]).view("S16")
-    later_keys = np.ascontiguousarray(later["customer_id"]).view("S16")
-    at = np.minimum(np.searchsorted(later_keys, then_keys), max(len(later_keys) - 1, 0))
-    found = (later_keys[at] == then_keys) if len(later_keys) else np.zeros(len(then_keys), dtype=bool)
-    days_later = np.where(found, later["n_days"][at] if len(later_keys) else 0, then["n_days"])
     buyers = then["n_days"] > 0
-    actual = np.maximum(days_later - then["n_days"], 0)[buyers]
+    actual = purchase_days_after(then, later)[buyers]
     out: dict[str, Any] = {
         "as_of": then.as_of.isoformat(),
         "until": later.as_of.isoformat(),
@@ -90,6 +75,8 @@ def evaluate(
         "share_without_purchase": float((actual == 0).mean()) if actual.size else None,
         "recency_auc": None,
         "churn_auc": None,
+        "churn_signal": None if cal.selection is None else cal.selection.churn_signal,
+        "purchase_model": cal.purchase_model,
         "predicted_purchase_days": None,
         "predicted_over_actual": None,
         "models": {},
@@ -109,7 +96,7 @@ def evaluate(
         if usable(fit):
             assert fit is not None
             out["models"][name] = model_figures(fit, x, t_x, T, horizon, actual)
-    scoring = out["models"].get(PURCHASE_MODEL)
+    scoring = out["models"].get(cal.purchase_model)
     if scoring is not None:
         out["predicted_purchase_days"] = scoring["predicted_purchase_days"]
         out["predicted_over_actual"] = scoring["predicted_over_actual"]

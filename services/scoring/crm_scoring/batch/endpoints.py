@@ -7,14 +7,16 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
+from crm_shared import ndjson
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.pagination import Page, PageDep
 
-from ..scores.schemas import ScoreCount, ScoreFiltersQuery, ScoreListQueryDep, list_page
-from . import service
+from ..scores.schemas import ScoreCount, ScoreExportQueryDep, ScoreFiltersQuery, ScoreListQueryDep, list_page
+from . import service, snapshot
 from .schemas import RecomputeRequest, RunRead, RunScoreListItem, RunScoreRead
 
 router = APIRouter(prefix="/api/v1/scores", tags=["batch"])
@@ -75,6 +77,21 @@ async def list_run_scores(
     segment would have been as of the run's date), each with its expected purchases per run horizon and its
     expected spend: one page of up to 1,000 customers instead of one read per customer."""
     return await service.list_run_scores(session, run_id, query, list_page(request, query))
+
+
+@router.get("/runs/{run_id}/customers/export", response_class=StreamingResponse, responses=ndjson.RESPONSES)
+async def export_run_scores(
+    run_id: RunId,
+    request: Request,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow(READ)],
+    query: ScoreExportQueryDep,
+) -> StreamingResponse:
+    """A backtest's copy streamed as NDJSON (one list item per line, with expected purchases per run horizon
+    and expected spend), filtered like the list, by customer id; resume with `after` = the last line's
+    `customer_id`."""
+    run = await service.run_with_copies(session, run_id)
+    return ndjson.response(snapshot.export(request.app.state.read_sessionmaker, run, query, query.after))
 
 
 @router.get("/runs/{run_id}/customers/count", response_model=ScoreCount)

@@ -30,6 +30,8 @@ def fit_models(
     mi: ModelInputs,
     previous: Mapping[str, FitResult] | None = None,
     purchase_models: Sequence[PurchaseModel] = LIVE_PURCHASE_MODELS,
+    *,
+    spend: bool = True,
 ) -> tuple[dict[str, FitResult], list[str]]:
     """The purchase models on every buyer, Gamma-Gamma on repeat buyers with positive spend, in parallel
     threads (SciPy's special functions and NumPy release the GIL). A previous fit of a model is its single
@@ -50,9 +52,11 @@ def fit_models(
     if has.sum() < MIN_BUYERS:
         notes.append(f"purchase models not fitted: {int(has.sum())} buyers (< {MIN_BUYERS})")
     else:
-        for model in purchase_models:
+        for model in {m.name: m for m in purchase_models}.values():
             jobs[model.name] = partial(model.fit, x, t_x, T, start(model.name))
-    if repeat.sum() < MIN_REPEAT_BUYERS:
+    if not spend:
+        pass
+    elif repeat.sum() < MIN_REPEAT_BUYERS:
         notes.append(f"spend model not fitted: {int(repeat.sum())} repeat buyers (< {MIN_REPEAT_BUYERS})")
     else:
         jobs[gammagamma.MODEL] = partial(gammagamma.fit, mi.x[repeat], mi.m_x[repeat], start(gammagamma.MODEL))

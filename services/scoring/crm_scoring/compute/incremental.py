@@ -27,7 +27,9 @@ async def rescore(
     as_of = as_of or datetime.now(UTC)
     state = await load_state(session)
     conn = await driver_connection(session)
-    summaries = await read_summaries(conn, as_of, trend_window_days=state.rules.clv.trend_window_days, customers=ids)
+    summaries = await read_summaries(
+        conn, as_of, trend_window_days=state.rules.clv.trend_window_days, customers=ids, tenant=state.rules.tenant
+    )
     if len(summaries) == 0:
         return None
     scored = score(summaries, state.rules, state.formula_version, state.formula, state.calibration)

@@ -10,32 +10,48 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from ..clv._fit import FitResult
 from ..clv.value import score_customers
 from ..formulas.engine import Formula
 from ..formulas.engine import score as composite_score
 from ..rules.schemas import Rules
+from ..selection.apply import churn_risk
+from ..selection.choose import Selection
+from ..selection.signals import model_signal
 from ..value.abc import abc_classes, gold_flags
 from ..value.cuts import Cuts, cuts_from_levels, place
 from ..value.rfm import quintile_scores, segment_codes
 from .fitting import usable
 from .lifecycle import stages
 from .model_inputs import ModelInputs, model_inputs
-from .summary import BRAND_CONTRIBUTIONS, PAYMENT_TERMS, Summaries
+from .summary import BRAND_CONTRIBUTIONS, DAYS_PER_MONTH, PAYMENT_TERMS, Summaries
 
-DAYS_PER_MONTH = 365.25 / 12
-PURCHASE_MODEL = "mbgnbd"  # the churn signal: see clv/value.py
+# P(alive) and the lifecycle stages read MBG/NBD (its thresholds are set on it; see clv/value.py); expected
+# purchases and CLV read the calibration's chosen purchase model, this one until a batch has chosen.
+PURCHASE_MODEL = "mbgnbd"
 SPEND_MODEL = "gammagamma"
+# What RFM's F counts: distinct purchase days, as the lifecycle stages and the purchase models do (several
+# orders on one day are one purchase occasion), so "champion" never goes with "one purchase day so far".
+RFM_FREQUENCY = "purchase_days"
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fits and cut points in force (id None: not stored yet, or none exists)."""
+    """Fits, cut points and the choices made by evidence in force (id None: not stored yet, or none exists)."""
 
     id: int | None = None
     fits: dict[str, FitResult] = field(default_factory=dict)
     cuts: dict[str, Cuts] = field(default_factory=dict)
+    selection: Selection | None = None
+    classifier: HistGradientBoostingClassifier | None = None  # when the chosen churn signal needs it
+
+    @property
+    def purchase_model(self) -> str:
+        """The model for expected purchases and CLV: the chosen one if its fit is usable."""
+        chosen = self.selection.purchase_model if self.selection is not None else None
+        return chosen if chosen is not None and usable(self.fits.get(chosen)) else PURCHASE_MODEL
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,8 @@ def derive(s: Summaries) -> Derived:
     tenure = np.where(has, (s.as_of_day - s["first_day"]) / DAYS_PER_MONTH, np.nan)
     months = np.maximum(tenure, 1.0)  # rates over less than a month are per month of one month
     with np.errstate(invalid="ignore", divide="ignore"):
-        avg = np.where(n_orders > 0, s["total"] / n_orders, np.nan)
+        priced = n_orders - s["n_unpriced"]  # orders without a rate to the reporting currency have no spend
+        avg = np.where(priced > 0, s["total"] / priced, np.nan)
     return Derived(
         recency_days=recency,
         tenure_months=tenure,
@@ -81,39 +98,43 @@ def derive(s: Summaries) -> Derived:
 def cut_base(s: Summaries, d: Derived, rules: Rules) -> dict[str, Cuts]:
     """The batch's cut points over its whole base: RFM quintiles, ABC classes and the gold share."""
     has = s["n_days"] > 0
-    total, n_orders = s["total"], s["n_orders"].astype(np.float64)
+    total, days = s["total"], s["n_days"].astype(np.float64)  # RFM's F: purchase days (see RFM_FREQUENCY)
     base = has & np.isfinite(total)
     abc = abc_classes(total, rules.abc.thresholds())
     abc_level = np.select([abc == "A", abc == "B"], [3, 2], 1)
     gold_level = gold_flags(s["spend_12m"], rules.abc.gold_share).astype(np.int64) + 1
     return {
         "r": cuts_from_levels(-d.recency_days, quintile_scores(d.recency_days, base, higher_is_better=False), 5),
-        "f": cuts_from_levels(n_orders, quintile_scores(n_orders, base), 5),
+        "f": cuts_from_levels(days, quintile_scores(days, base), 5),
         "m": cuts_from_levels(total, quintile_scores(total, base), 5),
         "abc": cuts_from_levels(total, abc_level, 3),
         "gold": cuts_from_levels(s["spend_12m"], gold_level, 2),
     }
 
 
-def _clv_block(mi: ModelInputs, cal: Calibration, rules: Rules, n: int) -> dict[str, np.ndarray]:
+def _clv_block(s: Summaries, mi: ModelInputs, cal: Calibration, rules: Rules) -> dict[str, np.ndarray]:
     """P(alive), churn risk, expected purchases per horizon, expected spend and CLV; NaN when the
     calibration has no usable fits. Special functions run once per distinct (x, t_x, T)."""
+    n = len(s)
     horizons = rules.clv.horizons_days
     out = {name: np.full(n, np.nan) for name in ("p_alive", "churn_risk", "expected_spend", "clv")}
     out.update({f"exp_{i}": np.full(n, np.nan) for i in range(len(horizons))})
-    purchase_fit, spend_fit = cal.fits.get(PURCHASE_MODEL), cal.fits.get(SPEND_MODEL)
+    purchase_fit, spend_fit = cal.fits.get(cal.purchase_model), cal.fits.get(SPEND_MODEL)
+    alive_fit = cal.fits.get(PURCHASE_MODEL)
     has = mi.has_purchase
-    if not usable(purchase_fit) or not has.any():
+    if not usable(purchase_fit) or not usable(alive_fit) or not has.any():
         return out
     assert purchase_fit is not None
+    assert alive_fit is not None
     if not usable(spend_fit) or spend_fit.params["q"] <= 1:  # type: ignore[union-attr]
         spend_fit = None  # E[spend] = p gamma / (q - 1) is finite only for q > 1
+    x, t_x, T = mi.x[has], mi.t_x[has], mi.T[has]
     value = score_customers(
         purchase_fit,
         spend_fit,
-        mi.x[has],
-        mi.t_x[has],
-        mi.T[has],
+        x,
+        t_x,
+        T,
         np.where(mi.x[has] > 0, np.maximum(np.nan_to_num(mi.m_x[has]), 0.0), 0.0),
         unit_days=rules.clv.unit_days,
         horizons_days=horizons,
@@ -122,8 +143,18 @@ def _clv_block(mi: ModelInputs, cal: Calibration, rules: Rules, n: int) -> dict[
         annual_discount_rate=rules.clv.annual_discount_rate,
         margin=rules.clv.margin,
     )
-    out["p_alive"][has] = value.p_alive
-    out["churn_risk"][has] = value.churn_risk
+    out["p_alive"][has] = (
+        value.p_alive if purchase_fit is alive_fit else 1.0 - model_signal("mbgnbd.p_dropout", cal.fits, x, t_x, T, 0.0)
+    )
+    out["churn_risk"], _ = churn_risk(
+        s,
+        mi,
+        cal.fits,
+        cal.selection,
+        cal.classifier,
+        horizon_days=rules.churn.horizon_days,
+        unit_days=rules.clv.unit_days,
+    )
     for i, h in enumerate(horizons):
         out[f"exp_{i}"][has] = value.expected_purchases[h]
     out["expected_spend"][has] = value.expected_spend
@@ -157,7 +188,7 @@ def score(
         d = derive(s)
     mi = model_inputs(s, rules.clv.unit_days)
     has = mi.has_purchase
-    total, n_orders = s["total"], s["n_orders"].astype(np.float64)
+    total, days = s["total"], s["n_days"].astype(np.float64)
     out: dict[str, np.ndarray] = {
         "customer_id": s["customer_id"],
         "n_days": s["n_days"],
@@ -177,7 +208,7 @@ def score(
     # Base-relative classes against the calibration's cuts (none before the first batch: unscored).
     cuts = cal.cuts
     eligible = has & np.isfinite(total)
-    for axis, key in (("r", -d.recency_days), ("f", n_orders), ("m", total)):
+    for axis, key in (("r", -d.recency_days), ("f", days), ("m", total)):
         out[axis] = place(key, cuts[axis], eligible).astype(np.int16) if axis in cuts else np.zeros(n, np.int16)
     seg, _ = segment_codes(
         out["r"], out["f"], out["m"], [r.model_dump(exclude_none=True) for r in rules.rfm_segments.segments]
@@ -206,7 +237,7 @@ def score(
         composite = np.zeros(n)
     out["composite"] = composite
     out["formula_version"] = np.full(n, formula_version if formula_version is not None else -1, dtype=np.int32)
-    out.update(_clv_block(mi, cal, rules, n))
+    out.update(_clv_block(s, mi, cal, rules))
     stage, rule = stages(
         rules.lifecycle,
         n_days=s["n_days"],

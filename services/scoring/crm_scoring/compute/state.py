@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,13 @@ from ..formulas.exceptions import NoActiveFormula
 from ..model_fits.models import Calibration as CalibrationRow
 from ..rules.repository import load_rules
 from ..rules.schemas import Rules
+from ..selection.choose import Selection
+from ..selection.classifier import CACHE, Classifier, loads
+from ..selection.signals import CLASSIFIED
 from .fitting import fit_from_json
 from .score import Calibration
+
+log = logging.getLogger("crm.scoring")
 
 
 @dataclass(frozen=True)
@@ -30,17 +36,36 @@ class ScoringState:
         return [s.name for s in self.rules.rfm_segments.segments]
 
 
-def calibration_from_row(row: CalibrationRow | None) -> Calibration:
+def calibration_from_row(row: CalibrationRow | None, classifier: Classifier | None = None) -> Calibration:
     if row is None:
         return Calibration()
     fits = {name: fit_from_json(data) for name, data in row.fits.items()}
     cuts: dict[str, Any] = dict(row.cuts)
-    return Calibration(row.id, fits, cuts)
+    selection = None if row.selection is None else Selection.from_json(row.selection)
+    return Calibration(row.id, fits, cuts, selection, classifier)
+
+
+async def _classifier(session: AsyncSession, calibration_id: int) -> Classifier | None:
+    """The calibration's churn classifier, loaded once per process. One that cannot be loaded is logged and
+    scoring goes on with the fallback signal (selection/apply.py) rather than failing every event."""
+    model = CACHE.get(calibration_id)
+    if model is None:
+        data = await session.scalar(select(CalibrationRow.churn_classifier).where(CalibrationRow.id == calibration_id))
+        if data is None:
+            return None
+        try:
+            model = loads(data)
+        except Exception:
+            log.exception("the churn classifier of calibration %s cannot be loaded", calibration_id)
+            return None
+        CACHE.put(calibration_id, model)
+    return model
 
 
 async def current_calibration(session: AsyncSession) -> Calibration:
     row = await session.scalar(select(CalibrationRow).order_by(CalibrationRow.id.desc()).limit(1))
-    return calibration_from_row(row)
+    needs_model = row is not None and row.selection is not None and row.selection.get("churn_signal") in CLASSIFIED
+    return calibration_from_row(row, await _classifier(session, row.id) if needs_model else None)  # type: ignore[union-attr]
 
 
 async def active_formula(session: AsyncSession) -> tuple[int | None, Formula | None]:

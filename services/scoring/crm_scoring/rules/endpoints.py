@@ -18,7 +18,7 @@ from .schemas import Abc, RuleSetRead
 
 router = APIRouter(prefix="/api/v1/scores", tags=["rules"])
 READ, WRITE = "scores:read", "scores:write"
-Name = Annotated[str, Path(max_length=32, description="rfm_segments, abc, lifecycle, clv or changes")]
+Name = Annotated[str, Path(max_length=32, description="rfm_segments, abc, lifecycle, clv, changes, churn or tenant")]
 
 
 @router.get("/rules", response_model=dict[str, RuleSetRead])

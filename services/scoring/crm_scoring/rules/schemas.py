@@ -4,10 +4,13 @@ to its model."""
 
 from __future__ import annotations
 
-from typing import Any, Self
+from functools import cache
+from typing import Any, Literal, Self
+from zoneinfo import available_timezones
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..currency_rates.codes import check_currency
 from ..value.abc import AbcThresholds
 from ..value.errors import FormulaError
 from ..value.rfm import RFM_SEGMENTS_DEFAULT, validate_segments
@@ -111,12 +114,69 @@ class Changes(_Rules):
     p_alive: float = Field(default=0.05, ge=0, le=1)
 
 
+# The churn-risk signals a batch can choose from (selection/signals.py computes them).
+ChurnSignal = Literal[
+    "auto",
+    "mbgnbd.p_no_purchase",
+    "mbgnbd.p_dropout",
+    "bgnbd.p_no_purchase",
+    "paretonbd.p_no_purchase",
+    "paretonbd.p_dropout",
+    "classifier",
+    "blend",
+]
+
+
+class Churn(_Rules):
+    """The churn risk: the probability of no purchase in the next `horizon_days` days. With `signal: auto` each
+    batch that refits holds out the last `horizon_days` of history, scores the customers as they were before it
+    with every candidate (each purchase model's P(no purchase) and 1 - P(alive), a gradient-boosted classifier
+    trained on the tenant's own history, and the blend of the classifier with the best model), and keeps the
+    one that ranked best the customers who then bought nothing; a named signal is used as is."""
+
+    # A year by default: the lifecycle's own churn rule (no purchase for churned_days, 365), so a churn risk
+    # of 0.8 means what the churn service's threshold reads it as. The choice needs one horizon of history.
+    horizon_days: int = Field(default=365, ge=7, le=730, description="the churn risk's horizon in days")
+    signal: ChurnSignal = Field(default="auto", description="auto (chosen by evidence) or a fixed signal")
+    validation_share: float = Field(
+        default=0.3, ge=0.1, le=0.5, description="share of the held-out customers kept to compare candidates"
+    )
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+class Tenant(_Rules):
+    """The tenant's money and days: amounts in other currencies are converted to `reporting_currency` at the
+    dated rates loaded under /scores/currency-rates (an order without a rate counts as a purchase but not as
+    spend), and purchase days, recency and the trend windows are days of `time_zone`."""
+
+    reporting_currency: str = Field(default="EUR", description="ISO 4217 code the spend figures are in")
+    time_zone: str = Field(default="UTC", description="IANA time zone whose days the purchase days are")
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _currency(cls, code: str) -> str:
+        return check_currency(code)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        if name not in _zones():
+            raise ValueError("must be an IANA time zone name, such as Europe/Paris")
+        return name
+
+
 RULE_SETS: dict[str, type[_Rules]] = {
     "rfm_segments": RfmSegments,
     "abc": Abc,
     "lifecycle": Lifecycle,
     "clv": Clv,
     "changes": Changes,
+    "churn": Churn,
+    "tenant": Tenant,
 }
 
 
@@ -137,10 +197,12 @@ class Rules(BaseModel):
     lifecycle: Lifecycle = Lifecycle()
     clv: Clv = Clv()
     changes: Changes = Changes()
+    churn: Churn = Churn()
+    tenant: Tenant = Tenant()
 
 
 class RuleSetRead(BaseModel):
-    name: str = Field(description="the rule set: rfm_segments, abc, lifecycle, clv or changes")
+    name: str = Field(description="the rule set: rfm_segments, abc, lifecycle, clv, changes, churn or tenant")
     rules: dict[str, Any] = Field(description="the rules in force")
     version: int = Field(description="increases on each change; the ETag. 0: built-in defaults, never stored")
     updated_at: AwareDatetime | None = Field(description="UTC; null for built-in defaults")

@@ -6,7 +6,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 
+from crm_shared import ndjson
 from crm_shared.access import allow
 from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep
@@ -18,6 +20,7 @@ from .schemas import (
     ScoreChangeRead,
     ScoreCount,
     ScoreExplanation,
+    ScoreExportQueryDep,
     ScoreFiltersQuery,
     ScoreListItem,
     ScoreListQueryDep,
@@ -43,6 +46,16 @@ async def list_scores(
     (the campaign service pages through large segments). Sorted by CLV, highest first, by default; customers
     without a value for the sort key (no CLV before the first calibration) come last, by id."""
     return await service.list_scores(session, query, list_page(request, query))
+
+
+@router.get("/customers/export", response_class=StreamingResponse, responses=ndjson.RESPONSES)
+async def export_scores(
+    request: Request, principal: Annotated[Principal, allow(SCOPE)], query: ScoreExportQueryDep
+) -> StreamingResponse:
+    """Every customer the filters select, streamed as NDJSON (one list item per line, with expected purchases
+    and spend), by customer id: the list's rows without paging. Resume a cut download with `after` = the last
+    line's `customer_id`."""
+    return ndjson.response(service.export_lines(request.app.state.read_sessionmaker, query, query.after))
 
 
 @router.get("/customers/count", response_model=ScoreCount)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, distinct, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, and_, distinct, exists, func, or_, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.db import driver_connection
 from crm_shared.pagination import keyset_after
 
+from ..distributions.buckets import RATIO, score_buckets
 from ..distributions.cells import score_cells
 from ..formulas.models import FormulaVersion
 from ..model_fits.models import Calibration
@@ -78,7 +80,7 @@ def _product_lines() -> Any:
 
 async def detail(session: AsyncSession, customer_id: uuid.UUID) -> Row[Any] | None:
     """The score row with what explaining it needs: the known attributes, the formula version it was
-    scored with, the horizons of its calibration and the product lines, in one round trip."""
+    scored with, the horizons and choices of its calibration and the product lines, in one round trip."""
     stmt = (
         select(
             S,
@@ -88,6 +90,7 @@ async def detail(session: AsyncSession, customer_id: uuid.UUID) -> Row[Any] | No
             KnownCustomer.share_of_wallet,
             FormulaVersion.formula,
             Calibration.rules["clv"]["horizons_days"].label("horizons"),
+            Calibration.selection.label("selection"),
             _product_lines().label("product_lines"),
         )
         .outerjoin(KnownCustomer, KnownCustomer.customer_id == S.customer_id)
@@ -96,6 +99,15 @@ async def detail(session: AsyncSession, customer_id: uuid.UUID) -> Row[Any] | No
         .where(S.customer_id == customer_id)
     )
     return (await session.execute(stmt)).one_or_none()
+
+
+async def horizons(session: AsyncSession, calibration_ids: Iterable[int]) -> dict[int, list[int]]:
+    """The horizons in days of each calibration's expected purchases (the rules in force when it was made)."""
+    ids = sorted(set(calibration_ids))
+    if not ids:
+        return {}
+    stmt = select(Calibration.id, Calibration.rules["clv"]["horizons_days"]).where(Calibration.id.in_(ids))
+    return {i: list(h or []) for i, h in (await session.execute(stmt)).all()}
 
 
 def conditions(filters: ScoreFilters, model: ScoreModel = CustomerScore) -> list[ColumnElement[bool]]:
@@ -180,8 +192,49 @@ async def count(
         columns = cast(Any, score_cells.c)  # the filtered names are columns of the cells too
         cells = select(func.coalesce(func.sum(score_cells.c.n), 0)).where(*conditions(filters, columns))
         return int(await session.scalar(cells) or 0)
+    if model is CustomerScore and not scope and _by_clv_buckets(filters):
+        return await _count_by_clv_buckets(session, filters)
     stmt = select(func.count()).select_from(model).where(*scope, *conditions(filters, model))
     return int(await session.scalar(stmt) or 0)
+
+
+_BUCKET_KEYS = frozenset({"stage", "abc_class", "clv_min", "clv_max"})
+
+
+def _by_clv_buckets(filters: ScoreFilters) -> bool:
+    """A CLV range (positive bounds), with at most stage and class besides: what the CLV buckets key on."""
+    set_names = {n for n in ScoreFilters.model_fields if getattr(filters, n) not in (None, [])}
+    bounds = [b for b in (filters.clv_min, filters.clv_max) if b is not None]
+    return bool(bounds) and set_names <= _BUCKET_KEYS and all(b > 0 for b in bounds)
+
+
+async def _count_by_clv_buckets(session: AsyncSession, filters: ScoreFilters) -> int:
+    """Exact: the kept CLV buckets wholly inside the range (distributions/buckets.py), plus the customers of
+    the (at most two) edge buckets counted on the table through the CLV index, each an index range no wider
+    than one bucket (< 2.33%). At 1M scores a CLV range counted on the table took 106-217 ms."""
+    low, high = filters.clv_min, filters.clv_max
+    segment = ScoreFilters(stage=filters.stage, abc_class=filters.abc_class)
+    table_terms = conditions(segment)
+    clv, bucket_of, bucket = CustomerScore.clv, func.score_bucket, score_buckets.c.bucket
+    if low is not None and high is not None and await session.scalar(select(bucket_of(low) == bucket_of(high))):
+        one_bucket = select(func.count()).select_from(CustomerScore).where(clv >= low, clv <= high, *table_terms)
+        return int(await session.scalar(one_bucket) or 0)
+    inside = [score_buckets.c.measure == "clv", bucket.is_not(None), *conditions(segment, cast(Any, score_buckets.c))]
+    edges: list[ColumnElement[bool]] = []
+    if low is not None:  # the bounds narrow the index range; the bucket test decides
+        inside.append(bucket > bucket_of(low))
+        edges.append(and_(clv >= low, clv < low * Decimal(RATIO) + Decimal("0.01"), bucket_of(clv) == bucket_of(low)))
+    if high is not None:
+        inside.append(bucket < bucket_of(high))
+        edges.append(
+            and_(clv <= high, clv > high / Decimal(RATIO) - Decimal("0.01"), bucket_of(clv) == bucket_of(high))
+        )
+    total = int(await session.scalar(select(func.coalesce(func.sum(score_buckets.c.n), 0)).where(*inside)) or 0)
+    for edge in edges:
+        total += int(
+            await session.scalar(select(func.count()).select_from(CustomerScore).where(edge, *table_terms)) or 0
+        )
+    return total
 
 
 def changes(model: ChangeModel, customer_id: uuid.UUID) -> Select[Any]:

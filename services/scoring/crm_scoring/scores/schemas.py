@@ -138,6 +138,20 @@ class ScoreListItem(BaseModel):
     churn_risk: float | None
     total_spend: Money
     last_purchase_at: datetime | None
+    # The model outputs an analyst reads in bulk (the list and its NDJSON export), as the detail shows them.
+    expected_purchases: dict[str, float | None] | None = Field(
+        default=None, description='per horizon in days of the row\'s calibration, e.g. {"90": 1.2}; null before one'
+    )
+    expected_spend: Money | None = None
+
+
+class ScoreExportQuery(ScoreFilters):
+    """The export's query: the list's filters plus where to resume (unknown parameters refused)."""
+
+    after: uuid.UUID | None = Field(default=None, description="resume after this customer id (the last line's)")
+
+
+ScoreExportQueryDep = Annotated[ScoreExportQuery, Query()]
 
 
 class ScoreCount(BaseModel):
@@ -162,10 +176,17 @@ class Summary(BaseModel):
 
 
 class Rfm(BaseModel):
-    r: int
-    f: int
-    m: int
+    """Quintile scores 1-5 over the active base (0: not scored) and the segment they fall in."""
+
+    r: int = Field(description="recency: fewer days since the last purchase scores higher")
+    f: int = Field(description="frequency, counted as `frequency_basis` says (summary.purchase_days)")
+    m: int = Field(description="monetary: total spend")
     segment: str | None
+    frequency_basis: str = Field(
+        description="what F counts: purchase_days, distinct days with a purchase, as the lifecycle stages and the "
+        "purchase models count them (several orders on one day are one purchase); summary.order_count counts "
+        "orders"
+    )
 
 
 class Abc(BaseModel):
@@ -196,8 +217,15 @@ class Composite(BaseModel):
 
 
 class Clv(BaseModel):
-    p_alive: float | None
-    churn_risk: float | None
+    p_alive: float | None = Field(description="MBG/NBD's probability that the customer is still active")
+    churn_risk: float | None = Field(description="probability of no purchase in the next churn_horizon_days days")
+    churn_signal: str = Field(
+        description="what scored the churn risk: the signal the batch chose on the tenant's own history "
+        "(classifier, blend, or a purchase model's p_no_purchase / p_dropout); see the run's stats.selection "
+        "for the evidence"
+    )
+    churn_horizon_days: int | None = Field(description="the horizon the signal was chosen for; null before a choice")
+    purchase_model: str = Field(description="the model of the expected purchases and CLV, chosen by holdout error")
     expected_purchases: dict[str, float | None] | None = Field(description='per horizon in days, e.g. {"90": 1.2}')
     expected_spend: Money | None
     clv: Money | None

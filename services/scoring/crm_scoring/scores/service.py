@@ -6,18 +6,22 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from functools import partial
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_shared import ndjson
 from crm_shared.pagination import Page, PageRequest
 
+from ..compute.score import PURCHASE_MODEL, RFM_FREQUENCY
 from ..formulas.engine import explain
+from ..selection.signals import FALLBACK
 from ..value.errors import FormulaError
 from . import repository
 from .exceptions import InvalidRange, ScoresNotFound
@@ -42,6 +46,9 @@ from .schemas import (
 
 log = logging.getLogger("crm.scoring.scores")
 ReadT = TypeVar("ReadT", bound=BaseModel)
+# Read beside the list's fields for the live list's items (the calibration gives the horizons' days).
+LIVE_FIELDS = ("expected_purchases", "expected_spend", "calibration_id")
+EXPORT_PAGE = 2000  # rows per page of the export (each page in its own short read session)
 
 
 def check_ranges(filters: ScoreFilters) -> None:
@@ -97,9 +104,13 @@ def _clv(row: Row[Any]) -> Clv | None:
     s = row.CustomerScore
     if s.calibration_id is None:
         return None
+    chosen = row.selection or {}
     return Clv(
         p_alive=s.p_alive,
         churn_risk=s.churn_risk,
+        churn_signal=chosen.get("churn_signal", FALLBACK),
+        churn_horizon_days=chosen.get("horizon_days"),
+        purchase_model=chosen.get("purchase_model") or PURCHASE_MODEL,
         expected_purchases=per_horizon(row.horizons, s.expected_purchases),
         expected_spend=s.expected_spend,
         clv=s.clv,
@@ -118,7 +129,7 @@ def to_scores(row: Row[Any]) -> CustomerScores:
         as_of=s.as_of,
         computed_at=s.computed_at,
         summary=summary,
-        rfm=Rfm(r=s.r, f=s.f, m=s.m, segment=s.rfm_segment),
+        rfm=Rfm(r=s.r, f=s.f, m=s.m, segment=s.rfm_segment, frequency_basis=RFM_FREQUENCY),
         abc=Abc(abc_class=s.abc_class, gold=s.gold, drag=s.drag),
         composite=Composite(score=s.composite_score, formula_version=s.formula_version, explanation=explanation(row)),
         clv=_clv(row),
@@ -153,13 +164,13 @@ async def list_scores(
     model: repository.ScoreModel = CustomerScore,
     scope: Sequence[ColumnElement[bool]] = (),
     bound_to: dict[str, Any] | None = None,
-    extra_fields: Sequence[str] = (),
-    to_item: Callable[[Row[Any]], BaseModel] = ScoreListItem.model_validate,
+    extra_fields: Sequence[str] = LIVE_FIELDS,
+    to_item: Callable[[Row[Any]], BaseModel] | None = None,
 ) -> Page[Any]:
     """A page of the live scores, or of `model`'s table narrowed by `scope` (the cursor is also bound to
     `bound_to`, e.g. the run whose copies are listed); `extra_fields` are read beside the list's fields and
-    `to_item` makes each row's item. Not one statement (nulls of the sort key come last, apart), so it pages
-    with `page.after` and `page.cut`."""
+    `to_item` makes each row's item (None: live rows, see live_items). Not one statement (nulls of the sort
+    key come last, apart), so it pages with `page.after` and `page.cut`."""
     check_ranges(query)
     field, descending = query.sort.removeprefix("-"), query.sort.startswith("-")
     binding = {**query.binding(), "sort": query.sort, **(bound_to or {})}
@@ -168,7 +179,67 @@ async def list_scores(
         session, query, field, descending, after, page.limit, model=model, scope=scope, extra_fields=extra_fields
     )
     items, next_cursor = page.cut(rows, binding, lambda row: [_position(getattr(row, field)), str(row.customer_id)])
-    return Page[Any](items=[to_item(r) for r in items], next_cursor=next_cursor)
+    built = [to_item(r) for r in items] if to_item is not None else await live_items(session, items)
+    return Page[Any](items=built, next_cursor=next_cursor)
+
+
+async def live_items(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[ScoreListItem]:
+    """List items of live score rows read with LIVE_FIELDS: expected purchases keyed by the horizons of each
+    row's calibration (one small query per page; a page has one or two calibrations)."""
+    values = as_dicts(rows)
+    horizons = await repository.horizons(session, (v["calibration_id"] for v in values if v["calibration_id"]))
+    for v in values:
+        v["expected_purchases"] = per_horizon(horizons.get(v["calibration_id"]), v["expected_purchases"])
+    return [ScoreListItem.model_validate(v) for v in values]
+
+
+def as_dicts(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """Rows of one statement as dicts, the names read once (a row's own `_mapping` costs more than its item)."""
+    if not rows:
+        return []
+    names = rows[0]._fields
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def export_lines(
+    sessions: async_sessionmaker[AsyncSession],
+    filters: ScoreFilters,
+    after: uuid.UUID | None,
+    *,
+    page_size: int = EXPORT_PAGE,
+    model: repository.ScoreModel = CustomerScore,
+    scope: Sequence[ColumnElement[bool]] = (),
+    extra_fields: Sequence[str] = LIVE_FIELDS,
+    to_item: Callable[[Row[Any]], BaseModel] | None = None,
+) -> AsyncIterator[bytes]:
+    """The NDJSON export of the rows the filters select (each line the list's item), by customer id after
+    `after`; `model`, `scope`, `extra_fields` and `to_item` as for list_scores. Bad ranges raise here, before
+    the stream starts, so they answer 422 and not a cut stream."""
+    check_ranges(filters)
+
+    async def read_page(last: uuid.UUID | None) -> list[BaseModel]:
+        async with sessions() as session:
+            position = None if last is None else (None, last)
+            rows = await repository.list_page(
+                session,
+                filters,
+                "customer_id",
+                False,
+                position,
+                page_size,
+                model=model,
+                scope=scope,
+                extra_fields=extra_fields,
+            )
+            return [to_item(r) for r in rows] if to_item is not None else list(await live_items(session, rows))
+
+    return ndjson.keyset_lines(
+        read_page, after=after, key=attrgetter("customer_id"), line=_json_line, page_size=page_size
+    )
+
+
+def _json_line(item: BaseModel) -> str:
+    return item.model_dump_json()
 
 
 def _position(value: Any) -> str | None:

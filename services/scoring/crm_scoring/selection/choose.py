@@ -1,0 +1,167 @@
+"""Choosing the churn-risk signal and the purchase model by evidence.
+
+At `as_of - horizon` the base is split (split.py): the customers who had bought by then, with what they did in
+the `horizon` days after. Every candidate scores them as they were (models fitted on the history up to the
+split only, the classifier trained on the customers not held out) and is judged on the held-out customers by
+AUC for "no purchase in the horizon"; days since the last purchase is measured beside them as the naive
+baseline. The purchase model for expected purchases and CLV is the one whose predicted total over the horizon
+came closest to the purchases made. Nothing here reads a date after `as_of`, so a backtest as of a past date
+chooses exactly as a live run on that date would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from ..clv._fit import FitResult
+from ..clv.summary import group
+from ..clv.value import PURCHASE_MODELS
+from ..compute.fitting import usable
+from ..compute.model_inputs import model_inputs
+from ..compute.summary import Summaries
+from ..rules.schemas import Churn
+from . import classifier
+from .features import features
+from .ranking import auc
+from .signals import CLASSIFIED, FALLBACK, MODEL_SIGNALS, available, model_signal
+from .split import Split, split
+
+MIN_HELD_OUT = 100  # fewer held-out buyers (or fewer than 10 of either outcome): no choice by evidence
+# Beyond these many customers a figure is as well judged from a random sample (an AUC's standard error at
+# 100k is about 0.002), and Pareto/NBD's special functions cost ~1.3 s per 200k customers.
+MAX_JUDGED = 100_000
+MAX_COUNTED = 200_000
+
+
+def _at_most(mask: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """`mask` thinned at random to at most `size` true entries."""
+    where = np.flatnonzero(mask)
+    if len(where) <= size:
+        return mask
+    out = np.zeros_like(mask)
+    out[np.random.default_rng(seed).choice(where, size, replace=False)] = True
+    return out
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a calibration scores with, and the evidence for it (stored with the calibration)."""
+
+    churn_signal: str
+    purchase_model: str | None  # expected purchases and CLV; None: the default (MBG/NBD)
+    horizon_days: int
+    blend_with: str | None = None  # the model signal averaged with the classifier ("blend")
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Selection:
+        return cls(
+            **{k: data[k] for k in ("churn_signal", "purchase_model", "horizon_days") if k in data},
+            blend_with=data.get("blend_with"),
+            evidence=dict(data.get("evidence") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Choice:
+    selection: Selection
+    classifier: HistGradientBoostingClassifier | None  # kept when the signal needs it
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _holdout_errors(fits: Mapping[str, FitResult], sp: Split, unit_days: float, horizon_days: int) -> dict[str, float]:
+    """Per purchase model: predicted purchase days over the horizon / those made - 1, over every buyer."""
+    mi = model_inputs(sp.then, unit_days)
+    counted = _at_most(np.ones(len(sp.actual), dtype=bool), MAX_COUNTED, seed=1)
+    rows, _, inverse = group(mi.x[sp.buyers][counted], mi.t_x[sp.buyers][counted], mi.T[sp.buyers][counted])
+    made = int(sp.actual[counted].sum())
+    out: dict[str, float] = {}
+    for name, model in PURCHASE_MODELS.items():
+        fit = fits.get(name)
+        if made and usable(fit):
+            assert fit is not None
+            expected = model.conditional_expected_purchases(
+                fit.values(), horizon_days / unit_days, rows[:, 0], rows[:, 1], rows[:, 2]
+            )[inverse]
+            out[name] = round(float(np.nansum(expected)) / made - 1.0, 4)
+    return out
+
+
+def choose(
+    then: Summaries,
+    now: Summaries,
+    fits_then: Mapping[str, FitResult],
+    rules: Churn,
+    unit_days: float,
+) -> tuple[Choice | None, list[str]]:
+    """The signal and purchase model to score `now` with, from the split at `then` (= now - horizon); None (with
+    a note) when the history before the split is too thin to judge."""
+    horizon_days = now.as_of_day - then.as_of_day  # the split's own window (the runner takes it from the rules)
+    sp = split(then, now, rules.validation_share)
+    val, quiet = sp.validation, sp.quiet
+    n_val_quiet = int(quiet[val].sum())
+    if int(val.sum()) < MIN_HELD_OUT or min(n_val_quiet, int(val.sum()) - n_val_quiet) < 10:
+        return None, [
+            f"churn signal not chosen: {int(val.sum())} held-out buyers at {then.as_of.date()} "
+            f"({n_val_quiet} without a purchase after), too few to judge; using {FALLBACK}"
+        ]
+    val = _at_most(val, MAX_JUDGED, seed=2)
+    mi = model_inputs(then, unit_days)
+    x, t_x, T = mi.x[sp.buyers], mi.t_x[sp.buyers], mi.T[sp.buyers]
+    horizon = horizon_days / unit_days
+    scores: dict[str, np.ndarray] = {
+        name: model_signal(name, fits_then, x[val], t_x[val], T[val], horizon) for name in available(fits_then)
+    }
+    aucs: dict[str, float | None] = {name: auc(s, quiet[val]) for name, s in scores.items()}
+    X = features(then)[sp.buyers]
+    model = classifier.train(X[~sp.validation], quiet[~sp.validation])
+    best_model_signal = max(
+        (n for n in aucs if MODEL_SIGNALS[n][1] == "p_no_purchase" and aucs[n] is not None),
+        key=lambda n: aucs[n] or 0.0,
+        default=None,
+    )
+    if model is not None:
+        p = classifier.p_quiet(model, X[val])
+        aucs["classifier"] = auc(p, quiet[val])
+        if best_model_signal is not None:
+            aucs["blend"] = auc((p + scores[best_model_signal]) / 2, quiet[val])
+    recency = (then.as_of_day - then["last_day"][sp.buyers][val]).astype(np.float64)
+    notes: list[str] = []
+    ranked = {name: a for name, a in aucs.items() if a is not None}
+    if rules.signal != "auto":
+        chosen = rules.signal if rules.signal in ranked else FALLBACK
+        if chosen != rules.signal:
+            notes.append(f"churn signal {rules.signal} is not available on this history; using {FALLBACK}")
+    else:
+        chosen = max(ranked, key=lambda n: ranked[n]) if ranked else FALLBACK
+    errors = _holdout_errors(fits_then, sp, unit_days, horizon_days)
+    purchase_model = min(errors, key=lambda n: abs(errors[n])) if errors else None
+    evidence = {
+        "split_at": then.as_of.isoformat(),
+        "held_out_buyers": int(sp.validation.sum()),
+        "judged_buyers": int(val.sum()),  # the held-out buyers the candidates were judged on (a sample)
+        "training_buyers": int((~sp.validation).sum()),
+        "share_without_purchase": _round(float(quiet.mean())),
+        "recency_auc": _round(auc(recency, quiet[val])),
+        "auc": {name: _round(a) for name, a in sorted(aucs.items())},
+        "holdout_error": errors,
+    }
+    selection = Selection(
+        churn_signal=chosen,
+        purchase_model=purchase_model,
+        horizon_days=horizon_days,
+        blend_with=best_model_signal if chosen == "blend" else None,
+        evidence=evidence,
+    )
+    return Choice(selection, model if chosen in CLASSIFIED else None), notes
