@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from crm_shared.auth import Principal
+from crm_shared.ndjson import keyset_lines
 from crm_shared.pii import set_pii_visible
 
 from .models import Customer
@@ -32,19 +33,16 @@ async def ndjson(
 ) -> AsyncIterator[bytes]:
     # The body is written after the handler returned: say again whether personal data shows.
     set_pii_visible(show_pii)
-    last = after
-    while True:
+
+    async def page(last: uuid.UUID | None) -> list[tuple[uuid.UUID, str]]:
         stmt = select(Customer).where(visible_to(principal)).options(selectinload(Customer.external_refs))
         if last is not None:
             stmt = stmt.where(Customer.id > last)
         if since is not None:
             stmt = stmt.where(Customer.updated_at >= since)
         async with sessions() as session:
-            rows = list((await session.execute(stmt.order_by(Customer.id).limit(page_size))).scalars())
-            lines = [to_read(c, principal).model_dump_json() for c in rows]
-        if not rows:
-            return
-        last = rows[-1].id
-        yield ("\n".join(lines) + "\n").encode()
-        if len(rows) < page_size:
-            return
+            rows = (await session.execute(stmt.order_by(Customer.id).limit(page_size))).scalars()
+            return [(c.id, to_read(c, principal).model_dump_json()) for c in rows]
+
+    async for chunk in keyset_lines(page, after=after, key=lambda r: r[0], line=lambda r: r[1], page_size=page_size):
+        yield chunk
