@@ -37,9 +37,16 @@ from .topology import GATEWAY, SERVICES
 
 # The secrets every part needs, fixed for a test run (as `make run` generates them), so settings built
 # by tests and servers started as processes agree. Set before any part's settings are read.
-TEST_PRINCIPAL_KEY = "test-principal-key-" + uuid.uuid4().hex
-TEST_CURSOR_SECRET = "test-cursor-secret-" + uuid.uuid4().hex
-TEST_EVENT_SECRET = "test-event-secret-" + uuid.uuid4().hex
+# Kept in the environment too, so worker processes a run spawns (pytest-xdist) use the run's secrets.
+
+
+def _run_secret(name: str) -> str:
+    return os.environ.setdefault(f"CRM_TEST_{name.upper().replace('-', '_')}", f"test-{name}-{uuid.uuid4().hex}")
+
+
+TEST_PRINCIPAL_KEY = _run_secret("principal-key")
+TEST_CURSOR_SECRET = _run_secret("cursor-secret")
+TEST_EVENT_SECRET = _run_secret("event-secret")
 TEST_JWT_AUDIENCE, TEST_JWT_ISSUER = "crm-test", "crm-test-issuer"
 for _part in SERVICES.values():
     os.environ.setdefault(f"{_part.env_prefix}PRINCIPAL_KEYS", f'["{TEST_PRINCIPAL_KEY}"]')
@@ -47,7 +54,7 @@ for _part in SERVICES.values():
     os.environ.setdefault(f"{_part.env_prefix}EVENT_SECRET", TEST_EVENT_SECRET)
 # The campaign service signs the links in its messages; its delivery worker runs only where a test starts
 # it (the worker's own tests drive it pass by pass).
-TEST_LINK_SECRET = "test-link-secret-" + uuid.uuid4().hex
+TEST_LINK_SECRET = _run_secret("link-secret")
 os.environ.setdefault("CAMPAIGN_LINK_SECRETS", f'["{TEST_LINK_SECRET}"]')
 os.environ.setdefault("CAMPAIGN_DELIVERY_WORKER_ENABLED", "false")
 os.environ.setdefault(f"{GATEWAY.env_prefix}PRINCIPAL_KEYS", f'["{TEST_PRINCIPAL_KEY}"]')
