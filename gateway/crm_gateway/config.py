@@ -106,6 +106,9 @@ class GatewaySettings(BaseSettings):
     # Bodies to /public/ pages (a form or a one-click unsubscribe): a few fields, never more.
     public_max_body_bytes: int = Field(default=64 * 1024, gt=0)
     readiness_timeout: float = 2.0
+    # On SIGTERM /readyz answers 503 at once and the gateway keeps proxying this long before it stops
+    # accepting connections and drains (crm_shared/shutdown.py, as the services do).
+    shutdown_delay_seconds: float = Field(default=0.0, ge=0, le=60)
     openapi_timeout: float = 5.0
     openapi_ttl_seconds: float = 300.0  # the merged document is rebuilt sooner if a service was missing
 

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from crm_shared.auth import PrincipalTokens
 from crm_shared.errors import Forbidden
 from crm_shared.observability import configure_logging
+from crm_shared.shutdown import GracefulShutdown
 from crm_shared.topology import PUBLIC_PREFIX
 
 from .asgi import ASGIApp, Headers, Message, Receive, Scope, Send, send_problem
@@ -114,10 +115,17 @@ def create_app(settings: GatewaySettings | None = None) -> Gateway:
         app.state.draining = False
         await proxy.start()
         tune_gc(settings.gc_gen0_threshold)
+
+        def drain() -> None:
+            app.state.draining = True  # /readyz 503 while the requests in flight finish
+
+        shutdown = GracefulShutdown(drain, delay=settings.shutdown_delay_seconds)
+        shutdown.install()
         try:
             yield
         finally:
-            app.state.draining = True
+            shutdown.uninstall()
+            drain()
             await proxy.close()
 
     ops = create_ops_app(proxy, metrics, openapi, readiness_timeout=settings.readiness_timeout, lifespan=lifespan)
