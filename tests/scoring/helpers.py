@@ -230,11 +230,11 @@ def mbgnbd_orders(n: int, seed: int, end: datetime, holdout_days: int) -> list[t
     return rows
 
 
-async def load_purchases(db: asyncpg.Connection, orders: list[tuple]) -> None:
-    """Put (order id, customer id, ordered_at, amount) rows straight into the purchase copy, in EUR."""
+async def load_purchases(db: asyncpg.Connection, orders: list[tuple], currency: str = "EUR") -> None:
+    """Put (order id, customer id, ordered_at, amount) rows straight into the purchase copy."""
     await db.copy_records_to_table(
         "purchases",
-        records=[(o, c, at, amount, "EUR") for o, c, at, amount in orders],
+        records=[(o, c, at, amount, currency) for o, c, at, amount in orders],
         columns=["order_id", "customer_id", "ordered_at", "amount", "currency"],
     )
     await db.execute("INSERT INTO known_customers (customer_id) SELECT DISTINCT customer_id FROM purchases")

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from crm_scoring.batch.runner import run_batch
 from tests.scoring.datasets import cdnow_master
+from tests.scoring.helpers import load_purchases
 
 AS_OF = datetime(1997, 10, 1, tzinfo=UTC)  # 39 weeks after 1997-01-01
 UNTIL = datetime(1998, 7, 1, tzinfo=UTC)
@@ -29,13 +30,7 @@ def cdnow_orders() -> list[tuple]:
 
 
 async def test_on_cdnow_the_churn_risk_beats_recency_and_expected_purchases(db, engine, settings) -> None:
-    orders = cdnow_orders()
-    await db.copy_records_to_table(
-        "purchases",
-        records=[(o, c, at, amount, "USD") for o, c, at, amount in orders],
-        columns=["order_id", "customer_id", "ordered_at", "amount", "currency"],
-    )
-    await db.execute("INSERT INTO known_customers (customer_id) SELECT DISTINCT customer_id FROM purchases")
+    await load_purchases(db, cdnow_orders(), currency="USD")
     # 39 weeks of history: the choice needs a horizon shorter than that (the default year would leave none).
     await db.execute(
         "UPDATE rule_sets SET rules = $1::jsonb WHERE name = 'churn'",

@@ -14,7 +14,21 @@ from ..compute.summary import Summaries
 from . import classifier as clf
 from .choose import Selection
 from .features import features
-from .signals import CLASSIFIED, FALLBACK, MODEL_SIGNALS, model_signal
+from .signals import FALLBACK, MODEL_SIGNALS, model_signal
+
+
+def _computable(
+    signal: str,
+    selection: Selection | None,
+    model: HistGradientBoostingClassifier | None,
+    fits: Mapping[str, FitResult],
+) -> bool:
+    if signal in MODEL_SIGNALS:
+        return usable(fits.get(MODEL_SIGNALS[signal][0]))
+    if model is None or selection is None:
+        return False
+    blended = selection.blend_with
+    return signal == "classifier" or (blended is not None and _computable(blended, selection, model, fits))
 
 
 def signal_in_use(
@@ -23,17 +37,10 @@ def signal_in_use(
     """The signal that scores, or None when nothing can (no usable fit): the chosen one if it can be
     computed, else the fallback."""
     wanted = FALLBACK if selection is None else selection.churn_signal
-    needs_model = wanted in CLASSIFIED
-    blend_ok = wanted != "blend" or (
-        selection is not None
-        and selection.blend_with is not None
-        and usable(fits.get(MODEL_SIGNALS[selection.blend_with][0]))
-    )
-    if (needs_model and model is not None and blend_ok) or (
-        wanted in MODEL_SIGNALS and usable(fits.get(MODEL_SIGNALS[wanted][0]))
-    ):
-        return wanted
-    return FALLBACK if usable(fits.get(MODEL_SIGNALS[FALLBACK][0])) else None
+    for signal in (wanted, FALLBACK):
+        if _computable(signal, selection, model, fits):
+            return signal
+    return None
 
 
 def churn_risk(

@@ -29,7 +29,7 @@ from . import classifier
 from .features import features
 from .ranking import auc
 from .signals import CLASSIFIED, FALLBACK, MODEL_SIGNALS, available, model_signal
-from .split import Split, split
+from .split import split
 
 MIN_HELD_OUT = 100  # fewer held-out buyers (or fewer than 10 of either outcome): no choice by evidence
 # Beyond these many customers a figure is as well judged from a random sample (an AUC's standard error at
@@ -80,21 +80,21 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _holdout_errors(fits: Mapping[str, FitResult], sp: Split, unit_days: float, horizon_days: int) -> dict[str, float]:
-    """Per purchase model: predicted purchase days over the horizon / those made - 1, over every buyer."""
-    mi = model_inputs(sp.then, unit_days)
-    counted = _at_most(np.ones(len(sp.actual), dtype=bool), MAX_COUNTED, seed=1)
-    rows, _, inverse = group(mi.x[sp.buyers][counted], mi.t_x[sp.buyers][counted], mi.T[sp.buyers][counted])
-    made = int(sp.actual[counted].sum())
+def _holdout_errors(
+    fits: Mapping[str, FitResult], x: np.ndarray, t_x: np.ndarray, T: np.ndarray, actual: np.ndarray, horizon: float
+) -> dict[str, float]:
+    """Per purchase model: predicted purchase days over the horizon (in model time units) / those made - 1,
+    over (a sample of) the buyers at the split."""
+    counted = _at_most(np.ones(len(actual), dtype=bool), MAX_COUNTED, seed=1)
+    rows, _, inverse = group(x[counted], t_x[counted], T[counted])
+    made = int(actual[counted].sum())
     out: dict[str, float] = {}
     for name, model in PURCHASE_MODELS.items():
         fit = fits.get(name)
         if made and usable(fit):
             assert fit is not None
-            expected = model.conditional_expected_purchases(
-                fit.values(), horizon_days / unit_days, rows[:, 0], rows[:, 1], rows[:, 2]
-            )[inverse]
-            out[name] = round(float(np.nansum(expected)) / made - 1.0, 4)
+            expected = model.conditional_expected_purchases(fit.values(), horizon, rows[:, 0], rows[:, 1], rows[:, 2])
+            out[name] = round(float(np.nansum(expected[inverse])) / made - 1.0, 4)
     return out
 
 
@@ -145,7 +145,7 @@ def choose(
             notes.append(f"churn signal {rules.signal} is not available on this history; using {FALLBACK}")
     else:
         chosen = max(ranked, key=lambda n: ranked[n]) if ranked else FALLBACK
-    errors = _holdout_errors(fits_then, sp, unit_days, horizon_days)
+    errors = _holdout_errors(fits_then, x, t_x, T, sp.actual, horizon)
     purchase_model = min(errors, key=lambda n: abs(errors[n])) if errors else None
     evidence = {
         "split_at": then.as_of.isoformat(),
