@@ -25,6 +25,7 @@ from ..errors import BadGateway, GatewayTimeout
 from ..http import ServiceAuth, ServiceClient
 from ..schemas.common import Timestamp
 from ..schemas.events import BrandContribution, ConsentStatus, CustomerData, OrderLineData, PaymentTerms
+from .ndjson import resumable_lines
 
 log = logging.getLogger("crm.clients.customer")
 AUDIENCE = "customer"
@@ -128,24 +129,25 @@ class OrderExport:
         self.resumed = 0
 
     async def __aiter__(self) -> AsyncIterator[ExportedOrder]:
-        while True:
-            params: dict[str, str | int] = {"after": self.last_seq}
-            if self._updated_since is not None:
-                params["updated_since"] = self._updated_since.isoformat()
-            try:
-                async with self._http.stream("GET", EXPORT_PATH, params=params) as response:
-                    response.raise_for_status()
-                    async for line in response.aiter_lines():
-                        if line:
-                            order = _decode_order.decode(line)
-                            self.last_seq = order.seq
-                            yield order
-                return
-            except httpx.TransportError as exc:
-                if self.resumed >= self._max_resumes:
-                    raise
-                self.resumed += 1
-                log.warning("order export interrupted after seq %s (%s): resuming", self.last_seq, exc)
+        params: dict[str, Any] = {"after": self.last_seq}
+        if self._updated_since is not None:
+            params["updated_since"] = self._updated_since.isoformat()
+        orders = resumable_lines(
+            self._http,
+            EXPORT_PATH,
+            params,
+            decode=_decode_order.decode,
+            resume=lambda order: {"after": order.seq},
+            max_resumes=self._max_resumes,
+            log=log,
+            on_resume=self._count_resume,
+        )
+        async for order in orders:
+            self.last_seq = order.seq
+            yield order
+
+    def _count_resume(self) -> None:
+        self.resumed += 1
 
 
 class CustomerClient:
@@ -211,30 +213,23 @@ class CustomerClient:
         """GET /api/v1/customers/export (NDJSON, by id, merged ones included), as `customer.*` events carry
         them (contact data needs pii:read), in lists of `batch`. A transport error mid-stream asks again
         after the last id received."""
-        after: uuid.UUID | None = None
-        resumed = 0
-        while True:
-            params = {"after": str(after)} if after else {}
-            items: list[CustomerData] = []
-            try:
-                async with self._http.stream("GET", CUSTOMER_EXPORT_PATH, params=params) as response:
-                    response.raise_for_status()
-                    async for line in response.aiter_lines():
-                        if line:
-                            items.append(_decode_customer.decode(line))
-                            if len(items) >= batch:
-                                yield items
-                                after, items = items[-1].id, []
-                if items:
-                    yield items
-                return
-            except httpx.TransportError:
-                if resumed >= self._attempts:
-                    raise
-                resumed += 1
-                if items:  # what arrived before the break is kept; the export resumes after it
-                    yield items
-                    after = items[-1].id
+        customers = resumable_lines(
+            self._http,
+            CUSTOMER_EXPORT_PATH,
+            {},
+            decode=_decode_customer.decode,
+            resume=lambda customer: {"after": str(customer.id)},
+            max_resumes=self._attempts,
+            log=log,
+        )
+        items: list[CustomerData] = []
+        async for customer in customers:
+            items.append(customer)
+            if len(items) >= batch:
+                yield items
+                items = []
+        if items:
+            yield items
 
     def consented(self, channel: str, status: str) -> AsyncIterator[list[Consented]]:
         """GET /api/v1/customers/consents: who consents (`status`) on `channel` now."""

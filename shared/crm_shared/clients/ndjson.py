@@ -22,9 +22,11 @@ async def resumable_lines(
     resume: Callable[[ItemT], dict[str, Any]],
     max_resumes: int,
     log: logging.Logger,
+    on_resume: Callable[[], None] | None = None,
 ) -> AsyncIterator[ItemT]:
     """Every line of GET `path` decoded; after a break the GET is repeated with `params` updated by
-    `resume(last item)`, up to `max_resumes` times. An error status raises httpx.HTTPStatusError."""
+    `resume(last item)`, up to `max_resumes` times (`on_resume` is told of each). An error status raises
+    httpx.HTTPStatusError."""
     position: dict[str, Any] = {}
     resumed = 0
     while True:
@@ -42,3 +44,5 @@ async def resumable_lines(
                 raise
             resumed += 1
             log.warning("export %s interrupted at %s (%s): resuming", path, position, exc)
+            if on_resume is not None:
+                on_resume()
