@@ -15,12 +15,24 @@ def _data():
     return sim.x, sim.t_x, sim.T, spend
 
 
+def _whole(monkeypatch, fit):
+    """The fit with the multi-start on the whole base."""
+    with monkeypatch.context() as m:
+        m.setattr(_fit, "PRESAMPLE_ABOVE", 10**9)
+        return fit()
+
+
+def _sampled(monkeypatch):
+    monkeypatch.setattr(_fit, "PRESAMPLE_ABOVE", 5_000)
+    monkeypatch.setattr(_fit, "PRESAMPLE_MIN", 2_000)
+    assert len(_fit.presample(20_000)) == 5_000  # a quarter of the base
+
+
 @pytest.mark.parametrize("module", [bgnbd, mbgnbd])
 def test_purchase_models(module, monkeypatch):
     x, t_x, T, _ = _data()
-    whole = module.fit(x, t_x, T)
-    monkeypatch.setattr(_fit, "PRESAMPLE_ABOVE", 5_000)
-    monkeypatch.setattr(_fit, "PRESAMPLE_SIZE", 2_000)
+    whole = _whole(monkeypatch, lambda: module.fit(x, t_x, T))
+    _sampled(monkeypatch)
     sampled = module.fit(x, t_x, T)
     assert sampled.log_likelihood == pytest.approx(whole.log_likelihood, abs=1e-3)
     for name, value in whole.params.items():
@@ -30,9 +42,8 @@ def test_purchase_models(module, monkeypatch):
 
 def test_spend_model(monkeypatch):
     x, _, _, spend = _data()
-    whole = gammagamma.fit(x, spend)
-    monkeypatch.setattr(_fit, "PRESAMPLE_ABOVE", 5_000)
-    monkeypatch.setattr(_fit, "PRESAMPLE_SIZE", 2_000)
+    whole = _whole(monkeypatch, lambda: gammagamma.fit(x, spend))
+    _sampled(monkeypatch)
     sampled = gammagamma.fit(x, spend)
     assert sampled.log_likelihood == pytest.approx(whole.log_likelihood, abs=1e-3)
     for name, value in whole.params.items():

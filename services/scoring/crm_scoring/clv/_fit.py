@@ -19,17 +19,21 @@ _LOG_BOUND = 12.0
 
 
 # A multi-start on the whole of a large base spends most of its time far from the optimum. Above this many
-# customers the starts run on a fixed-seed random sample of PRESAMPLE_SIZE, and one local search on the whole
-# base polishes the sample's optimum (the result is still the whole base's maximum-likelihood estimate).
-PRESAMPLE_ABOVE = 200_000
-PRESAMPLE_SIZE = 50_000
+# customers the starts run on a fixed-seed random sample (a quarter of the base, PRESAMPLE_MIN to PRESAMPLE_MAX
+# customers), and one local search on the whole base polishes the sample's optimum (the result is still the
+# whole base's maximum-likelihood estimate). On the CDNOW history (23,570 customers) a BG/NBD fit took 60
+# likelihood evaluations on the whole base from three starts, and now 3 x 20 on a quarter of it plus 17.
+PRESAMPLE_MIN = 5_000
+PRESAMPLE_MAX = 50_000
+PRESAMPLE_ABOVE = 4 * PRESAMPLE_MIN
 
 
 def presample(n: int) -> NDArray[np.int64] | None:
     """Indices of the sample to multi-start on, or None when the base is small enough to use whole."""
     if n <= PRESAMPLE_ABOVE:
         return None
-    return np.sort(np.random.default_rng(0).choice(n, PRESAMPLE_SIZE, replace=False))
+    size = min(PRESAMPLE_MAX, max(PRESAMPLE_MIN, n // 4))
+    return np.sort(np.random.default_rng(0).choice(n, size, replace=False))
 
 
 @dataclass(frozen=True)
