@@ -31,7 +31,7 @@ import numpy as np
 
 from ..currency_rates.convert import rate_table
 from ..rules.schemas import Tenant
-from .binary_copy import copy_out
+from .binary_copy import columns, copy_out
 
 EPOCH = date(1970, 1, 1)
 SECONDS_PER_DAY = 86_400
@@ -152,7 +152,7 @@ def local_epochs(at: np.ndarray, zone: str) -> np.ndarray:
 
 def _halves(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A 16-byte id as two unsigned 64-bit halves: sortable, comparable, exact."""
-    pairs = np.frombuffer(np.ascontiguousarray(ids).tobytes(), dtype=">u8").reshape(-1, 2)
+    pairs = np.ascontiguousarray(ids).view(">u8").reshape(-1, 2)  # a view: no second copy of the ids
     return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
 
 
@@ -172,18 +172,28 @@ def aggregate(
         empty.update({name: np.zeros(0) for name in FLOAT_FIELDS})
         return np.ascontiguousarray(customer), empty
     hi, lo = _halves(customer)
-    day = np.floor((at if local is None else local) / SECONDS_PER_DAY).astype(np.int64)
     # By local day first: where a zone's clock goes back over midnight, time order alone could revisit a day.
-    order = np.lexsort((at, lo, hi) if local is None else (at, day, lo, hi))
-    hi, lo, at, net, day = hi[order], lo[order], at[order], net[order], day[order]
-    unpriced = np.isnan(net)
-    net = np.where(unpriced, 0.0, net)
+    # In UTC time order is day order, and the days are computed after the sort (one 80 MB array less at its peak).
+    day = None if local is None else np.floor(local / SECONDS_PER_DAY).astype(np.int64)
+    order = np.lexsort((at, lo, hi) if day is None else (at, day, lo, hi))
+    # One column reordered at a time, and the id halves dropped once the customer boundaries are known: at 10M
+    # orders each column is 80 MB, and holding them all twice made this the batch's peak of memory.
+    hi = hi[order]
+    lo = lo[order]
     n = len(at)
     new_customer = np.ones(n, dtype=bool)
     new_customer[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+    del hi, lo
+    at = at[order]
+    day = np.floor(at / SECONDS_PER_DAY).astype(np.int64) if day is None else day[order]
+    net = net[order]
+    unpriced = np.isnan(net)
+    net[unpriced] = 0.0  # `net` is this function's own copy now
     new_day = new_customer.copy()
     new_day[1:] |= day[1:] != day[:-1]
     c_start = np.flatnonzero(new_customer)
+    ids = customer[order[c_start]]
+    del order
     d_start = np.flatnonzero(new_day)
     k = len(c_start)
     d_customer = np.cumsum(new_customer)[d_start] - 1  # customer index of each purchase day
@@ -213,7 +223,6 @@ def aggregate(
         "spend_recent": per_customer(np.where(recent, d_net, 0.0)),
         "spend_prev": per_customer(np.where(previous, d_net, 0.0)),
     }
-    ids = customer[order][c_start]
     return ids, aggregates
 
 
@@ -238,16 +247,20 @@ async def read_summaries(
         order_filter = "AND p.customer_id = ANY($3::uuid[])"
         customer_filter = "AND k.customer_id = ANY($2::uuid[])"
     rates = await rate_table(conn, tenant.reporting_currency)
-    orders = await copy_out(
-        conn, _ORDERS_SQL.format(filter=order_filter), _ORDER_COLUMNS, as_of, rates.currencies, *args[1:]
+    orders = columns(
+        await copy_out(
+            conn, _ORDERS_SQL.format(filter=order_filter), _ORDER_COLUMNS, as_of, rates.currencies, *args[1:]
+        )
     )
     local = local_epochs(orders["at"], tenant.time_zone)
-    orders["net"] = rates.convert(orders["net"], orders["currency"], np.floor(local / SECONDS_PER_DAY))
+    orders["net"] = rates.convert(orders["net"], orders.pop("currency"), np.floor(local / SECONDS_PER_DAY))
     known = await copy_out(conn, _CUSTOMERS_SQL.format(filter=customer_filter), _CUSTOMER_COLUMNS, *args)
     before = None
     if earlier is not None:
         by_then = orders["at"] <= earlier.timestamp()
-        before = _summarise(orders[by_then], local[by_then], None, earlier, trend_window_days, tenant)
+        placed = {name: values[by_then] for name, values in orders.items()}
+        before = _summarise(placed, local[by_then], None, earlier, trend_window_days, tenant)
+        del placed
     return _summarise(orders, local, known, as_of, trend_window_days, tenant, before)
 
 
@@ -257,7 +270,7 @@ async def _tenant(conn: asyncpg.Connection) -> Tenant:
 
 
 def _summarise(
-    orders: np.ndarray,
+    orders: dict[str, np.ndarray],
     local: np.ndarray,
     known: np.ndarray | None,
     as_of: datetime,
@@ -265,7 +278,8 @@ def _summarise(
     tenant: Tenant,
     earlier: Summaries | None = None,
 ) -> Summaries:
-    """Aggregate the orders and join the known customers' attributes (`known` None: buyers only)."""
+    """Aggregate the orders (column arrays) and join the known customers' attributes (`known` None: buyers
+    only)."""
     as_of_day = day_number(as_of, tenant.time_zone)
     local_days = None if tenant.time_zone == "UTC" else local  # UTC: the same numbers
     buyers, agg = aggregate(
