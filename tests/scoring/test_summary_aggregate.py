@@ -4,13 +4,17 @@ import uuid
 from collections import defaultdict
 
 import numpy as np
+import pytest
 
+from crm_scoring.compute import summary
 from crm_scoring.compute.summary import aggregate
 
 DAY = 86_400
 
 
-def test_aggregate_matches_a_plain_reference() -> None:
+@pytest.mark.parametrize("slice_orders", [1_000_000, 50, 7], ids=["whole", "4 slices", "26 slices"])
+def test_aggregate_matches_a_plain_reference(slice_orders: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(summary, "SLICE_ORDERS", slice_orders)  # slices by the ids' first byte, some empty
     rng = np.random.default_rng(7)
     ids = [uuid.uuid4() for _ in range(40)]
     rows = []
@@ -57,3 +61,18 @@ def test_no_orders() -> None:
     ids, agg = aggregate(np.zeros(0, dtype="V16"), np.zeros(0), np.zeros(0), 19_700, 180)
     assert len(ids) == 0
     assert all(len(v) == 0 for v in agg.values())
+
+
+def test_slices_with_local_days_give_the_whole_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    n = 2_000
+    customer = np.frombuffer(b"".join(uuid.uuid4().bytes for _ in range(300)), dtype="V16")[rng.integers(0, 300, n)]
+    at = 19_000 * DAY + rng.uniform(0, 700 * DAY, n)
+    net = np.where(rng.random(n) < 0.05, np.nan, rng.gamma(2, 30, n).round(2))
+    local = at - 5 * 3600
+    whole_ids, whole = aggregate(customer, at, net, 19_700, 180, local)
+    monkeypatch.setattr(summary, "SLICE_ORDERS", 300)
+    ids, sliced = aggregate(customer, at, net, 19_700, 180, local)
+    assert ids.tobytes() == whole_ids.tobytes()
+    for name, values in whole.items():
+        assert np.array_equal(sliced[name], values), name

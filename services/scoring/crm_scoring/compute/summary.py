@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -156,6 +157,12 @@ def _halves(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
 
 
+# Orders aggregated at once: above this, in slices of customers by the first byte of their id. Each slice's
+# sort and per-order copies take a fraction of the memory (at 10M orders the whole base at once added ~700 MB
+# over its inputs), and the slices, in byte order, concatenate to the same result in the same id order.
+SLICE_ORDERS = 2_000_000
+
+
 def aggregate(
     customer: np.ndarray,
     at: np.ndarray,
@@ -167,6 +174,31 @@ def aggregate(
     """Orders -> (distinct customer ids, per-customer aggregates), in customer id order. `local`: the orders'
     local wall-clock epochs, whose dates are the purchase days (default: UTC days). A NaN net (money not
     known) counts in `n_unpriced` and in no sum."""
+    slices = -(-len(at) // SLICE_ORDERS)
+    if slices <= 1:
+        return _aggregate_slice(customer, at, net, as_of_day, window, local)
+    first_byte = np.ascontiguousarray(customer).view(np.uint8).reshape(-1, 16)[:, 0]
+    edges = np.linspace(0, 256, min(slices, 256) + 1).astype(np.int64)
+    parts = []
+    for low, high in pairwise(edges):
+        rows = np.flatnonzero((first_byte >= low) & (first_byte < high))
+        parts.append(
+            _aggregate_slice(
+                customer[rows], at[rows], net[rows], as_of_day, window, None if local is None else local[rows]
+            )
+        )
+    ids = np.concatenate([p[0] for p in parts])
+    return ids, {name: np.concatenate([p[1][name] for p in parts]) for name in parts[0][1]}
+
+
+def _aggregate_slice(
+    customer: np.ndarray,
+    at: np.ndarray,
+    net: np.ndarray,
+    as_of_day: int,
+    window: int,
+    local: np.ndarray | None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if len(at) == 0:
         empty: dict[str, np.ndarray] = {name: np.zeros(0, dtype=np.int64) for name in INT_FIELDS}
         empty.update({name: np.zeros(0) for name in FLOAT_FIELDS})
