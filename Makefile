@@ -9,7 +9,7 @@ PARTS  := shared $(patsubst %/pyproject.toml,%,$(sort $(wildcard services/*/pypr
 STAMP  := $(VENV)/.installed-stamp
 PYPROJECTS := $(foreach p,$(PARTS),$(p)/pyproject.toml)
 
-.PHONY: install run token demo test lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads bench-churn bench-campaign bench-campaign-delivery clean
+.PHONY: install run token demo test browser lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads bench-churn bench-campaign bench-campaign-delivery clean
 
 install: $(STAMP)
 
@@ -34,8 +34,15 @@ demo: install
 # The suite runs in PYTEST_WORKERS processes (pytest-xdist, whole modules per worker, each with its own
 # embedded PostgreSQL): 8.5 min on 2 cores instead of 16. PYTEST_WORKERS=0 runs it in this process.
 PYTEST_WORKERS ?= 2
-test: install
+test: install browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The console's browser test drives Debian's chromium (Playwright's own browser download is not reachable):
+# installed when missing and possible (root with apt-get); without it that test is skipped, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+	  echo "chromium is not installed: tests/console/test_browser.py will be skipped"
 
 lint: install
 	$(BIN)/ruff check .

@@ -26,6 +26,8 @@ from typing import Any
 
 import aiohttp
 
+from crm_shared.auth import new_secret
+
 PATH = "/api/v1/customers/ping"
 BODY = b'{"status":"ok","id":42}'
 
@@ -102,6 +104,11 @@ def start_gateway(upstream_port: int, api_key_config: dict, extra_env: dict[str,
         "GATEWAY_API_KEYS": json.dumps([api_key_config]),
         "GATEWAY_LOG_LEVEL": "WARNING",
         "GATEWAY_RATE_LIMIT": "100000000/minute",  # measured, not hit: the limiter's cost stays in
+        # The settings the gateway refuses to start without (no JWT is sent: the partner key is the caller).
+        "GATEWAY_JWT_SECRET": new_secret(),
+        "GATEWAY_JWT_AUDIENCE": "crm-bench",
+        "GATEWAY_JWT_ISSUER": "crm-bench",
+        "GATEWAY_PRINCIPAL_KEYS": json.dumps([new_secret()]),
         **extra_env,
     }
     cmd = [

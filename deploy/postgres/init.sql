@@ -6,3 +6,4 @@ CREATE DATABASE crm_customer;
 CREATE DATABASE crm_scoring;
 CREATE DATABASE crm_churn;
 CREATE DATABASE crm_campaign;
+CREATE DATABASE crm_webhooks;

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm_shared.auth import check_secret
-from crm_shared.topology import SERVICES
+from crm_shared.topology import ROUTED, SERVICES
 
+from .ratelimit import check_storage_uri
 from .scopes import DEFAULT_ROLE_SCOPES, unknown_scopes
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -24,7 +25,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def default_services() -> dict[str, str]:
-    return {name: f"http://127.0.0.1:{part.port}" for name, part in SERVICES.items()}
+    return {name: f"http://127.0.0.1:{part.port}" for name, part in ROUTED.items()}
 
 
 class ApiKey(BaseModel):
@@ -116,9 +117,21 @@ class GatewaySettings(BaseSettings):
     gc_gen0_threshold: int = 10_000
 
     # Rate limit per client (API key client_id or JWT subject), in the `limits` notation.
-    # In memory: with N workers or replicas each enforces it on its own share of the traffic.
     rate_limit: str | None = "6000/minute"
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"
+    # Where the budgets are counted. "memory://" (or empty): per process, so with N workers or replicas each
+    # enforces the limit on its own share of the traffic. "redis://[:password@]host:port/db" (rediss://,
+    # redis+unix:///path?db=0): one budget shared by every replica; a secret, as the URI may hold a password.
+    # If Redis fails, each replica falls back to counting in memory (fail open; ratelimit.py), waiting at
+    # most rate_limit_storage_timeout seconds for an answer.
+    rate_limit_storage: SecretStr = SecretStr("memory://")
+    rate_limit_storage_timeout: float = Field(default=0.25, gt=0, le=5)
+
+    # OpenTelemetry traces (crm_shared/tracing.py), off by default as in the services: a span per proxied
+    # request, continuing a client's `traceparent`, and the gateway's own `traceparent` sent to the service.
+    # "otlp" exports over OTLP/HTTP to otel_endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT), "console" logs.
+    otel_traces: Literal["none", "otlp", "console"] = "none"
+    otel_endpoint: str | None = None
 
     cors_origins: list[str] = Field(default_factory=list)
     cors_max_age: int = 600
@@ -161,6 +174,11 @@ class GatewaySettings(BaseSettings):
         if v:
             parse(v)  # raises ValueError on a malformed limit
         return v or None
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_limit_storage_known(cls, v: SecretStr) -> SecretStr:
+        return SecretStr(check_storage_uri(v.get_secret_value() or "memory://"))
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewaySettings:

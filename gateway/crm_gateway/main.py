@@ -10,6 +10,8 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -19,6 +21,7 @@ from crm_shared.errors import Forbidden
 from crm_shared.observability import configure_logging
 from crm_shared.shutdown import GracefulShutdown
 from crm_shared.topology import PUBLIC_PREFIX
+from crm_shared.tracing import Tracing, tracing_for
 
 from .asgi import ASGIApp, Headers, Message, Receive, Scope, Send, send_problem
 from .auth import Authenticator
@@ -86,8 +89,10 @@ def tune_gc(gen0_threshold: int) -> None:
         gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
-def create_app(settings: GatewaySettings | None = None) -> Gateway:
+def create_app(settings: GatewaySettings | None = None, *, tracing: Tracing | None = None) -> ASGIApp:
+    """`tracing`: a test's own (in-memory spans); otherwise GATEWAY_OTEL_TRACES decides."""
     settings = settings or GatewaySettings()
+    tracing = tracing or tracing_for("gateway", settings.otel_traces, settings.otel_endpoint)
     configure_logging("gateway", level=settings.log_level, json=settings.log_json)
     if not settings.access_log:
         # uvicorn skips access logging entirely when its logger has no handler to reach.
@@ -99,9 +104,17 @@ def create_app(settings: GatewaySettings | None = None) -> Gateway:
     metrics = ProxyMetrics(registry)
     routes = RouteTable(settings.services)
     cors = CorsPolicy(settings.cors_origins, settings.cors_max_age) if settings.cors_origins else None
-    limiter = ClientRateLimiter(settings.rate_limit, settings.rate_limit_strategy) if settings.rate_limit else None
+    limiter = None
+    if settings.rate_limit:
+        limiter = ClientRateLimiter(
+            settings.rate_limit,
+            settings.rate_limit_strategy,
+            settings.rate_limit_storage.get_secret_value(),
+            registry=registry,
+            timeout=settings.rate_limit_storage_timeout,
+        )
     tokens = PrincipalTokens([k.get_secret_value() for k in settings.principal_keys], issuer="gateway")
-    proxy = Proxy(settings, routes, Authenticator(settings), tokens, metrics, limiter, cors)
+    proxy = Proxy(settings, routes, Authenticator(settings), tokens, metrics, limiter, cors, traced=tracing is not None)
     openapi = OpenApiAggregator(
         routes,
         timeout=settings.openapi_timeout,
@@ -127,6 +140,19 @@ def create_app(settings: GatewaySettings | None = None) -> Gateway:
             shutdown.uninstall()
             drain()
             await proxy.close()
+            if limiter is not None:
+                await limiter.close()
+            if tracing is not None:
+                tracing.shutdown()  # exports what is still buffered
 
     ops = create_ops_app(proxy, metrics, openapi, readiness_timeout=settings.readiness_timeout, lifespan=lifespan)
-    return Gateway(proxy, ops, cors)
+    gateway = Gateway(proxy, ops, cors)
+    if tracing is None:
+        return gateway
+    return tracing.instrument_asgi(gateway, partial(span_name, routes))  # type: ignore[no-any-return]
+
+
+def span_name(routes: RouteTable, scope: dict[str, Any]) -> str:
+    """The method and the matched route prefix (`POST /api/v1/orders`), never a raw path with ids."""
+    route = routes.match(scope.get("path", ""))
+    return f"{scope.get('method', 'HTTP')} {route.prefix if route is not None else 'unmatched'}"

@@ -29,6 +29,7 @@ from crm_shared.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from crm_shared.tracing import TRACEPARENT, Tracing
 
 from .asgi import Headers, Receive, Scope, Send, send_problem
 from .auth import Authenticator, AuthError
@@ -95,6 +96,7 @@ _REQUEST_ID_HEADER = b"x-request-id"
 _RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _INTERNAL_PREFIX = INTERNAL_HEADER_PREFIX.encode()
 _PUBLIC_METHODS = frozenset({"GET", "POST"})
+_TRACE_HEADERS = frozenset({TRACEPARENT, "tracestate"})
 
 
 class ClientGone(Exception):
@@ -115,8 +117,11 @@ class Proxy:
         metrics: ProxyMetrics,
         limiter: ClientRateLimiter | None,
         cors: CorsPolicy | None,
+        *,
+        traced: bool = False,
     ) -> None:
         self.settings = settings
+        self.traced = traced  # tracing on: the service gets the gateway span's traceparent, not the client's
         self.routes = routes
         self.auth = authenticator
         self.tokens = tokens
@@ -223,7 +228,7 @@ class Proxy:
                 send, Forbidden, f"this call needs the scope '{needed}'", instance=path, headers=reply
             )
 
-        if self.limiter is not None and (wait := self.limiter.retry_after(caller.rate_key)) is not None:
+        if self.limiter is not None and (wait := await self.limiter.retry_after(caller.rate_key)) is not None:
             reply.append((b"retry-after", str(wait).encode()))
             return route.prefix, await send_problem(
                 send,
@@ -265,7 +270,7 @@ class Proxy:
             )
         client = scope.get("client")
         address = client[0] if client else "unknown"
-        if self.limiter is not None and (wait := self.limiter.retry_after(f"public:{address}")) is not None:
+        if self.limiter is not None and (wait := await self.limiter.retry_after(f"public:{address}")) is not None:
             reply.append((b"retry-after", str(wait).encode()))
             return await send_problem(
                 send, TooManyRequests, f"too many requests, retry in {wait} s", instance=path, headers=reply
@@ -290,6 +295,8 @@ class Proxy:
     ) -> int:
         path: str = scope["path"]
         upstream = route.upstream
+        if self.traced:
+            headers = _with_current_trace(headers)
         raw_path: bytes = scope.get("raw_path") or path.encode()
         try:
             url = URL.build(
@@ -442,6 +449,13 @@ def _too_large(limit: int) -> str:
 
 def _has_idempotency_key(headers: list[tuple[str, str]]) -> bool:
     return any(name.lower() == "idempotency-key" for name, _ in headers)
+
+
+def _with_current_trace(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The client's trace headers replaced by the gateway span's: the service's span becomes its child."""
+    trace: dict[str, str] = {}
+    Tracing.inject(trace)
+    return [(name, value) for name, value in headers if name.lower() not in _TRACE_HEADERS] + list(trace.items())
 
 
 def _has_dot_segment(path: str) -> bool:

@@ -51,6 +51,9 @@ _ROLES: dict[str, list[str]] = {
         "campaigns:read",
         "campaigns:write",
     ],
+    # Connects other systems: manages every webhook subscription (a partner's API key manages its own);
+    # no pii:read, so its subscriptions receive no customer snapshots (crm_webhooks.catalogue).
+    "integration": ["webhooks:read", "webhooks:write"],
 }
 # Filtered so that a family dropped from the topology does not make the defaults invalid.
 DEFAULT_ROLE_SCOPES: dict[str, list[str]] = {

@@ -24,9 +24,17 @@ import jwt
 from .auth import generate_api_key, new_secret
 from .embedded_pg import database_url, ensure_database, start_embedded
 from .migrations import upgrade_head
-from .topology import GATEWAY, SERVICES, Part
+from .topology import GATEWAY, ROUTED, SERVICES, Part
 
-PARTNER_SCOPES = ["customers:read", "customers:write", "orders:read", "orders:write", "pii:read"]
+PARTNER_SCOPES = [
+    "customers:read",
+    "customers:write",
+    "orders:read",
+    "orders:write",
+    "pii:read",
+    "webhooks:read",
+    "webhooks:write",
+]
 JWT_AUDIENCE = "crm-api"
 JWT_ISSUER = "crm-dev-launcher"
 # Secrets this machine's suite generates once and keeps in .data/dev-credentials.json (mode 600):
@@ -71,6 +79,7 @@ def service_env(part: Part, db_url: str | None, host: str, creds: dict[str, str]
     env = {
         f"{part.env_prefix}SUBSCRIBERS": json.dumps(subscriptions_for(part.name, host)),
         **secret_env(part.env_prefix, creds),
+        **{f"{part.env_prefix}{name}": value for name, value in part.dev_env.items()},
     }
     if db_url:
         env[f"{part.env_prefix}DATABASE_URL"] = db_url
@@ -89,7 +98,7 @@ def gateway_env(creds: dict[str, str], host: str) -> dict[str, str]:
         "name": "sample partner (make run)",
     }
     return {
-        "GATEWAY_SERVICES": json.dumps({p.name: f"http://{host}:{p.port}" for p in SERVICES.values()}),
+        "GATEWAY_SERVICES": json.dumps({p.name: f"http://{host}:{p.port}" for p in ROUTED.values()}),
         "GATEWAY_API_KEYS": json.dumps([key]),
         "GATEWAY_JWT_SECRET": creds["jwt_secret"],
         "GATEWAY_JWT_AUDIENCE": JWT_AUDIENCE,

@@ -20,6 +20,9 @@ class Part:
     # Paths under /public/ the gateway routes to this part WITHOUT authentication (GET and POST only, small
     # bodies, rate-limited per client address): pages a message's recipient opens from a signed link.
     public_prefixes: tuple[str, ...] = ()
+    # Settings (without the prefix) `make run` gives the part on a developer's machine only, e.g. letting
+    # webhooks reach a receiver on localhost; production keeps the safe defaults.
+    dev_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def factory(self) -> str:
@@ -104,5 +107,27 @@ SERVICES: dict[str, Part] = {
             # One-click unsubscribe (RFC 8058) and the preference page, opened from signed links in messages.
             public_prefixes=("/public/campaigns",),
         ),
+        Part(
+            "webhooks",
+            "crm_webhooks",
+            8005,
+            "crm_webhooks",
+            "WEBHOOKS_",
+            ("/api/v1/webhooks",),
+            # What a partner or an integration may subscribe to (crm_webhooks.catalogue); each event becomes
+            # signed deliveries to the matching webhook subscriptions.
+            {
+                "customer": ("customer.*", "order.*", "complaint.*", "consent.changed"),
+                "scoring": ("score.changed", "lifecycle.changed"),
+                "churn": ("churn.*", "winback.*"),
+                "campaign": ("campaign.*",),
+            },
+            dev_env={"ALLOW_HTTP": "true", "ALLOW_PRIVATE_HOSTS": "true"},  # a receiver on this machine
+        ),
+        # The web console: no database, no API of its own; it reads the gateway with the user's token.
+        Part("console", "crm_console", 8006, None, "CONSOLE_"),
     )
 }
+# The parts the gateway routes to (an API under /api/ or public pages): its upstreams, whose readiness and
+# OpenAPI documents it gathers. The console is not one: it is a client of the gateway.
+ROUTED: dict[str, Part] = {name: p for name, p in SERVICES.items() if p.prefixes or p.public_prefixes}

@@ -1,11 +1,12 @@
 """OpenTelemetry traces, opt-in (`<PREFIX>OTEL_TRACES`: "none" by default, "otlp" or "console").
 
-When on, a service records a span per request (FastAPI; a W3C `traceparent` from the gateway or the
-client continues its trace), per SQL statement (SQLAlchemy) and per outbox delivery (a POST to a subscriber,
-which sends `traceparent` on). Events carry the `traceparent` of the request that published
-them (the CloudEvents distributed-tracing extension), so a delivery continues that request's trace when
-all its events come from one request, and links to each when they come from several: one order's trace
-shows its delivery and the subscriber's handling (the subscriber's request span is the delivery's child).
+When on, the gateway records a span per request (continuing a client's W3C `traceparent`) and sends its
+own `traceparent` on; a service records a span per request (FastAPI; the gateway's span is its parent),
+per SQL statement (SQLAlchemy) and per outbox delivery (a POST to a subscriber, which sends `traceparent`
+on). Events carry the `traceparent` of the request that published them (the CloudEvents distributed-tracing
+extension), so a delivery continues that request's trace when all its events come from one request, and
+links to each when they come from several: one order's trace shows its delivery and the subscriber's
+handling (the subscriber's request span is the delivery's child).
 
 The OpenTelemetry packages are imported only when tracing is on; the exporter's standard variables apply
 (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_SCHEDULE_DELAY, ...).
@@ -13,12 +14,13 @@ The OpenTelemetry packages are imported only when tracing is on; the exporter's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from opentelemetry.sdk.trace.export import SpanExporter
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from .settings import ServiceSettings
@@ -44,26 +46,43 @@ def current_traceparent() -> str | None:
 class Tracing:
     """One service's tracer provider (not the process-global one: tests run several apps in a process)."""
 
-    def __init__(self, service: str, exporter: str, endpoint: str | None) -> None:
+    def __init__(
+        self, service: str, exporter: str, endpoint: str | None, *, span_exporter: SpanExporter | None = None
+    ) -> None:
+        """`span_exporter`: a test's own (e.g. in-memory), handed each span as it ends, instead of `exporter`."""
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 
-        span_exporter: SpanExporter
-        if exporter == "otlp":
+        self.provider = TracerProvider(resource=Resource.create({"service.name": f"crm-{service}"}))
+        if span_exporter is not None:
+            self.provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+        elif exporter == "otlp":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            span_exporter = OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
+            otlp = OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
+            self.provider.add_span_processor(BatchSpanProcessor(otlp))
         else:
-            span_exporter = ConsoleSpanExporter()
-        self.provider = TracerProvider(resource=Resource.create({"service.name": f"crm-{service}"}))
-        self.provider.add_span_processor(BatchSpanProcessor(span_exporter))
+            self.provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
         self.tracer = self.provider.get_tracer("crm_shared")
 
     def instrument_app(self, app: FastAPI) -> None:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app, tracer_provider=self.provider, excluded_urls=_HEALTH)
+
+    def instrument_asgi(self, app: Any, span_name: Callable[[dict[str, Any]], str]) -> Any:
+        """A plain ASGI app (the gateway) wrapped to record a server span per HTTP request, continuing the
+        caller's `traceparent`; `span_name(scope)` names it (a route, not a raw path with ids)."""
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        return OpenTelemetryMiddleware(
+            app,
+            excluded_urls=_HEALTH,
+            default_span_details=lambda scope: (span_name(scope), {}),
+            tracer_provider=self.provider,
+            exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
+        )
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -102,13 +121,18 @@ class Tracing:
 
 
 def start_tracing(settings: ServiceSettings) -> Tracing | None:
-    if settings.otel_traces == "none":
+    return tracing_for(settings.service_name, settings.otel_traces, settings.otel_endpoint)
+
+
+def tracing_for(service: str, traces: str, endpoint: str | None) -> Tracing | None:
+    """A part's tracing from its OTEL_TRACES ("none": None) and OTEL_ENDPOINT settings."""
+    if traces == "none":
         return None
     try:
-        return Tracing(settings.service_name, settings.otel_traces, settings.otel_endpoint)
+        return Tracing(service, traces, endpoint)
     except ImportError as exc:
         raise RuntimeError(
-            f"OTEL_TRACES={settings.otel_traces} needs opentelemetry-sdk, opentelemetry-exporter-otlp-proto-http, "
+            f"OTEL_TRACES={traces} needs opentelemetry-sdk, opentelemetry-exporter-otlp-proto-http, "
             f"opentelemetry-instrumentation-fastapi and opentelemetry-instrumentation-sqlalchemy ({exc})"
         ) from exc
 

@@ -14,10 +14,10 @@ import jsonschema
 import pytest
 import yaml
 
+from crm_shared.topology import ROUTED
 from tests.deploy.manifests import (
     DEPLOY,
     PARTS,
-    SERVICES,
     MissingVariable,
     compose_variables,
     env_example,
@@ -120,7 +120,7 @@ def test_every_setting_exists_and_events_and_calls_reach_their_parts(compose: di
     unknown = [v for v in env if not setting_of(part, v)]
     assert unknown == [], f"{name}: no such setting"
     if name == "gateway":
-        assert json.loads(env["GATEWAY_SERVICES"]) == {p.name: f"http://{p.name}:{p.port}" for p in SERVICES.values()}
+        assert json.loads(env["GATEWAY_SERVICES"]) == {p.name: f"http://{p.name}:{p.port}" for p in ROUTED.values()}
         return
     got = subscribers_setting(env.get(f"{part.env_prefix}SUBSCRIBERS", "[]"))
     assert got == sorted(expected_subscribers(name), key=lambda s: str(s["name"])), f"{name}'s subscribers"

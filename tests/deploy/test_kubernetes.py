@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from crm_shared.topology import ROUTED
 from tests.deploy.manifests import (
     K8S,
     OVERLAYS,
@@ -231,7 +232,7 @@ def test_events_and_calls_reach_the_parts_that_need_them(rendered, overlay: str)
                 target = PARTS[upstream[1].lower()]
                 assert config.get(variable) == f"http://{target.name}:{target.port}", f"{overlay}: {variable}"
     routes = yaml.safe_load(config_of(docs, "gateway")["GATEWAY_SERVICES"])
-    assert routes == {p.name: f"http://{p.name}:{p.port}" for p in SERVICES.values()}
+    assert routes == {p.name: f"http://{p.name}:{p.port}" for p in ROUTED.values()}
 
 
 def test_dev_secrets_are_generated_random_values(rendered) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from crm_gateway.openapi import merge_documents
 from crm_gateway.scopes import DEFAULT_ROLE_SCOPES
-from crm_shared.topology import SERVICES
+from crm_shared.topology import ROUTED
 from tests.e2e.stack import PARTNER_SCOPES  # what the stack's partner key holds
 
 API_PREFIX = "/api/"
@@ -88,8 +88,8 @@ def _app(package: str) -> Any:
 def local_document() -> dict[str, Any]:
     """The merged document the gateway serves, built in-process (no server, no database) so that
     the operations are known when pytest collects; the test checks it equals the gateway's own."""
-    docs = {name: _app(part.package).openapi() for name, part in SERVICES.items()}
-    prefixes = {name: list(SERVICES[name].prefixes) for name in docs}
+    docs = {name: _app(part.package).openapi() for name, part in ROUTED.items()}
+    prefixes = {name: list(ROUTED[name].prefixes) for name in docs}
     return merge_documents(docs, prefixes, title="local", version="0", missing=[])
 
 

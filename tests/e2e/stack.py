@@ -25,12 +25,19 @@ from crm_shared.auth import generate_api_key
 from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import TEST_JWT_AUDIENCE, TEST_JWT_ISSUER, DatabaseFactory, ServerProcess, free_port
 from crm_shared.topology import SERVICES
+from crm_webhooks.main import SERVICE_DIR as WEBHOOKS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-stack-jwt-secret-that-is-long-enough-for-hs256"
 PARTNER = "e2e-shop"
 PARTNER_SCOPES = tuple(launcher.PARTNER_SCOPES)  # what `make run`'s sample key holds
-SERVICE_DIRS = {"customer": CUSTOMER_DIR, "scoring": SCORING_DIR, "churn": CHURN_DIR, "campaign": CAMPAIGN_DIR}
+SERVICE_DIRS = {
+    "customer": CUSTOMER_DIR,
+    "scoring": SCORING_DIR,
+    "churn": CHURN_DIR,
+    "campaign": CAMPAIGN_DIR,
+    "webhooks": WEBHOOKS_DIR,
+}
 # Quick delivery for a publisher's outbox (as the customer service's below): poll 0.2 s, retry from 0.05 s.
 QUICK_RELAY = {"OUTBOX_POLL_SECONDS": "0.2", "OUTBOX_BACKOFF_BASE": "0.05"}
 
@@ -146,7 +153,7 @@ class Stack:
         return {**self.services, "gateway": self.gateway}
 
 
-ALL_SERVICES = tuple(SERVICES)  # every service of the topology
+ALL_SERVICES = tuple(name for name, part in SERVICES.items() if part.database)  # every service with its data
 
 
 async def build_stack(
@@ -176,6 +183,11 @@ async def build_stack(
         keys[client_id] = key
         api_keys.append({"id": key_id, "hash": hashed, "client_id": client_id, "scopes": list(scopes)})
     parts: dict[str, Part] = {}
+    if "webhooks" in dbs:  # first: the publishers below deliver to it (the topology's subscriptions)
+        parts["webhooks"] = Part(
+            "crm_webhooks.main:create_app",
+            {"WEBHOOKS_DATABASE_URL": dbs["webhooks"], "WEBHOOKS_LOG_LEVEL": "WARNING"},
+        )
     if "churn" in dbs:
         parts["churn"] = Part(
             "crm_churn.main:create_app",

@@ -85,7 +85,8 @@ async def test_jwt_roles_map_to_scopes(client: httpx.AsyncClient, make_jwt: Call
     seen = principal_seen(read.json(), "scoring")
     assert (seen.client_id, seen.kind, seen.roles) == ("alice", "user", ("analyst",))
     assert set(seen.scopes) == {
-        f"{f}:read" for f in ("customers", "orders", "complaints", "scores", "churn", "segments", "campaigns")
+        f"{f}:read"
+        for f in ("customers", "orders", "complaints", "scores", "churn", "segments", "campaigns", "webhooks")
     }
     assert_problem(await client.post("/api/v1/customers", headers=bearer(analyst), json={}), 403)
 

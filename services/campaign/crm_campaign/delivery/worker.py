@@ -20,7 +20,6 @@ and call tasks (crm_campaign.delivery.batches)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -36,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_shared.clients.customer import CustomerConsents
 from crm_shared.outbox import publish
+from crm_shared.polling import PollingWorker
 from crm_shared.schemas.campaigns import DeliveryFailedData, DeliverySentData
 
 from ..campaigns import templates
@@ -108,7 +108,7 @@ class PassResult:
     errors: list[str] = field(default_factory=list)
 
 
-class DeliveryWorker:
+class DeliveryWorker(PollingWorker):
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -119,6 +119,13 @@ class DeliveryWorker:
         smtp: Callable[[], SmtpSender] | None = None,
         sms: Callable[[], SmsProvider] | None = None,
     ) -> None:
+        # Stopping lets the pass under way finish (its messages are sent: their outcome must be recorded).
+        super().__init__(
+            name="campaign-delivery",
+            poll_seconds=settings.delivery_poll_seconds,
+            stop_grace_seconds=STOP_GRACE,
+            log=log,
+        )
         self._consents = consents
         self._sessions = sessionmaker
         self._settings = settings
@@ -126,43 +133,9 @@ class DeliveryWorker:
         self._policy = SendPolicy.from_settings(settings)
         self._smtp = smtp or (lambda: smtp_sender(settings))
         self._sms = sms or (lambda: sms_provider(settings))
-        self._task: asyncio.Task[None] | None = None
-        self._wakeup = asyncio.Event()
-        self._stopping = False
 
-    # -- lifecycle ---------------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="campaign-delivery")
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def stop(self) -> None:
-        """Let the pass under way finish (its messages are sent: their outcome must be recorded), then end;
-        cancelled only after STOP_GRACE (the leased rows are then sent again once their lease ends)."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self._wakeup.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                result = await self.run_once()
-                if result.claimed:
-                    continue  # more may be due: no pause while there is a backlog
-            except Exception:  # the database restarting, a bug in one batch: log, pause, go on
-                log.exception("delivery pass failed")
-            self._wakeup.clear()
-            if not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._settings.delivery_poll_seconds)
+    async def pass_once(self) -> bool:
+        return (await self.run_once()).claimed > 0
 
     # -- one pass ----------------------------------------------------------------------------------------
     async def run_once(self, *, now: datetime | None = None) -> PassResult:

@@ -1,0 +1,1 @@
+"""Console: the managers' and agents' web view of retention, over the gateway."""

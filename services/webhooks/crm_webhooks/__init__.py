@@ -1,0 +1,1 @@
+"""Webhooks service: partner webhooks: subscriptions, signed deliveries, retries."""

@@ -1,0 +1,1 @@
+"""Webhook subscriptions: who receives which events, where, signed with which secret."""
