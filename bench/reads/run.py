@@ -114,8 +114,15 @@ def cases(s: dict[str, Any]) -> list[Case]:
                 "CUSTOMER_",
             ),
         ),
-        Case("customers q= (common)", "/api/v1/customers", {"q": s["name_fragment"]}),
-        Case("customers q= (no match)", "/api/v1/customers", {"q": "zzqx"}),
+        Case(f"customers q={s['name_fragment']} (common)", "/api/v1/customers", {"q": s["name_fragment"]}),
+        Case(
+            f"customers q={s['name_fragment']} sort=display_name",
+            "/api/v1/customers",
+            {"q": s["name_fragment"], "sort": "display_name"},
+        ),
+        Case("customers q=er (two letters)", "/api/v1/customers", {"q": "er"}),
+        Case("customers q=<a full name>", "/api/v1/customers", {"q": s["display_name"]}),
+        Case("customers q=zzqx (no match)", "/api/v1/customers", {"q": "zzqx"}),
         Case("customers kind=company", "/api/v1/customers", {"kind": "company"}),
         Case(
             "customers payment_terms sort=display_name",
@@ -156,6 +163,7 @@ def cases(s: dict[str, Any]) -> list[Case]:
         Case("customer profile", f"/api/v1/customers/{cid}/profile"),
         Case("customer referrals", f"/api/v1/customers/{cid}/referrals"),
         Case("customers duplicates", "/api/v1/customers/duplicates"),
+        Case("customers duplicates reason=name", "/api/v1/customers/duplicates", {"reason": "name"}),
         Case("customers consents list", "/api/v1/customers/consents", {"channel": "email"}),
         Case("customers tags", "/api/v1/customers/tags"),
         Case("referrals top", "/api/v1/customers/referrals/top"),
@@ -247,6 +255,15 @@ def cases(s: dict[str, Any]) -> list[Case]:
         Case("formulas", "/api/v1/scores/formulas"),
         Case("rules", "/api/v1/scores/rules"),
         Case("points", "/api/v1/scores/points"),
+        Case(
+            "points deep",
+            "/api/v1/scores/points",
+            deep=(
+                "scoring",
+                "SELECT month, customer_id FROM points_ledger ORDER BY month DESC, customer_id",
+                "SCORING_",
+            ),
+        ),
     ]
     return c + scores
 
@@ -256,9 +273,11 @@ async def sample(customer_dsn: str, scoring_dsn: str) -> dict[str, Any]:
     cust = await asyncpg.connect(customer_dsn)
     scor = await asyncpg.connect(scoring_dsn)
     try:
-        row = await cust.fetchrow(
-            "SELECT o.id, o.external_id, o.partner, o.customer_id FROM orders o TABLESAMPLE SYSTEM (1) LIMIT 1"
+        row = await cust.fetchrow(  # REPEATABLE: the same ids on the same base, so runs compare
+            "SELECT o.id, o.external_id, o.partner, o.customer_id FROM orders o"
+            " TABLESAMPLE SYSTEM (1) REPEATABLE (13) LIMIT 1"
         )
+        assert row is not None, "the base has no orders"
         customer = await cust.fetchrow("SELECT email, display_name FROM customers WHERE id = $1", row["customer_id"])
         ref = await cust.fetchval("SELECT external_id FROM customer_refs WHERE customer_id = $1", row["customer_id"])
         span = await cust.fetchrow("SELECT min(created_at) lo, max(created_at) hi FROM customers")
@@ -272,6 +291,8 @@ async def sample(customer_dsn: str, scoring_dsn: str) -> dict[str, Any]:
     finally:
         await cust.close()
         await scor.close()
+    assert customer is not None
+    assert span is not None
     mid = span["lo"] + (span["hi"] - span["lo"]) / 2
     return {
         "customer_id": str(row["customer_id"]),
@@ -281,6 +302,7 @@ async def sample(customer_dsn: str, scoring_dsn: str) -> dict[str, Any]:
         "email": customer["email"],
         "external_id": ref,
         "name_fragment": customer["display_name"].split(" ")[-1][2:6].lower(),
+        "display_name": customer["display_name"],
         "mid_from": mid.isoformat(),
         "mid_to": (mid + (span["hi"] - span["lo"]) / 100).isoformat(),
         "stage": stage or "growth",

@@ -189,6 +189,11 @@ def ordering(order: Sequence[Any]) -> list[tuple[ColumnElement[Any], bool]]:
     return pairs
 
 
+def _bound_order(binding: Mapping[str, Any], columns: Ordering) -> dict[str, Any]:
+    """The filters a cursor is bound to, with the order: a cursor of one sort is refused by another."""
+    return {**binding, "~order": [f"{'-' if desc else '+'}{col.key}" for col, desc in columns]}
+
+
 def _shape_of(columns: Ordering) -> list[Any]:
     """What each position value converts to: the column's Python type (columns must be NOT NULL)."""
     return [col.type.python_type for col, _ in columns]
@@ -227,6 +232,12 @@ class PageRequest:
         page = list(rows[: self.limit])
         return page, encode_cursor(position(page[-1]), binding, self.secret)
 
+    def position(self, binding: Mapping[str, Any], order: Sequence[Any]) -> list[Any] | None:
+        """Where `fetch` with this binding and order continues (None on the first page): for a caller that
+        reads part of the page itself (e.g. bounds a walk of the order before handing the page to `fetch`)."""
+        columns = ordering(order)
+        return self.after(_bound_order(binding, columns), _shape_of(columns))
+
     async def fetch(
         self,
         session: AsyncSession,
@@ -241,7 +252,7 @@ class PageRequest:
         each row made an item by `item`. `binding` holds the filters the cursor is bound to; the order
         is bound too. With `scalars`, rows are the statement's first entity (an ORM object)."""
         columns = ordering(order)
-        binding = {**binding, "~order": [f"{'-' if desc else '+'}{col.key}" for col, desc in columns]}
+        binding = _bound_order(binding, columns)
         after = self.after(binding, _shape_of(columns))
         if after is not None:
             stmt = stmt.where(keyset_after(columns, after))

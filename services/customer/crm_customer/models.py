@@ -5,7 +5,7 @@ from .complaints.models import Complaint, ComplaintCategory, ComplaintSla, Compl
 from .consent.models import Consent, ConsentRecord
 from .contacts.models import Contact
 from .customers.models import Customer, CustomerRef
-from .hygiene.models import CustomerMerge, DuplicateKey
+from .hygiene.models import CustomerMerge, DuplicateKey, NameGroup, NameGroupMark
 from .interactions.models import Interaction
 from .orders.models import Order
 from .profiles.models import ProfileAnswer
@@ -27,6 +27,8 @@ __all__ = [
     "CustomerTag",
     "DuplicateKey",
     "Interaction",
+    "NameGroup",
+    "NameGroupMark",
     "Order",
     "ProfileAnswer",
     "Referral",

@@ -7,13 +7,14 @@ from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 import asyncpg
-from sqlalchemy import ColumnElement, Row, Select, any_, bindparam, exists, func, select, true, update
+from sqlalchemy import ColumnElement, Row, Select, Text, and_, any_, bindparam, exists, func, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, joinedload, selectinload
 
 from crm_shared.auth import Principal
 from crm_shared.db import driver_connection
+from crm_shared.pagination import Ordering, keyset_after
 
 from ..tags.models import CustomerTag
 from .models import Customer, CustomerRef
@@ -161,7 +162,7 @@ def filtered(filters: CustomerFilters, principal: Principal) -> Select[Customer]
     if filters.phone:
         stmt = stmt.where(Customer.phone == filters.phone)
     if filters.q:
-        stmt = stmt.where(Customer.display_name.ilike(f"%{_escape_like(filters.q)}%", escape="\\"))
+        stmt = stmt.where(name_contains(filters.q))
     if filters.external_id or filters.partner:
         ref = select(CustomerRef.customer_id)
         if filters.external_id:
@@ -182,6 +183,48 @@ def filtered(filters: CustomerFilters, principal: Principal) -> Select[Customer]
     if filters.created_to:
         stmt = stmt.where(Customer.created_at < filters.created_to)
     return stmt
+
+
+def name_contains(q: str) -> ColumnElement[bool]:
+    """Names containing `q` in any case (`display_name ILIKE '%q%'`), found from the name grams' GIN index
+    (models.py ix_customers_name_grams): every 2/3-character piece of lower(q) is among the name's, then the
+    ILIKE rechecks, so the rows are exactly the ILIKE's and only the names sharing q's pieces are read."""
+    grams = func.customer_name_grams(Customer.display_name, type_=ARRAY(Text))
+    return and_(
+        grams.contains(func.customer_query_grams(q, type_=ARRAY(Text))),
+        _name_like(Customer.display_name, q),
+    )
+
+
+def name_walk(
+    filters: CustomerFilters,
+    principal: Principal,
+    columns: Ordering,
+    after: Sequence[Any] | None,
+    *,
+    rows: int,
+    bound: int,
+) -> Select[Customer]:
+    """`filtered` for a `q=` page read along the list's order index: the first `rows` customers whose name
+    contains q among the first `bound` after `after` (in the order of `columns`) that the other filters select.
+    The walk stops at whichever comes first, so it reads at most `bound` rows whatever q matches; the caller
+    turns to the name grams' index when it found less than `rows`."""
+    assert filters.q is not None
+    rest = filtered(filters.model_copy(update={"q": None}), principal)
+    walk = select(Customer.id, Customer.display_name).where(
+        rest.whereclause if rest.whereclause is not None else true()
+    )
+    if after is not None:
+        walk = walk.where(keyset_after(columns, after))
+    head = walk.order_by(*(col.desc() if desc else col.asc() for col, desc in columns)).limit(bound).subquery()
+    # LIMIT on the filtered head: PostgreSQL pulls head rows only until `rows` matched.
+    matches = select(head.c.id).where(_name_like(head.c.display_name, filters.q)).limit(rows)
+    return rest.where(Customer.id.in_(matches))
+
+
+def _name_like(name: ColumnElement[str] | InstrumentedAttribute[str], q: str) -> ColumnElement[bool]:
+    """What `q=` means: `name ILIKE '%q%'` with q's LIKE wildcards taken literally."""
+    return name.ilike(f"%{_escape_like(q)}%", escape="\\")
 
 
 def _escape_like(text: str) -> str:

@@ -141,7 +141,13 @@ class CustomerFilters(BaseModel):
     kind: CustomerKind | None = None
     email: str | None = Field(default=None, description="exact match, in any case or Unicode spelling")
     phone: str | None = Field(default=None, description="exact match in E.164, in any spelling")
-    q: str | None = Field(default=None, min_length=2, max_length=100, description="name contains")
+    q: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=100,
+        description="display name contains this text, in any case (accents, spaces and punctuation count; % and _"
+        " are literal)",
+    )
     partner: str | None = Field(default=None, description="with external_id: the partner's reference")
     external_id: str | None = None
     company_id: uuid.UUID | None = Field(default=None, description="members of this company")

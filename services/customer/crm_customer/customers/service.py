@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared import outbox
 from crm_shared.auth import Principal
 from crm_shared.db import driver_connection
 from crm_shared.errors import FieldError, Unprocessable
-from crm_shared.pagination import Page, PageRequest, SortKey
+from crm_shared.pagination import Page, PageRequest, SortKey, ordering
 from crm_shared.pii import SHOW_PII
 
 from ..events import envelope
@@ -189,18 +190,32 @@ async def update(
     return customer
 
 
+WALK_PER_ROW = 100  # `q=` reads up to this many rows per row of the page before it turns to the name index
+
+
 async def list_customers(
     session: AsyncSession, *, principal: Principal, filters: CustomerFilters, sort: Sequence[SortKey], page: PageRequest
 ) -> Page[CustomerRead]:
     order = [getattr(Customer, k.field).desc() if k.descending else getattr(Customer, k.field) for k in sort]
     order.append(Customer.id.desc() if sort[-1].descending else Customer.id)  # unique: ties break the same way
-    return await page.fetch(
-        session,
-        repository.filtered(filters, principal),
-        order=order,
-        binding=filters.model_dump(mode="json"),
-        item=lambda c: to_read(c, principal),
-    )
+    binding = filters.model_dump(mode="json")
+
+    async def fetch(stmt: Select[Customer]) -> Page[CustomerRead]:
+        return await page.fetch(session, stmt, order=order, binding=binding, item=lambda c: to_read(c, principal))
+
+    if filters.q:
+        # A name common enough fills the page from the first rows of the list's order; a rarer one is found
+        # from the name grams' index. Each path reads few rows where it is used: the walk at most
+        # WALK_PER_ROW * (limit + 1), the index (for a q that matches under 1 row in WALK_PER_ROW) the
+        # names holding q's pieces. PostgreSQL cannot choose between them itself: it multiplies q's piece
+        # frequencies as if they were independent (they overlap), so a q matching 3.6% of 1M names was
+        # planned as 66 rows and read 36,000 through the index (450 ms) instead of walking 1,400 (8 ms).
+        rows, after = page.limit + 1, page.position(binding, order)
+        walk = repository.name_walk(filters, principal, ordering(order), after, rows=rows, bound=WALK_PER_ROW * rows)
+        walked = await fetch(walk)
+        if walked.next_cursor is not None:  # a full page
+            return walked
+    return await fetch(repository.filtered(filters, principal))
 
 
 async def list_members(

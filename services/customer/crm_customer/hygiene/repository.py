@@ -31,29 +31,66 @@ async def same_value_groups(
     return [(r["key"], list(r["ids"])) for r in rows]
 
 
-async def companies_with_members(
-    conn: asyncpg.Connection, after: uuid.UUID | None, limit: int, members_bound: int
+async def company_members(
+    conn: asyncpg.Connection, companies: Sequence[uuid.UUID], members_bound: int
 ) -> list[tuple[uuid.UUID, list[tuple[uuid.UUID, str]]]]:
-    """Companies (by id) with at least two live member customers, each with up to `members_bound`
-    members (id, lower-cased display name), ordered by name so equal names sit together."""
+    """Each company's live members, up to `members_bound` of them (id, lower-cased display name), ordered by
+    name so equal names sit together; from the company_id index."""
     rows = await conn.fetch(
         """
         SELECT c.company_id,
                (SELECT array_agg(ARRAY[m.id::text, m.name] ORDER BY m.name, m.id)
                 FROM (SELECT id, lower(btrim(display_name)) AS name FROM customers
                       WHERE company_id = c.company_id AND merged_into IS NULL
-                      ORDER BY lower(btrim(display_name)), id LIMIT $3) m) AS members
-        FROM customers c
-        WHERE c.company_id IS NOT NULL AND c.merged_into IS NULL
-          AND ($1::uuid IS NULL OR c.company_id >= $1)
-        GROUP BY c.company_id HAVING count(*) > 1
-        ORDER BY c.company_id LIMIT $2
+                      ORDER BY lower(btrim(display_name)), id LIMIT $2) m) AS members
+        FROM unnest($1::uuid[]) AS c(company_id)
         """,
-        after,
-        limit,
+        list(companies),
         members_bound,
     )
-    return [(r["company_id"], [(uuid.UUID(m[0]), m[1]) for m in r["members"]]) for r in rows]
+    return [(r["company_id"], [(uuid.UUID(m[0]), m[1]) for m in r["members"] or ()]) for r in rows]
+
+
+async def take_name_group_marks(conn: asyncpg.Connection) -> list[uuid.UUID]:
+    """Delete the marks no one else is taking and return their companies, by id. SKIP LOCKED: a listing
+    running while another recomputes reads the groups as they were instead of waiting for it."""
+    rows = await conn.fetch(
+        """
+        WITH taken AS (
+            DELETE FROM name_group_marks WHERE ctid IN (SELECT ctid FROM name_group_marks FOR UPDATE SKIP LOCKED)
+            RETURNING company_id
+        )
+        SELECT DISTINCT company_id FROM taken ORDER BY company_id
+        """
+    )
+    return [r["company_id"] for r in rows]
+
+
+async def replace_name_groups(
+    conn: asyncpg.Connection, companies: Sequence[uuid.UUID], groups: Sequence[tuple[uuid.UUID, list[uuid.UUID]]]
+) -> None:
+    """The companies' groups (company, member ids sorted) replace what was kept for them."""
+    await conn.execute("DELETE FROM name_groups WHERE company_id = ANY($1::uuid[])", list(companies))
+    await conn.executemany(
+        "INSERT INTO name_groups (company_id, first_id, ids) VALUES ($1, $2, $3)",
+        [(company, ids[0], ids) for company, ids in groups],
+    )
+
+
+async def name_groups_after(
+    conn: asyncpg.Connection, after: tuple[uuid.UUID, uuid.UUID] | None, limit: int
+) -> list[tuple[uuid.UUID, list[uuid.UUID]]]:
+    """Kept name groups after (company, first member id), in that order, from the primary key."""
+    if after is None:
+        sql = "SELECT company_id, ids FROM name_groups ORDER BY company_id, first_id LIMIT $1"
+        rows = await conn.fetch(sql, limit)
+    else:  # a row comparison: the index starts there (an OR of the two cases would read from the start)
+        sql = (
+            "SELECT company_id, ids FROM name_groups WHERE (company_id, first_id) > ($1, $2)"
+            " ORDER BY company_id, first_id LIMIT $3"
+        )
+        rows = await conn.fetch(sql, *after, limit)
+    return [(r["company_id"], list(r["ids"])) for r in rows]
 
 
 async def customer_summaries(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:

@@ -31,7 +31,7 @@ from .schemas import DuplicateGroup, DuplicateMember, DuplicateReason
 REASONS: tuple[DuplicateReason, ...] = ("email", "phone", "name")
 NAME_SIMILARITY = 0.85
 MEMBERS_BOUND = 200  # members of one company compared by name (pairwise, so bounded)
-COMPANY_BATCH = 25
+COMPANY_BATCH = 500  # companies recomputed per statement
 # Survivor fields filled from the merged customer when empty.
 FILLABLE = (
     "first_name",
@@ -93,26 +93,37 @@ def name_clusters(members: Sequence[tuple[uuid.UUID, str]]) -> list[list[uuid.UU
     return sorted((sorted(g, key=str) for g in groups.values() if len(g) > 1), key=lambda g: str(g[0]))
 
 
+async def refresh_name_groups(conn: asyncpg.Connection) -> int:
+    """Recompute the kept groups of the companies marked since (their members changed), in one transaction;
+    returns how many companies. Work in proportion to the changes, not to the companies."""
+    async with conn.transaction():
+        companies = await repository.take_name_group_marks(conn)
+        for i in range(0, len(companies), COMPANY_BATCH):
+            batch = companies[i : i + COMPANY_BATCH]
+            groups = [
+                (company, ids)
+                for company, members in await repository.company_members(conn, batch, MEMBERS_BOUND)
+                for ids in name_clusters(members)
+            ]
+            await repository.replace_name_groups(conn, batch, groups)
+    return len(companies)
+
+
 async def _name_groups(
     conn: asyncpg.Connection, after_key: str | None, need: int
 ) -> list[tuple[str, uuid.UUID, list[uuid.UUID]]]:
-    """(key, company id, member ids) of similar-name groups after `after_key` ("<company>:<first id>")."""
-    out: list[tuple[str, uuid.UUID, list[uuid.UUID]]] = []
-    next_company = uuid.UUID(after_key.split(":")[0]) if after_key else None
-    while len(out) < need:
-        companies = await repository.companies_with_members(conn, next_company, COMPANY_BATCH, MEMBERS_BOUND)
-        for company_id, members in companies:
-            for ids in name_clusters(members):
-                key = f"{company_id}:{ids[0]}"
-                if after_key is None or key > after_key:
-                    out.append((key, company_id, ids))
-        if len(companies) < COMPANY_BATCH:
-            break
-        last = companies[-1][0]
-        next_company = uuid.UUID(int=last.int + 1) if last.int < (1 << 128) - 1 else None
-        if next_company is None:
-            break
-    return out[:need]
+    """(key, company id, member ids) of similar-name groups after `after_key` ("<company>:<first id>"), from the
+    kept groups, brought up to date first."""
+    await refresh_name_groups(conn)
+    after = None if after_key is None else _name_key(after_key)
+    return [
+        (f"{company}:{ids[0]}", company, ids) for company, ids in await repository.name_groups_after(conn, after, need)
+    ]
+
+
+def _name_key(key: str) -> tuple[uuid.UUID, uuid.UUID]:
+    company, first = key.split(":")
+    return uuid.UUID(company), uuid.UUID(first)
 
 
 def _resumable(reason: str, key: str) -> bool:
@@ -122,7 +133,7 @@ def _resumable(reason: str, key: str) -> bool:
     if reason != "name":
         return True
     try:
-        uuid.UUID(key.split(":")[0])
+        _name_key(key)
     except ValueError:
         return False
     return True

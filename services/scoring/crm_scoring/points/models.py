@@ -26,6 +26,7 @@ class PointsEntry(Base):
 
 # The ledger list's order (newest month first, then by customer): its first page read from the index instead
 # of sorting every row of the month. Measured at 1M rows in one month: 205 ms -> 0.1 ms. A page deep inside
-# one month still walks from the month's start (mixed directions cannot be one row comparison: 107 ms at
-# 500k rows into the month).
+# one month reads the rest of its month from the primary key (customer, month) and the earlier months from
+# here, each started at the position (repository.entries_after): 500k rows into a 1M month, p50 through the
+# gateway 265 -> 13.5 ms (149 -> 0.3 ms in SQL).
 Index("ix_points_ledger_month_desc_customer_id", PointsEntry.month.desc(), PointsEntry.customer_id)

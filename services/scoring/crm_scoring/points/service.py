@@ -54,13 +54,19 @@ async def list_points(
 ) -> Page[PointsRead]:
     """Newest month first, then by customer."""
     start, end = month_range(month, month_from, month_to)
-    return await page.fetch(
-        session,
-        repository.entries(customer_id=customer_id, start=start, end=end),
-        order=[PointsEntry.month.desc(), PointsEntry.customer_id],
-        binding={"list": "points", "customer_id": customer_id, "from": start, "to": end},
-        item=PointsRead.model_validate,
-    )
+    binding = {"list": "points", "customer_id": customer_id, "from": start, "to": end}
+    order = [PointsEntry.month.desc(), PointsEntry.customer_id]
+    after = page.position(binding, order)
+    if after is None:
+        stmt = repository.entries(customer_id=customer_id, start=start, end=end)
+    else:  # the page out of the two parts after the position (`fetch` orders and cuts them)
+        month_at, customer_at = after
+        stmt = repository.entries_after(
+            customer_id=customer_id, start=start, end=end, after=(month_at, customer_at), rows=page.limit + 1
+        )
+        parts = stmt.selected_columns
+        order = [parts.month.desc(), parts.customer_id]
+    return await page.fetch(session, stmt, order=order, binding=binding, item=PointsRead.model_validate)
 
 
 async def customer_points(session: AsyncSession, customer_id: uuid.UUID) -> CustomerPoints:
