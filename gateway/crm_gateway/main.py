@@ -93,7 +93,9 @@ def create_app(settings: GatewaySettings | None = None, *, tracing: Tracing | No
     """`tracing`: a test's own (in-memory spans); otherwise GATEWAY_OTEL_TRACES decides."""
     settings = settings or GatewaySettings()
     tracing = tracing or tracing_for("gateway", settings.otel_traces, settings.otel_endpoint)
-    configure_logging("gateway", level=settings.log_level, json=settings.log_json)
+    configure_logging(
+        "gateway", level=settings.log_level, json=settings.log_json, trace_ids=settings.otel_traces != "none"
+    )
     if not settings.access_log:
         # uvicorn skips access logging entirely when its logger has no handler to reach.
         logging.getLogger("uvicorn.access").propagate = False

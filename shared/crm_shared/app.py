@@ -21,6 +21,7 @@ from .db import EarlyAnswer, answer_early, create_engine, create_read_sessionmak
 from .dead_letters_api import dead_letters_router
 from .delivery_api import delivery_router
 from .errors import document_problems, install_error_handlers
+from .event_metrics import DatabaseGauge
 from .event_metrics import refresh as refresh_event_metrics
 from .housekeeping import Housekeeper, Retention
 from .idempotency import document_idempotency
@@ -44,6 +45,7 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     event_handlers: Mapping[str, EventHandler] | None = None,
     extra_schemas: Mapping[str, Any] | None = None,
+    database_gauges: Sequence[DatabaseGauge] = (),
     version: str = "0.1.0",
 ) -> FastAPI:
     """Build a service. `service_dir` holds alembic.ini; None for a part without a database yet."""
@@ -51,9 +53,14 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(
-            settings.service_name, level=settings.log_level, json=settings.log_json, access_log=settings.access_log
+            settings.service_name,
+            level=settings.log_level,
+            json=settings.log_json,
+            access_log=settings.access_log,
+            trace_ids=settings.otel_traces != "none",
         )
         app.state.settings = settings
+        app.state.database_gauges = tuple(database_gauges)
         app.state.draining = False
         app.state.relay_wakeup = lambda: None
         relay = None

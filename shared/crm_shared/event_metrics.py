@@ -8,7 +8,8 @@
 The gauges describe the database, not the process: they are read when /metrics is scraped (`refresh`,
 a dependency of that route), with two cheap queries (the pending outbox rows through their partial
 index, the dead letters grouped by type), and handed to the collector through a context variable, so
-an app only ever reports its own database.
+an app only ever reports its own database. A service adds gauges of its own the same way (`DatabaseGauge`,
+`create_service_app(database_gauges=...)`): one query each, read at the same scrape.
 """
 
 from __future__ import annotations
@@ -46,9 +47,22 @@ _OPEN = "SELECT event_type, count(*) AS n FROM inbox_dead_letters GROUP BY event
 
 
 @dataclass(frozen=True)
+class DatabaseGauge:
+    """A gauge read from the service's database at each scrape: `sql` returns one row per sample, the label
+    columns (in `labels` order) then the value in a column named `value`."""
+
+    name: str
+    documentation: str
+    sql: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class _Snapshot:
     open_dead_letters: dict[str, int] = field(default_factory=dict)
     pending: dict[str, tuple[int, float]] = field(default_factory=dict)  # subscriber -> (messages, oldest s)
+    # a service's own gauges: (gauge, [(label values, value)])
+    extra: tuple[tuple[DatabaseGauge, list[tuple[list[str], float]]], ...] = ()
 
 
 _snapshot: ContextVar[_Snapshot | None] = ContextVar("crm_event_metrics", default=None)
@@ -76,6 +90,11 @@ class _EventGauges(Collector):
             messages.add_metric([subscriber], n)
             oldest.add_metric([subscriber], age)
         yield from (open_, messages, oldest)
+        for gauge, samples in snapshot.extra:
+            family = GaugeMetricFamily(gauge.name, gauge.documentation, labels=list(gauge.labels))
+            for labels, value in samples:
+                family.add_metric(labels, value)
+            yield family
 
     def describe(self) -> list[Metric]:
         return []  # computed per scrape; nothing to check at registration
@@ -92,19 +111,27 @@ async def refresh(request: Request) -> None:
     if engine is None:
         return
     subscribers = [s.name for s in state.settings.subscribers]
+    gauges: tuple[DatabaseGauge, ...] = getattr(state, "database_gauges", ())
     try:
-        snapshot = await asyncio.wait_for(_read(engine, subscribers), SCRAPE_TIMEOUT_SECONDS)
+        snapshot = await asyncio.wait_for(_read(engine, subscribers, gauges), SCRAPE_TIMEOUT_SECONDS)
     except Exception as exc:
         log.warning("event metrics not read: %s", type(exc).__name__)
         return
     _snapshot.set(snapshot)
 
 
-async def _read(engine: AsyncEngine, subscribers: list[str]) -> _Snapshot:
+async def _read(engine: AsyncEngine, subscribers: list[str], gauges: tuple[DatabaseGauge, ...]) -> _Snapshot:
     async with engine.connect() as conn:
         raw = await asyncpg_connection(conn)
         pending = {name: (0, 0.0) for name in subscribers}
         for r in await raw.fetch(_PENDING):
             pending[r["subscriber"]] = (r["messages"], float(r["oldest"]))
         open_ = {r["event_type"]: r["n"] for r in await raw.fetch(_OPEN)}
-    return _Snapshot(open_, pending)
+        extra = []
+        for gauge in gauges:
+            rows = await raw.fetch(gauge.sql)
+            samples = [
+                ([str(r[label]) for label in gauge.labels], float(r["value"])) for r in rows if r["value"] is not None
+            ]
+            extra.append((gauge, samples))
+    return _Snapshot(open_, pending, tuple(extra))

@@ -16,9 +16,17 @@ from .pii import PiiScrubFilter, RedactQueryFilter
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
-def configure_logging(service: str, *, level: str = "INFO", json: bool = True, access_log: bool = True) -> None:
+def configure_logging(
+    service: str, *, level: str = "INFO", json: bool = True, access_log: bool = True, trace_ids: bool = False
+) -> None:
+    """`trace_ids`: with tracing on, each line also carries the `trace_id` and `span_id` of the span in progress,
+    so a log line leads to its trace and a trace to its lines."""
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
+    if trace_ids:
+        from .tracing import TraceIdFilter
+
+        handler.addFilter(TraceIdFilter())
     handler.addFilter(PiiScrubFilter())
     if json:
         handler.setFormatter(

@@ -14,6 +14,7 @@ The OpenTelemetry packages are imported only when tracing is on; the exporter's 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,23 @@ class Tracing:
 
     def shutdown(self) -> None:
         self.provider.shutdown()  # exports what is still buffered
+
+
+class TraceIdFilter(logging.Filter):
+    """Adds the current span's `trace_id` and `span_id` (hex, as trace backends show them; "-" outside a span)
+    to each log record: the JSON logs carry them as fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from opentelemetry import trace
+
+        self._current_span = trace.get_current_span
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = self._current_span().get_span_context()
+        record.trace_id = format(context.trace_id, "032x") if context.is_valid else "-"
+        record.span_id = format(context.span_id, "016x") if context.is_valid else "-"
+        return True
 
 
 def start_tracing(settings: ServiceSettings) -> Tracing | None:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from crm_shared.app import create_service_app
 
 from .batch.endpoints import router as batch_router
+from .batch.metrics import GAUGES as BATCH_GAUGES
 from .config import Settings
 from .currency_rates.endpoints import router as currency_rates_router
 from .distributions.endpoints import router as distributions_router
@@ -40,4 +41,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             currency_rates_router,
         ],
         event_handlers=HANDLERS,
+        database_gauges=BATCH_GAUGES,
     )
