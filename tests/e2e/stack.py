@@ -68,12 +68,14 @@ class Part:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, wait: bool = True, timeout: float = 30.0) -> None:
+    # Generous: on a loaded 2-core machine (two test workers, each starting several processes) a part with
+    # migrations and a worker took over 30 s to answer /readyz; a healthy start is far quicker.
+    def start(self, *, wait: bool = True, timeout: float = 90.0) -> None:
         self.process = ServerProcess(self.factory, self.env, port=self.port)
         if wait:
             self.wait_ready(timeout)
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
         assert self.process is not None
         self.process.wait_ready(self.ready_path, timeout=timeout)
 
