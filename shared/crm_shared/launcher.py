@@ -39,7 +39,7 @@ JWT_AUDIENCE = "crm-api"
 JWT_ISSUER = "crm-dev-launcher"
 # Secrets this machine's suite generates once and keeps in .data/dev-credentials.json (mode 600):
 # nothing anywhere has a default secret.
-_SECRETS = ("jwt_secret", "principal_key", "cursor_secret", "event_secret", "link_secret")
+_SECRETS = ("jwt_secret", "principal_key", "cursor_secret", "event_secret", "link_secret", "webhooks_secret_key")
 
 
 def dev_credentials(data_dir: Path) -> dict[str, str]:
@@ -86,6 +86,8 @@ def service_env(part: Part, db_url: str | None, host: str, creds: dict[str, str]
     if part.public_prefixes:  # links in its messages point at the gateway, signed with its own secret
         env[f"{part.env_prefix}LINK_SECRETS"] = json.dumps([creds["link_secret"]])
         env[f"{part.env_prefix}PUBLIC_BASE_URL"] = f"http://{host}:{GATEWAY.port}"
+    if part.name == "webhooks":  # encrypts the subscriptions' signing secrets at rest
+        env[f"{part.env_prefix}SECRET_KEYS"] = json.dumps([creds["webhooks_secret_key"]])
     return env
 
 
@@ -107,10 +109,13 @@ def gateway_env(creds: dict[str, str], host: str) -> dict[str, str]:
     }
 
 
-def dev_token(creds: dict[str, str], role: str, *, hours: int = 12) -> str:
-    """A user JWT for `role`, signed with this machine's secret, for trying the API."""
+def dev_token(
+    creds: dict[str, str], role: str, *, hours: int = 12, audience: str = JWT_AUDIENCE, issuer: str = JWT_ISSUER
+) -> str:
+    """A user JWT for `role`, signed with this machine's secret, for trying the API. `audience` and
+    `issuer` are what the gateway expects (GATEWAY_JWT_AUDIENCE / _ISSUER): `make run`'s by default."""
     now = int(time.time())
-    claims = {"sub": f"dev-{role}", "roles": [role], "aud": JWT_AUDIENCE, "iss": JWT_ISSUER, "iat": now}
+    claims = {"sub": f"dev-{role}", "roles": [role], "aud": audience, "iss": issuer, "iat": now}
     return jwt.encode({**claims, "exp": now + hours * 3600}, creds["jwt_secret"], algorithm="HS256")
 
 

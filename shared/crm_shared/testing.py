@@ -57,6 +57,8 @@ for _part in SERVICES.values():
 TEST_LINK_SECRET = _run_secret("link-secret")
 os.environ.setdefault("CAMPAIGN_LINK_SECRETS", f'["{TEST_LINK_SECRET}"]')
 os.environ.setdefault("CAMPAIGN_DELIVERY_WORKER_ENABLED", "false")
+# The webhooks service seals its subscriptions' signing secrets with these keys.
+os.environ.setdefault("WEBHOOKS_SECRET_KEYS", json.dumps([_run_secret("webhooks-secret-key")]))
 os.environ.setdefault(f"{GATEWAY.env_prefix}PRINCIPAL_KEYS", f'["{TEST_PRINCIPAL_KEY}"]')
 os.environ.setdefault(f"{GATEWAY.env_prefix}JWT_AUDIENCE", TEST_JWT_AUDIENCE)
 os.environ.setdefault(f"{GATEWAY.env_prefix}JWT_ISSUER", TEST_JWT_ISSUER)

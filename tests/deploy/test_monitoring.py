@@ -1,22 +1,28 @@
 """The alert rules and the dashboard name only metrics the parts really expose: every expression is parsed
 with a PromQL parser, and each metric it reads must appear in the scrape of a running service (on its
-migrated database) or of the gateway."""
+migrated database: the customer service, and the webhooks service for its delivery gauges) or of the
+gateway."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import httpx
 import promql_parser
 import pytest
 import yaml
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from crm_customer.main import create_app
 from crm_gateway.config import GatewaySettings
 from crm_gateway.main import create_app as create_gateway
-from crm_shared.testing import app_client
+from crm_shared.testing import DatabaseFactory, app_client
+from crm_webhooks.config import Settings as WebhooksSettings
+from crm_webhooks.main import SERVICE_DIR as WEBHOOKS_DIR
+from crm_webhooks.main import create_app as create_webhooks
 
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 SYNTHETIC = {"up"}  # written by Prometheus itself for every scrape
@@ -57,15 +63,28 @@ def dashboard_exprs() -> list[str]:
     return [target["expr"] for panel in doc["panels"] for target in panel["targets"]]
 
 
-@pytest.fixture
-async def exposed(settings) -> set[str]:
-    async with app_client(create_app(settings)) as service:
+async def _scrape(app: FastAPI) -> str:
+    async with app_client(app) as service:
         await service.get("/healthz")  # one request, so the request metrics have samples
-        scraped = (await service.get("/metrics")).text
+        return (await service.get("/metrics")).text
+
+
+@pytest.fixture
+async def exposed(settings, databases: DatabaseFactory) -> set[str]:
+    exposed = series_names(await _scrape(create_app(settings)))
+    # The webhooks service adds its delivery metrics (its worker off: nothing to send).
+    webhooks = WebhooksSettings(
+        database_url=await databases.fresh(WEBHOOKS_DIR),
+        environment="test",
+        log_json=False,
+        worker_enabled=False,
+        secret_keys=[secrets.token_urlsafe(32)],
+    )
+    exposed |= series_names(await _scrape(create_webhooks(webhooks)))
     gateway = create_gateway(GatewaySettings(environment="test", services={}, jwt_secret="x" * 64, log_json=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
         gateway_scrape = (await client.get("/metrics")).text
-    return series_names(scraped) | series_names(gateway_scrape) | SYNTHETIC
+    return exposed | series_names(gateway_scrape) | SYNTHETIC
 
 
 def test_every_alert_is_well_formed() -> None:

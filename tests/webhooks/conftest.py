@@ -3,6 +3,9 @@
 deliveries signed as the other services' relays sign them. The delivery worker is off here: tests drive
 its passes (`worker`) against receivers of their own."""
 
+import json
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
@@ -24,6 +27,9 @@ PARTNER = "shop-1"
 PARTNER_HEADERS = partner_headers(PARTNER, "webhooks:read", "webhooks:write", service="webhooks")
 OTHER_PARTNER_HEADERS = partner_headers("shop-2", "webhooks:read", "webhooks:write", service="webhooks")
 RECEIVER = "https://receiver.example/hooks"
+
+# The key sealing the signing secrets, for this run (inherited by the processes tests start).
+os.environ.setdefault("WEBHOOKS_SECRET_KEYS", json.dumps([f"test-webhooks-key-{uuid.uuid4().hex}"]))
 
 # Local receivers (http, 127.0.0.1) allowed, as in a local run; the worker off, short retries.
 TestSettings = partial(

@@ -314,12 +314,11 @@ async def test_a_host_that_resolves_inside_is_not_called(
     # Written past the API's check (as a DNS name later pointed inside would be): localhost resolves to loopback.
     await db.execute("UPDATE webhook_subscriptions SET url = 'https://localhost/in'")
     await publish(client, lifecycle("decline"))
-    receiver = Receiver()
     strict = settings.model_copy(update={"allow_private_hosts": False})
-    worker = receiver.worker(application, strict)
+    worker = DeliveryWorker(application.state.sessionmaker, strict)  # the real transport: resolves, vets
     assert (await worker.run_once()).failed == 1
     await worker.stop()
-    assert receiver.requests == []
     row = await _only_delivery(db)
     assert row["status"] == "failed"
-    assert "resolves to a private" in row["last_error"]
+    assert row["last_status_code"] is None
+    assert "localhost resolves to a private" in row["last_error"]

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm_shared.auth import check_secret
+from crm_shared.launcher import JWT_AUDIENCE, JWT_ISSUER
 from crm_shared.topology import GATEWAY
 
 # The file `make run` keeps its generated secrets in (crm_shared.launcher.dev_credentials).
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     dev_login: bool | None = None
     dev_jwt_secret: SecretStr = SecretStr("")
     dev_credentials_file: Path = LAUNCHER_CREDENTIALS
+    # The audience and issuer of that token: the gateway's GATEWAY_JWT_AUDIENCE / GATEWAY_JWT_ISSUER (these
+    # defaults are `make run`'s; compose and the k8s dev overlay set their own).
+    dev_jwt_audience: str = Field(default=JWT_AUDIENCE, min_length=1)
+    dev_jwt_issuer: str = Field(default=JWT_ISSUER, min_length=1)
     # Production sign-in: OpenID Connect (authorization code flow with PKCE, authlib). The ID provider's
     # access token must be a JWT the gateway accepts (GATEWAY_JWKS_URL, audience, issuer and a `roles`
     # claim): the console forwards it as is.

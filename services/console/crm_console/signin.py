@@ -45,7 +45,8 @@ async def login_page(request: Request, next: str | None = None, error: str | Non
 
 @router.post("/login/dev", dependencies=[CsrfChecked])
 async def dev_login(request: Request, role: Annotated[str, Form()], next: Annotated[str, Form()] = "/") -> Response:
-    key = _settings(request).dev_signing_key()
+    settings = _settings(request)
+    key = settings.dev_signing_key()
     if key is None:
         return render(
             request,
@@ -63,10 +64,17 @@ async def dev_login(request: Request, role: Annotated[str, Form()], next: Annota
             status_code=422,
             next=safe_next(next),
             roles=DEV_ROLES,
-            oidc=_settings(request).oidc_enabled,
+            oidc=settings.oidc_enabled,
             error=f"Unknown role {role!r}.",
         )
-    sign_in(request, dev_token({"jwt_secret": key}, role, hours=DEV_TOKEN_HOURS))
+    token = dev_token(
+        {"jwt_secret": key},
+        role,
+        hours=DEV_TOKEN_HOURS,
+        audience=settings.dev_jwt_audience,
+        issuer=settings.dev_jwt_issuer,
+    )
+    sign_in(request, token)
     return RedirectResponse(safe_next(next), status_code=303)
 
 

@@ -1,7 +1,12 @@
-from pydantic import Field
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from crm_shared.auth import check_secret
 from crm_shared.settings import ServiceSettings
+
+from .sealing import SecretBox
 
 
 class Settings(ServiceSettings):
@@ -20,6 +25,10 @@ class Settings(ServiceSettings):
     rotation_overlap_hours: float = Field(default=24.0, ge=0, le=7 * 24)
     # Each subscription multiplies the deliveries of every event it takes: a partner holds at most this many.
     max_subscriptions_per_partner: int = Field(default=10, gt=0, le=1000)
+    # Encrypt the subscriptions' signing secrets at rest (crm_webhooks.sealing): the first key encrypts,
+    # every one decrypts (rotation: a new key first; the worker reseals the stored secrets under it). Each
+    # at least 32 bytes; no default, like every secret.
+    secret_keys: list[SecretStr] = Field(default_factory=list)
     # -- Delivery worker (crm_webhooks.deliveries.worker), in the service process ------------------------
     worker_enabled: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0)
@@ -38,3 +47,14 @@ class Settings(ServiceSettings):
     # subscription is deleted), checked by the worker every cleanup interval.
     delivery_retention_days: float = Field(default=30.0, gt=0)
     cleanup_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_keys_configured(self) -> Settings:
+        if not self.secret_keys:
+            check_secret("WEBHOOKS_SECRET_KEYS", None)
+        for key in self.secret_keys:
+            check_secret("WEBHOOKS_SECRET_KEYS", key.get_secret_value())
+        return self
+
+    def secret_box(self) -> SecretBox:
+        return SecretBox([k.get_secret_value() for k in self.secret_keys])

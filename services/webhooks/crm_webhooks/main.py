@@ -10,6 +10,7 @@ from crm_shared.app import create_service_app
 
 from .config import Settings
 from .deliveries.endpoints import router as deliveries_router
+from .deliveries.gauges import GAUGES
 from .deliveries.handlers import HANDLERS
 from .subscriptions.endpoints import router as subscriptions_router
 
@@ -27,4 +28,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[subscriptions_router, deliveries_router],
         # Every subscribable event fans out to the subscriptions that take it.
         event_handlers=HANDLERS,
+        database_gauges=GAUGES,  # waiting and dead deliveries, read at each scrape of /metrics
     )

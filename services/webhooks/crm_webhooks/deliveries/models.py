@@ -49,6 +49,14 @@ class Delivery(Base):
         UniqueConstraint("event_id", "subscription_id", name="uq_webhook_deliveries_event"),
         Index("ix_webhook_deliveries_list", "subscription_id", "created_at", "id"),
         Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status IN ('pending', 'failed')")),
+        # The gauges' count of unsettled deliveries (crm_webhooks.deliveries.gauges) reads only this.
+        Index(
+            "ix_webhook_deliveries_unsettled",
+            "subscription_id",
+            "status",
+            "next_attempt_at",
+            postgresql_where=text("status <> 'succeeded'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

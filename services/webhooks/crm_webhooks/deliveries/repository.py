@@ -41,7 +41,7 @@ _CLAIM = """
     SET attempts = d.attempts + 1, next_attempt_at = $3, last_attempt_at = $1
     FROM due, webhook_subscriptions s, webhook_messages m
     WHERE d.id = due.id AND s.id = d.subscription_id AND m.id = d.event_id
-    RETURNING d.id, d.attempts, m.body, s.url, s.secret, s.previous_secret, s.previous_secret_expires_at
+    RETURNING d.id, d.attempts, m.body, s.url, s.secret_sealed, s.previous_secret_sealed, s.previous_secret_expires_at
 """
 # Each attempt's outcome, if the row is still the one this attempt leased (not replayed, deleted or
 # taken again after its lease ran out).
@@ -62,6 +62,22 @@ _FORGET = """
 _FORGET_MESSAGES = """
     DELETE FROM webhook_messages m
     WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = m.id)
+"""
+# The deliveries not settled, by state, for the gauges: grouped per subscription through the partial index
+# of unsettled rows (index only: succeeded ones, most of the table, are never read), then by state with the
+# subscriptions' status. `oldest`: how long the oldest due delivery of an active subscription has waited.
+WAITING = """
+    WITH per AS (
+        SELECT subscription_id, status = 'dead' AS dead, next_attempt_at <= now() AS due,
+               count(*) AS n, min(next_attempt_at) AS first
+        FROM webhook_deliveries WHERE status <> 'succeeded'
+        GROUP BY 1, 2, 3
+    )
+    SELECT CASE WHEN per.dead THEN 'dead' WHEN s.status = 'paused' THEN 'paused'
+                WHEN per.due THEN 'due' ELSE 'scheduled' END AS state,
+           sum(per.n)::bigint AS n, extract(epoch FROM now() - min(per.first)) AS oldest
+    FROM per JOIN webhook_subscriptions s ON s.id = per.subscription_id
+    GROUP BY 1
 """
 _REPLAY = """
     UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()

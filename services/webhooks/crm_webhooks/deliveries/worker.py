@@ -6,7 +6,8 @@
 2. POST each body, signed with the subscription's secret (and the previous one during a rotation's
    overlap), outside any transaction: a slow receiver holds no row lock. Short timeout, redirects never
    followed, at most `response_excerpt_bytes` of the answer read; a host that resolves to a private address
-   is not called (unless `allow_private_hosts`).
+   is not called (unless `allow_private_hosts`), and the connection goes to the address that was checked
+   (crm_webhooks.deliveries.pinned_transport: no second lookup for DNS rebinding to answer).
 3. Record (one statement): 2xx succeeded; anything else failed, retried after a random delay in
    [0, min(cap, base * 2^attempts)] (full jitter, crm_shared.outbox.backoff_seconds), dead after
    `max_attempts`.
@@ -23,7 +24,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client import Counter, Histogram
@@ -34,8 +34,10 @@ from crm_shared.polling import PollingWorker
 
 from .. import signing
 from ..config import Settings
-from ..subscriptions.rules import resolves_privately
+from ..sealing import UnknownKey
+from ..subscriptions import repository as subscriptions
 from . import repository
+from .pinned_transport import pinned_transport
 from .schemas import webhook_id
 
 log = logging.getLogger("crm.webhooks.delivery")
@@ -96,11 +98,12 @@ class DeliveryWorker(PollingWorker):
         )
         self._sessions = sessionmaker
         self._settings = settings
+        self._box = settings.secret_box()
         self._lease = timedelta(seconds=settings.delivery_timeout_seconds + 60)
         self._client = httpx.AsyncClient(
             timeout=settings.delivery_timeout_seconds,
             follow_redirects=False,
-            transport=transport,
+            transport=transport or pinned_transport(allow_private=settings.allow_private_hosts),
             headers={"user-agent": USER_AGENT},
             trust_env=False,  # no proxy or .netrc from the environment: the receiver is the partner's URL
         )
@@ -116,10 +119,30 @@ class DeliveryWorker(PollingWorker):
         await self._client.aclose()
 
     async def cleanup(self) -> int:
-        """Delete the deliveries that succeeded longer ago than the retention; returns how many."""
+        """Delete the deliveries that succeeded longer ago than the retention (returns how many), and seal
+        again under the first key the secrets sealed with an older one."""
+        await self.reseal()
         before = datetime.now(UTC) - timedelta(days=self._settings.delivery_retention_days)
         async with self._sessions() as session, session.begin():
             return await repository.forget_succeeded(session, before)
+
+    async def reseal(self) -> int:
+        """After a key rotation (a new key first in WEBHOOKS_SECRET_KEYS), the stored secrets sealed with
+        another key, sealed again under the new one; returns how many subscriptions changed."""
+        async with self._sessions() as session, session.begin():
+            resealed = 0
+            for subscription in await subscriptions.sealed_with_other_keys(session, self._box.current):
+                try:
+                    current = self._box.reseal(subscription.secret_sealed)
+                    previous = subscription.previous_secret_sealed
+                    subscription.previous_secret_sealed = previous and self._box.reseal(previous)
+                    subscription.secret_sealed = current
+                    resealed += 1
+                except UnknownKey:  # its key is gone from the settings: left as it is (its deliveries fail)
+                    log.warning("subscription %s: secret sealed with a key not configured", subscription.id)
+        if resealed:
+            log.info("resealed the secrets of %d subscriptions under the current key", resealed)
+        return resealed
 
     # -- one pass ----------------------------------------------------------------------------------------
     async def run_once(self) -> PassResult:
@@ -138,18 +161,19 @@ class DeliveryWorker(PollingWorker):
         return await self._record(attempts)
 
     async def _send(self, row: Any, now: datetime) -> Attempt:
-        secrets = [row["secret"]]
+        attempt = Attempt(row["id"], row["attempts"])
         expires = row["previous_secret_expires_at"]
-        if row["previous_secret"] and expires is not None and expires > now:
-            secrets.append(row["previous_secret"])
+        sealed = [row["secret_sealed"]]
+        if row["previous_secret_sealed"] and expires is not None and expires > now:
+            sealed.append(row["previous_secret_sealed"])
+        try:
+            secrets = [self._box.open(s) for s in sealed]
+        except UnknownKey as exc:  # a key dropped from the settings too early: retried once it is back
+            attempt.error = str(exc)
+            return attempt
         body: bytes = row["body"]
         headers = signing.headers(secrets, webhook_id(row["id"]), int(time.time()), body)
         headers["content-type"] = "application/json"
-        attempt = Attempt(row["id"], row["attempts"])
-        host = urlsplit(row["url"]).hostname or ""
-        if not self._settings.allow_private_hosts and await resolves_privately(host):
-            attempt.error = f"{host} resolves to a private, loopback or link-local address: not called"
-            return attempt
         limit = self._settings.response_excerpt_bytes
         location = None
         started = time.monotonic()

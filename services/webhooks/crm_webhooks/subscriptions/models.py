@@ -13,7 +13,7 @@ from ..base import Base
 
 class Subscription(Base):
     """Where events go: a receiver URL, the event type patterns and filters it takes, and its signing
-    secret (`previous_secret` still signs too until `previous_secret_expires_at`, after a rotation).
+    secret, encrypted (the previous one still signs too until `previous_secret_expires_at`, after a rotation).
 
     `partner`: the owning partner's client id, or null for a staff subscription; `pii`: its owner held
     pii:read, so it may receive payloads with personal data (crm_webhooks.catalogue)."""
@@ -37,8 +37,9 @@ class Subscription(Base):
     owner_id: Mapped[str] = mapped_column(String(200))
     partner: Mapped[str | None] = mapped_column(String(200))
     pii: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    secret: Mapped[str] = mapped_column(String(100))
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    # Encrypted (crm_webhooks.sealing: `<key id>:<Fernet token>`): the service reads them back to sign.
+    secret_sealed: Mapped[str] = mapped_column(String(500))
+    previous_secret_sealed: Mapped[str | None] = mapped_column(String(500))
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -51,3 +51,16 @@ async def count_of_partner(session: AsyncSession, partner: str) -> int:
     """How many subscriptions the partner holds (no lock: two racing creations may pass the cap by one)."""
     stmt = select(func.count()).select_from(Subscription).where(Subscription.partner == partner)
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def sealed_with_other_keys(session: AsyncSession, current: str) -> Sequence[Subscription]:
+    """The subscriptions whose secrets were sealed with another key than `current` (a key id), locked."""
+    stmt = (
+        select(Subscription)
+        .where(
+            Subscription.secret_sealed.not_like(f"{current}:%")
+            | Subscription.previous_secret_sealed.not_like(f"{current}:%")
+        )
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(stmt)).scalars().all()

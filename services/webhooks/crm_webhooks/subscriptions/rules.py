@@ -12,10 +12,7 @@ body), and how its event types and filters select events.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import re
-import socket
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +23,7 @@ from crm_shared.errors import FieldError
 from crm_shared.text import bad_text, text_problem
 
 from ..catalogue import PARTNER_FIELD, SUBSCRIBABLE, Audience, filter_fields, matches
+from ..deliveries.pinned_transport import is_private
 
 MAX_PATTERNS = 50
 MAX_FILTERS = 10
@@ -54,32 +52,9 @@ def url_problems(url: str, *, allow_http: bool, allow_private_hosts: bool) -> li
         return problem("credentials in the URL are not allowed (they would be logged); authenticate by signature")
     if parts.fragment:
         return problem("a fragment is never sent: remove it")
-    if not allow_private_hosts and _private(parts.hostname):
+    if not allow_private_hosts and is_private(parts.hostname):
         return problem("the host is on a private, loopback or link-local network")
     return []
-
-
-def _private(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a name: resolved when delivered
-    return not address.is_global
-
-
-async def resolves_privately(host: str) -> bool:
-    """True when a host name resolves to an address on a private, loopback or link-local network: checked
-    before each delivery, so that a name changed to point inside after the subscription was written is not
-    called. (A resolver that answers differently a moment later is not caught: see the service README.)"""
-    if _private(host):
-        return True
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return False  # unresolvable: the attempt fails on its own, with the resolver's error
-    return any(_private(str(info[4][0]).split("%", 1)[0]) for info in infos)
 
 
 def selected_types(patterns: Iterable[str], audience: Audience) -> list[str]:

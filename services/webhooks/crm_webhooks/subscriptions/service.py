@@ -108,7 +108,7 @@ async def create(
             "owner_id": principal.client_id,
             "partner": target.partner,
             "pii": target.pii,
-            "secret": secret,
+            "secret_sealed": settings.secret_box().seal(secret),
         },
     )
     return subscription, secret
@@ -210,11 +210,11 @@ async def rotate_secret(
     )
     secret = new_secret()
     if overlap > timedelta(0):
-        subscription.previous_secret = subscription.secret
+        subscription.previous_secret_sealed = subscription.secret_sealed
         subscription.previous_secret_expires_at = datetime.now(UTC) + overlap
     else:
-        subscription.previous_secret = subscription.previous_secret_expires_at = None
-    subscription.secret = secret
+        subscription.previous_secret_sealed = subscription.previous_secret_expires_at = None
+    subscription.secret_sealed = settings.secret_box().seal(secret)
     _touch(subscription)
     await session.flush()
     return subscription, secret
