@@ -1,7 +1,7 @@
 """The alert rules and the dashboard name only metrics the parts really expose: every expression is parsed
 with a PromQL parser, and each metric it reads must appear in the scrape of a running service (on its
-migrated database: the customer service, and the webhooks service for its delivery gauges) or of the
-gateway."""
+migrated database: the customer service, the webhooks service for its delivery gauges, the scoring service
+for its batch gauges, after one recorded run) or of the gateway."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import secrets
 from pathlib import Path
 
+import asyncpg
 import httpx
 import promql_parser
 import pytest
@@ -19,6 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from crm_customer.main import create_app
 from crm_gateway.config import GatewaySettings
 from crm_gateway.main import create_app as create_gateway
+from crm_scoring.config import Settings as ScoringSettings
+from crm_scoring.main import SERVICE_DIR as SCORING_DIR
+from crm_scoring.main import create_app as create_scoring
+from crm_shared.embedded_pg import asyncpg_dsn
 from crm_shared.testing import DatabaseFactory, app_client
 from crm_webhooks.config import Settings as WebhooksSettings
 from crm_webhooks.main import SERVICE_DIR as WEBHOOKS_DIR
@@ -81,6 +86,18 @@ async def exposed(settings, databases: DatabaseFactory) -> set[str]:
         secret_keys=[secrets.token_urlsafe(32)],
     )
     exposed |= series_names(await _scrape(create_webhooks(webhooks)))
+    # The scoring service's batch gauges: the live scores' age shows once a run has replaced them.
+    scoring_url = await databases.fresh(SCORING_DIR)
+    conn = await asyncpg.connect(asyncpg_dsn(scoring_url))
+    try:
+        await conn.execute(
+            "INSERT INTO batch_runs (as_of, refit, stored, status, phase, started_at, finished_at) "
+            "VALUES (now(), true, true, 'succeeded', 'done', now() - interval '1 minute', now())"
+        )
+    finally:
+        await conn.close()
+    scoring = ScoringSettings(database_url=scoring_url, environment="test", log_json=False)
+    exposed |= series_names(await _scrape(create_scoring(scoring)))
     gateway = create_gateway(GatewaySettings(environment="test", services={}, jwt_secret="x" * 64, log_json=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
         gateway_scrape = (await client.get("/metrics")).text
