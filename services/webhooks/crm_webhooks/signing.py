@@ -2,17 +2,18 @@
 
 A secret is `whsec_` + base64 of 32 random bytes; the HMAC-SHA256 key is the decoded bytes (not the
 text, unlike the suite's internal event signatures in crm_shared.signing, which share one configured
-secret). The signature covers `{webhook-id}.{webhook-timestamp}.{body}`; `webhook-signature` holds one
-`v1,<base64>` per valid secret, space-separated, so a receiver holding either secret of a rotation
-verifies (the reference library, `standardwebhooks`, accepts any one that matches)."""
+secret); the HMAC and the headers are crm_shared.signing's. The signature covers
+`{webhook-id}.{webhook-timestamp}.{body}`; `webhook-signature` holds one `v1,<base64>` per valid secret,
+space-separated, so a receiver holding either secret of a rotation verifies (the reference library,
+`standardwebhooks`, accepts any one that matches)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import secrets
 from collections.abc import Sequence
+
+from crm_shared import signing
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # the spec asks for 24 to 64
@@ -27,14 +28,9 @@ def _key(secret: str) -> bytes:
 
 
 def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(_key(secret), b"%s.%d." % (msg_id.encode(), timestamp) + body, hashlib.sha256)
-    return "v1," + base64.b64encode(mac.digest()).decode()
+    return signing.sign_with_key(_key(secret), msg_id, timestamp, body)
 
 
 def headers(secrets_: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     """The three headers of a delivery, signed with every secret given (the current one first)."""
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": " ".join(signature(s, msg_id, timestamp, body) for s in secrets_),
-    }
+    return signing.headers([_key(s) for s in secrets_], msg_id, timestamp, body)
