@@ -80,7 +80,11 @@ def test_on_data_drawn_from_mbgnbd_the_chosen_risk_does_not_lose_to_the_true_mod
     assert chosen > naive
     # The evidence names every candidate it judged and the naive baseline beside them.
     assert {"mbgnbd.p_no_purchase", "paretonbd.p_no_purchase", "classifier", "blend"} <= set(evidence["auc"])
-    assert evidence["auc"][used] == max(evidence["auc"].values())
+    # The default stays unless a candidate beats it beyond chance, and then the best of those is used.
+    assert evidence["default"] == "mbgnbd.p_no_purchase"
+    better = [n for n, z in evidence["z_over_default"].items() if z > evidence["z_needed"]]
+    assert used == (max(better, key=lambda n: evidence["auc"][n]) if better else evidence["default"])
+    assert evidence["z_needed"] > 1.645  # one-sided 5%, spread over the candidates
     assert evidence["recency_auc"] is not None
     assert evidence["held_out_buyers"] + evidence["training_buyers"] == int((then["n_days"] > 0).sum())
     assert set(evidence["holdout_error"]) == {"bgnbd", "mbgnbd", "paretonbd"}

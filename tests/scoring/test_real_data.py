@@ -48,7 +48,9 @@ async def test_on_cdnow_the_churn_risk_beats_recency_and_expected_purchases(db, 
     print(  # the figures of the closing note (pytest -s)
         f"\nCDNOW: churn signal {selection['churn_signal']} AUC {backtest['churn_auc']:.4f}; recency "
         f"{backtest['recency_auc']:.4f}; minus MBG/NBD expected purchases {baseline:.4f}; candidates on the "
-        f"split before as_of {selection['evidence']['auc']}; purchase model {selection['purchase_model']} "
+        f"split before as_of {selection['evidence']['auc']} (z over the default "
+        f"{selection['evidence']['z_over_default']}, needed {selection['evidence']['z_needed']}); "
+        f"purchase model {selection['purchase_model']} "
         f"(split errors {selection['evidence']['holdout_error']}); window errors "
         f"{ {m: f['holdout_error'] for m, f in backtest['models'].items()} }"
     )
