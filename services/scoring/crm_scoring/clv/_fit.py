@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 from crm_scoring.clv._blas import single_thread
 
@@ -16,6 +16,16 @@ LogLikAndGrad = Callable[[FloatArray], tuple[float, FloatArray]]
 # Log-parameter box: keeps every parameter in [6e-6, 1.6e5] so the special functions stay finite while the
 # optimizer explores; real fits sit far inside it.
 _LOG_BOUND = 12.0
+# Several starts are screened with loose tolerances and only the best is searched to the end: a start stops
+# well inside its basin (the objective is a mean log-likelihood per customer, so 1e-4 is far below the gap
+# between two basins worth telling apart) and the polish reaches the same optimum. On the CDNOW sample a
+# BG/NBD fit took 63 likelihood evaluations from three full searches, and takes 40 screened plus polished,
+# with the same estimates to 1e-8.
+_SCREEN = (1e-4, 1e-2)  # L-BFGS-B's (ftol, gtol)
+_POLISH = (1e-13, 1e-9)
+# A search that ends on a failed line search where the gradient (per customer, in log-parameters) is already
+# this small has stopped at the optimum, on the objective's rounding noise: converged.
+_STATIONARY = 1e-6
 
 
 # A multi-start on the whole of a large base spends most of its time far from the optimum. Above this many
@@ -61,7 +71,7 @@ def fit_log_params(
     n_customers: int,
     n_distinct: int,
 ) -> FitResult:
-    """Maximise the log-likelihood over log(parameters) from several starts and keep the best optimum.
+    """Maximise the log-likelihood over log(parameters): screen the starts, search on from the best.
 
     Working in log-space enforces positivity without active bounds, and dividing by the sample size keeps
     the objective O(1) so L-BFGS-B's default tolerances mean the same thing for 2,000 or 2,000,000 customers.
@@ -76,26 +86,31 @@ def fit_log_params(
         # chain rule: d/d log(theta) = theta * d/d theta
         return -ll * scale, -(grad * theta) * scale
 
-    best = None
+    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(names)
+
+    def search(log_start: FloatArray, tolerances: tuple[float, float]) -> OptimizeResult:
+        ftol, gtol = tolerances
+        return minimize(
+            objective,
+            log_start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 2000, "ftol": ftol, "gtol": gtol},
+        )
+
     with single_thread():
-        for start in starts:
-            res = minimize(
-                objective,
-                np.log(np.asarray(start, dtype=float)),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(names),
-                options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9},
-            )
-            if best is None or res.fun < best.fun:
-                best = res
-    assert best is not None
+        logs = [np.log(np.asarray(start, dtype=float)) for start in starts]
+        if len(logs) > 1:
+            screened = min((search(log_start, _SCREEN) for log_start in logs), key=lambda res: float(res.fun))
+            logs = [screened.x]
+        best = search(logs[0], _POLISH)
     theta = np.exp(best.x)
     return FitResult(
         model=model,
         params={name: float(v) for name, v in zip(names, theta, strict=True)},
         log_likelihood=float(-best.fun / scale),
-        converged=bool(best.success),
+        converged=bool(best.success) or float(np.max(np.abs(best.jac))) < _STATIONARY,
         iterations=int(best.nit),
         n_customers=int(n_customers),
         n_distinct=int(n_distinct),
