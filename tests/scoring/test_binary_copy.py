@@ -5,7 +5,8 @@ import asyncpg
 import numpy as np
 import pytest
 
-from crm_scoring.compute.binary_copy import columns, copy_out
+from crm_scoring.compute.binary_copy import columns, copy_out, unix_seconds
+from crm_scoring.currency_rates.convert import RateTable
 
 COLUMNS = (("customer_id", "uuid"), ("at", "float8"), ("net", "float8"), ("currency", "int2"))
 QUERY = """
@@ -43,3 +44,27 @@ async def test_a_column_of_another_type_is_refused(db: asyncpg.Connection) -> No
     # numeric is variable-width on the wire: the rows drift out of step, and the field counts say so
     with pytest.raises(RuntimeError, match="not fixed-width"):
         await copy_out(db, QUERY.replace("(i * 0.5)::float8", "i * 0.5"), COLUMNS, 120_000)
+
+
+async def test_timestamps_and_currency_codes_as_sent(db: asyncpg.Connection) -> None:
+    """timestamptz in its binary form (before and after 2000, to the microsecond) and char(3) as three bytes,
+    against PostgreSQL's own epoch and text."""
+    query = """
+    SELECT t, ('1990-01-01'::timestamptz + i * interval '7 days 3 hours 0.000321 seconds'),
+           (ARRAY['EUR', 'JPY', 'US'])[i % 3 + 1]::char(3)
+    FROM generate_series(1, 2000) AS i, LATERAL (SELECT i AS t) AS x
+    """
+    streamed = columns(await copy_out(db, query, (("i", "int4"), ("at", "timestamptz"), ("cur", "char(3)"))))
+    expected = await db.fetch(
+        """SELECT extract(epoch FROM '1990-01-01'::timestamptz + i * interval '7 days 3 hours 0.000321 seconds')
+                  ::float8 AS epoch FROM generate_series(1, 2000) AS i"""
+    )
+    np.testing.assert_allclose(unix_seconds(streamed["at"]), [r["epoch"] for r in expected], rtol=0, atol=1e-6)
+    assert streamed["cur"][:3].tolist() == [b"JPY", b"US ", b"EUR"]  # blank-padded to three bytes
+
+
+def test_currency_codes_by_the_rate_table() -> None:
+    rates = RateTable(["EUR", "USD", "JPY"], [np.zeros(0, np.int64)] * 3, [np.zeros(0)] * 3)
+    sent = np.array([b"JPY", b"EUR", b"GBP", b"USD", b"US ", b"EUR"], dtype="S3")
+    assert rates.codes(sent).tolist() == [3, 1, 0, 2, 0, 1]
+    assert rates.codes(np.array([], dtype="S3")).tolist() == []

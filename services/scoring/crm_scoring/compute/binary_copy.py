@@ -23,7 +23,15 @@ WIRE: dict[str, str] = {
     "int8": ">i8",
     "float8": ">f8",
     "bool": "?",
+    "timestamptz": ">i8",  # microseconds since 2000-01-01 UTC (see POSTGRES_EPOCH)
+    "char(3)": "S3",  # a blank-padded char(3): always three bytes
 }
+POSTGRES_EPOCH = 946_684_800  # 2000-01-01 in Unix seconds: where PostgreSQL's binary timestamps count from
+
+
+def unix_seconds(microseconds: np.ndarray) -> np.ndarray:
+    """Binary timestamptz values as Unix epoch seconds (float64, to the microsecond)."""
+    return microseconds / 1e6 + POSTGRES_EPOCH
 
 
 def row_dtype(columns: Sequence[tuple[str, str]]) -> np.dtype:

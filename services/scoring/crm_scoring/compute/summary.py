@@ -32,7 +32,7 @@ import numpy as np
 
 from ..currency_rates.convert import rate_table
 from ..rules.schemas import Tenant
-from .binary_copy import columns, copy_out
+from .binary_copy import columns, copy_out, unix_seconds
 
 EPOCH = date(1970, 1, 1)
 SECONDS_PER_DAY = 86_400
@@ -42,22 +42,24 @@ BRAND_CONTRIBUTIONS = ("none", "public_figure", "senior_position")
 
 _ORDER_COLUMNS = (
     ("customer_id", "uuid"),
-    ("at", "float8"),
-    ("net", "float8"),
-    ("currency", "int2"),
+    ("at", "timestamptz"),
+    ("net", "int8"),  # cents
+    ("currency", "char(3)"),
 )
 # Net of the refunds made by $1: all of them when the latest was (nearly always), else the largest refunded
 # total reached by then, from the refund history (looked up only for orders refunded again after $1).
-# $2: the currencies of the rate table (the order's currency as its 1-based index there, 0 = no rate;
-# currency_rates/convert.py converts).
+# The columns go out in their own binary forms or the cheapest casts (numeric to int8 cents; timestamps and
+# currencies as they are) and NumPy converts them: numeric to float8 and extract(epoch) (numeric since
+# PostgreSQL 14) go through text, and tagging the currency with array_position() per order was as costly; at
+# 10M orders the server spent 3x the CPU on those expressions than on reading the rows.
 _ORDERS_SQL = """
-SELECT p.customer_id, extract(epoch FROM p.ordered_at)::float8,
-       (p.amount - CASE WHEN p.refunded_amount = 0 THEN 0
-                        WHEN p.refunded_at <= $1::timestamptz THEN p.refunded_amount
-                        ELSE coalesce((SELECT max(r.refunded_total) FROM purchase_refunds r
+SELECT p.customer_id, p.ordered_at,
+       (CASE WHEN p.refunded_amount = 0 THEN p.amount
+             WHEN p.refunded_at <= $1::timestamptz THEN p.amount - p.refunded_amount
+             ELSE p.amount - coalesce((SELECT max(r.refunded_total) FROM purchase_refunds r
                                        WHERE r.order_id = p.order_id AND r.refunded_at <= $1::timestamptz), 0)
-                   END)::float8,
-       coalesce(array_position($2::text[], p.currency::text), 0)::int2
+        END * 100)::int8,
+       p.currency::char(3)
 FROM purchases p
 WHERE p.ordered_at <= $1::timestamptz AND (p.cancelled_at IS NULL OR p.cancelled_at > $1::timestamptz) {filter}
 """
@@ -276,16 +278,15 @@ async def read_summaries(
     order_filter = customer_filter = ""
     if customers is not None:
         args.append(list(customers))
-        order_filter = "AND p.customer_id = ANY($3::uuid[])"
+        order_filter = "AND p.customer_id = ANY($2::uuid[])"
         customer_filter = "AND k.customer_id = ANY($2::uuid[])"
     rates = await rate_table(conn, tenant.reporting_currency)
-    orders = columns(
-        await copy_out(
-            conn, _ORDERS_SQL.format(filter=order_filter), _ORDER_COLUMNS, as_of, rates.currencies, *args[1:]
-        )
-    )
+    orders = columns(await copy_out(conn, _ORDERS_SQL.format(filter=order_filter), _ORDER_COLUMNS, *args))
+    orders["at"] = unix_seconds(orders["at"])
     local = local_epochs(orders["at"], tenant.time_zone)
-    orders["net"] = rates.convert(orders["net"], orders.pop("currency"), np.floor(local / SECONDS_PER_DAY))
+    cents, currency = orders["net"], rates.codes(orders.pop("currency"))
+    orders["net"] = rates.convert(cents / 100.0, currency, np.floor(local / SECONDS_PER_DAY))
+    del cents, currency
     known = await copy_out(conn, _CUSTOMERS_SQL.format(filter=customer_filter), _CUSTOMER_COLUMNS, *args)
     before = None
     if earlier is not None:

@@ -2,8 +2,8 @@
 the latest `valid_from` on or before it. The one place the conversion happens (compute/summary.py calls it for
 the batch and for events alike).
 
-SQL tags each order with a small currency code (its index in `RateTable.currencies`, 0 when the currency has
-no rate at all) and NumPy looks the rates up: a lookup per order in SQL made reading 2M orders 3x slower."""
+Each order's currency becomes a small code (its index in `RateTable.currencies`, 0 when the currency has no
+rate at all) and NumPy looks the rates up: a lookup per order in SQL made reading 2M orders 3x slower."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ class RateTable:
     days: list[np.ndarray]
     rates: list[np.ndarray]
 
+    def codes(self, currency: np.ndarray) -> np.ndarray:
+        """Each order's currency (three bytes, as a char(3) column is sent) as its code: 1 + its index in
+        `currencies`, 0 for a currency without rates. Compared as 24-bit integers: a search over 10M byte
+        strings takes seconds."""
+        known = _as_int(np.array([c.encode().ljust(3) for c in self.currencies], dtype="S3"))
+        order = np.argsort(known, kind="stable")
+        ranked = known[order]
+        values = _as_int(currency)
+        at = np.minimum(np.searchsorted(ranked, values), len(ranked) - 1)
+        return np.where(ranked[at] == values, order[at] + 1, 0).astype(np.int16)
+
     def convert(self, net: np.ndarray, code: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Each order's net in the reporting currency, to the cent; NaN where no rate was in force on its day
         (code 0: a currency without rates; a day before the first rate)."""
@@ -46,6 +57,12 @@ class RateTable:
             rate = np.where(at >= 0, self.rates[k][np.maximum(at, 0)], np.nan)
             out[rows] = np.round(net[rows] * rate, 2)
         return out
+
+
+def _as_int(codes: np.ndarray) -> np.ndarray:
+    """Three-byte strings as the integers of their bytes, big-endian."""
+    b = np.ascontiguousarray(codes, dtype="S3").view(np.uint8).reshape(-1, 3).astype(np.uint32)
+    return (b[:, 0] << 16) | (b[:, 1] << 8) | b[:, 2]
 
 
 async def rate_table(conn: asyncpg.Connection, reporting_currency: str) -> RateTable:
