@@ -9,7 +9,7 @@ PARTS  := shared $(patsubst %/pyproject.toml,%,$(sort $(wildcard services/*/pypr
 STAMP  := $(VENV)/.installed-stamp
 PYPROJECTS := $(foreach p,$(PARTS),$(p)/pyproject.toml)
 
-.PHONY: install run token demo test browser lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads bench-churn bench-campaign bench-campaign-delivery clean
+.PHONY: install run token demo test browser lint typecheck format new-service migrate recompute revision bench-ingest bench-gateway bench-scoring bench-outbox bench-reads bench-churn bench-campaign bench-campaign-delivery bench-console clean
 
 install: $(STAMP)
 
@@ -80,6 +80,9 @@ bench-ingest: install
 
 bench-gateway: install
 	$(BIN)/python bench/gateway/run.py $(BENCH_ARGS)
+
+bench-console: install
+	$(BIN)/python bench/console/run.py $(BENCH_ARGS)
 
 bench-scoring: install
 	$(BIN)/python bench/scoring/run.py $(BENCH_ARGS)

@@ -19,14 +19,17 @@ import hashlib
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
+from sqlalchemy.dialects import postgresql
 
 from crm_churn.main import SERVICE_DIR as CHURN_DIR
 from crm_churn.reports.ledger import REBUILD
 from crm_churn.watchlist import repository as watchlist_repository
+from crm_churn.watchlist import service as watchlist_service
 from crm_churn.watchlist.schemas import WatchlistSettings
 from crm_shared.embedded_pg import asyncpg_dsn, create_database, database_url
 from crm_shared.migrations import upgrade_head
@@ -153,7 +156,27 @@ CASES: dict[str, tuple[str, list[dict[str, str]]]] = {
             {"signal": "declining", "stage": "decline"},
         ],
     ),
+    # The whole filtered watchlist added up (count, priority, value at risk): what the console's overview shows;
+    # the first request scans (crm_churn/watchlist/summary.py), the others add up the kept groups.
+    "watchlist summary": (
+        "/api/v1/churn/watchlist/summary",
+        [{}, {"signal": "silent"}, {"signal": "complaints"}, {"abc_class": "A"}, {"region": "north"}],
+    ),
 }
+
+
+async def explain_summary(dsn: str) -> None:
+    """The plan of the summary's grouped scan (crm_churn/watchlist/summary.py: taken in the background, then
+    kept) on the loaded base."""
+    clock = watchlist_service.signal_clock(WatchlistSettings(), datetime.now(UTC))
+    stmt = watchlist_repository.summary_groups(**clock)
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    conn = await asyncpg.connect(dsn)
+    try:
+        plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+        print("watchlist summary's grouped scan:\n  " + "\n  ".join(r[0] for r in plan), flush=True)
+    finally:
+        await conn.close()
 
 
 def loaded_customer(i: int) -> uuid.UUID:
@@ -201,6 +224,7 @@ def main() -> None:
         url = database_url(admin, name)
         upgrade_head(CHURN_DIR, url)
         asyncio.run(load(asyncpg_dsn(url), args.customers, args.records))
+        asyncio.run(explain_summary(asyncpg_dsn(url)))
         stack = asyncio.run(build_stack(DatabaseFactory(admin), services=("customer", "churn"), churn_db=url))
         with running(stack):
             figures = asyncio.run(time_cases(stack.url, args.repeat, args.customers))

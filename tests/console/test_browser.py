@@ -157,6 +157,25 @@ async def walk_through(suite: Suite, page: Any) -> None:
         await page.goto(suite.url + path)
         await check(page, name, console)
 
+    # a complaint resolved from the Complaints list through its form (the API's transition, If-Match)
+    row = page.get_by_role("row").filter(has_text="Late parcel").first
+    await row.locator("summary").click()
+    resolve = row.locator("form").filter(has=page.locator('input[name="action"][value="resolve"]'))
+    await resolve.get_by_label("Resolution").fill("re-sent by courier")
+    await resolve.get_by_label("yes").check()
+    await check(page, "09-complaint-form", console)
+    await resolve.get_by_role("button", name="Resolve").click()
+    status = page.get_by_role("row").filter(has_text="Late parcel").first.locator("[data-complaint-status]")
+    await status.filter(has_text="resolved").wait_for()
+    # the win-back case of the declared churn, with the moves its state allows
+    async with httpx.AsyncClient(base_url=suite.stack.url, timeout=30) as http:
+        cases = await http.get(
+            "/api/v1/churn/winback/cases", params={"customer_id": suite.churned_id}, headers=api_headers("admin")
+        )
+    await page.goto(suite.url + f"/winback/cases/{cases.json()['items'][0]['id']}")
+    await page.get_by_role("heading", name="Recommendation").wait_for()
+    await check(page, "10-winback-case", console)
+
     await page.set_viewport_size({"width": 390, "height": 844})  # a phone: no page scrolls sideways
     for path in ("/churn", "/customers", "/campaigns", "/complaints", "/winback", "/"):
         await page.goto(suite.url + path)

@@ -131,3 +131,9 @@ def compose_variables(text: str) -> set[str]:
 def env_example() -> dict[str, str]:
     lines = (DEPLOY / ".env.example").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+
+
+def env_example_optional() -> set[str]:
+    """Variables documented commented out (`# CRM_X=`): optional, left unset unless the reader sets them."""
+    text = (DEPLOY / ".env.example").read_text()
+    return set(re.findall(r"(?m)^# (CRM_\w+)=$", text))

@@ -29,6 +29,8 @@ class Settings(ServiceSettings):
     winback_sweep_seconds: float = Field(300.0, ge=0, le=86_400)
     # How often the app folds the churn-rate ledger's appended rows (crm_churn/reports/compaction.py); 0: never.
     rate_ledger_compact_seconds: float = Field(300.0, ge=0, le=86_400)
+    # how often the watchlist summary's kept figures are rescanned while read (watchlist/summary.py; 0: never)
+    watchlist_summary_seconds: float = Field(60.0, ge=0, le=86_400)
 
 
 def _settings(request: Request) -> Settings:

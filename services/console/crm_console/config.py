@@ -15,6 +15,8 @@ from crm_shared.auth import check_secret
 from crm_shared.launcher import JWT_AUDIENCE, JWT_ISSUER
 from crm_shared.topology import GATEWAY
 
+from .permissions import DEFAULT_ROLE_WRITES, WRITE_SCOPES
+
 # The file `make run` keeps its generated secrets in (crm_shared.launcher.dev_credentials).
 LAUNCHER_CREDENTIALS = Path(".data/dev-credentials.json")
 DEV_ROLES = ("admin", "analyst", "agent", "marketer")
@@ -22,7 +24,11 @@ DEV_ROLES = ("admin", "analyst", "agent", "marketer")
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CONSOLE_", extra="ignore", env_nested_delimiter="__", hide_input_in_errors=True
+        env_prefix="CONSOLE_",
+        extra="ignore",
+        env_nested_delimiter="__",
+        hide_input_in_errors=True,
+        env_ignore_empty=True,  # compose passes unset settings as empty strings: the default then
     )
 
     service_name: str = "console"
@@ -57,6 +63,9 @@ class Settings(BaseSettings):
     oidc_scopes: str = "openid profile email"
     # The console's public base URL (the OIDC redirect URI is built from it); unset: from the request.
     public_url: str | None = None
+    # Which write scopes each role holds (JSON: {"agent": ["customers:write", ...]}): the console shows a
+    # form only to roles that may send it. Keep it as the gateway's GATEWAY_ROLE_SCOPES (default: alike).
+    role_writes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ROLE_WRITES))
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -68,6 +77,9 @@ class Settings(BaseSettings):
             raise ValueError("CONSOLE_DEV_LOGIN and CONSOLE_DEV_JWT_SECRET are for development: not in production")
         if self.dev_jwt_secret.get_secret_value():
             check_secret("CONSOLE_DEV_JWT_SECRET", self.dev_jwt_secret.get_secret_value())
+        for role, scopes in self.role_writes.items():
+            if unknown := sorted(set(scopes) - set(WRITE_SCOPES)):
+                raise ValueError(f"CONSOLE_ROLE_WRITES: role {role}: {unknown} (known: {', '.join(WRITE_SCOPES)})")
         if self.oidc_issuer and not self.oidc_client_id:
             raise ValueError("CONSOLE_OIDC_CLIENT_ID is needed with CONSOLE_OIDC_ISSUER")
         return self

@@ -94,6 +94,10 @@ class Gateway:
             headers["If-Match"] = f'"{version}"'
         return await self._send("POST", path, json=body, headers=headers)
 
+    async def put(self, path: str, body: Any) -> Answer:
+        """A replacing write (a consent): a fresh Idempotency-Key, as every write."""
+        return await self._send("PUT", path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+
     async def _send(self, method: str, path: str, **kwargs: Any) -> Answer:
         headers = {**self._headers, **kwargs.pop("headers", {})}
         try:

@@ -14,6 +14,7 @@ import jwt
 from fastapi import Depends, Request
 
 from .gateway import Gateway
+from .permissions import writes_of
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -34,6 +35,11 @@ class Viewer:
     token: str
     expires_at: float
     gateway: Gateway
+    writes: frozenset[str] = frozenset()  # the write scopes its roles hold (permissions.py)
+
+    def may(self, scope: str) -> bool:
+        """Whether the API would let this user's roles through a write needing `scope`."""
+        return scope in self.writes
 
 
 def csrf_token(request: Request) -> str:
@@ -69,9 +75,9 @@ def viewer(request: Request) -> Viewer:
     if not isinstance(token, str) or not isinstance(expires, float | int) or expires <= time.time():
         raise NotSignedIn
     http: httpx.AsyncClient = request.app.state.http
-    return Viewer(
-        str(session.get("sub", "")), tuple(session.get("roles", ())), token, float(expires), Gateway(http, token)
-    )
+    roles = tuple(session.get("roles", ()))
+    writes = writes_of(roles, request.app.state.settings.role_writes)
+    return Viewer(str(session.get("sub", "")), roles, token, float(expires), Gateway(http, token), writes)
 
 
 async def check_csrf(request: Request) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import ColumnElement
 
@@ -108,14 +109,19 @@ def signal_condition(signal: Signal, *, quiet_before: datetime, year_start: date
     return conditions[signal]  # type: ignore[return-value]
 
 
+def any_signal(*, quiet_before: datetime, year_start: datetime) -> ColumnElement[bool]:
+    """On the list without a signal filter: the priority tier or any signal."""
+    anything = [signal_condition(s, quiet_before=quiet_before, year_start=year_start) for s in SIGNALS]
+    return or_(WatchEntry.tier == 1, *anything)
+
+
 def watchlist(filters: WatchlistFilters, *, quiet_before: datetime, year_start: datetime) -> Select[WatchEntry]:
     """The listed customers carrying the filtered signal (any signal without one), unordered."""
     stmt = select(WatchEntry).where(WatchEntry.listed)
     if filters.signal is not None:
         stmt = stmt.where(signal_condition(filters.signal, quiet_before=quiet_before, year_start=year_start))
     else:
-        anything = [signal_condition(s, quiet_before=quiet_before, year_start=year_start) for s in SIGNALS]
-        stmt = stmt.where(or_(WatchEntry.tier == 1, *anything))
+        stmt = stmt.where(any_signal(quiet_before=quiet_before, year_start=year_start))
     if filters.abc_class is not None:
         stmt = stmt.where(WatchEntry.abc_class == filters.abc_class)
     if filters.stage is not None:
@@ -126,3 +132,27 @@ def watchlist(filters: WatchlistFilters, *, quiet_before: datetime, year_start: 
 
 
 ORDER = (WatchEntry.tier.desc(), WatchEntry.value_at_risk.desc(), WatchEntry.customer_id.desc())
+
+
+# The summary's groups: one row per (ABC class, stage, region) of the listed entries, and for any signal
+# ("any") and each signal its count, priority count and value at risk: any filters' totals add up from them.
+SUMMARY_KEYS: tuple[str, ...] = ("any", *SIGNALS)
+GROUP_COLUMNS = (WatchEntry.abc_class, WatchEntry.stage, WatchEntry.region)
+
+
+def summary_groups(*, quiet_before: datetime, year_start: datetime) -> Select[*tuple[Any, ...]]:
+    """One scan of the listed entries, grouped; per key of SUMMARY_KEYS three columns (count, priority, value)."""
+    w = WatchEntry
+    clock = {"quiet_before": quiet_before, "year_start": year_start}
+    conditions: dict[str, ColumnElement[bool]] = {"any": any_signal(**clock)}
+    conditions.update({s: signal_condition(s, **clock) for s in SIGNALS})
+    figures = [
+        column
+        for key in SUMMARY_KEYS
+        for column in (
+            func.count().filter(conditions[key]),
+            func.count().filter(and_(conditions[key], w.tier == 1)),
+            func.coalesce(func.sum(w.value_at_risk).filter(conditions[key]), 0),
+        )
+    ]
+    return select(*GROUP_COLUMNS, *figures).where(w.listed).group_by(*GROUP_COLUMNS)

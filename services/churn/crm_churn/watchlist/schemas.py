@@ -66,3 +66,12 @@ class WatchEntryRead(BaseModel):
     listed: bool = Field(description="on the watchlist now (false: no signal, churned or merged)")
     reasons: list[WatchReason]
     updated_at: datetime
+
+
+class WatchlistSummary(BaseModel):
+    """The whole filtered watchlist in figures (the list pages it; this adds it up), as of a recent moment."""
+
+    count: int = Field(description="customers on the watchlist under these filters")
+    priority: int = Field(description="... of them key accounts with repeated complaints (listed first)")
+    value_at_risk: Decimal = Field(description="their value at risk (CLV x churn risk) in total")
+    as_of: datetime = Field(description="when these figures were taken (kept up to two minutes)")

@@ -98,12 +98,15 @@ def to_read(entry: WatchEntry, settings: WatchlistSettings, now: datetime) -> Wa
     )
 
 
+def signal_clock(settings: WatchlistSettings, now: datetime) -> dict[str, datetime]:
+    """The time-dependent signals' bounds at `now`: quiet since before, no order since."""
+    return {"quiet_before": now - timedelta(days=settings.silence_days), "year_start": _year_start(now)}
+
+
 async def list_watchlist(session: AsyncSession, filters: WatchlistFilters, page: PageRequest) -> Page[WatchEntryRead]:
     settings = (await load_settings(session)).settings
     now = datetime.now(UTC)
-    stmt = repository.watchlist(
-        filters, quiet_before=now - timedelta(days=settings.silence_days), year_start=_year_start(now)
-    )
+    stmt = repository.watchlist(filters, **signal_clock(settings, now))
     return await page.fetch(
         session,
         stmt,

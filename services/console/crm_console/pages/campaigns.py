@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ..gateway import Answer, Problem, gather
+from ..gateway import gather
 from ..render import render
-from ..session import CsrfChecked, Viewer, ViewerDep
+from ..session import CsrfChecked, ViewerDep
 from .filters import query
+from .writes import refused
 
 router = APIRouter(include_in_schema=False)
 STATUSES = ("draft", "launched", "cancelled")
@@ -117,12 +118,3 @@ async def launch(request: Request, campaign_id: uuid.UUID, viewer: ViewerDep) ->
     if outcome.ok:
         return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
     return refused(request, viewer, outcome, "The campaign was not launched", f"/campaigns/{campaign_id}")
-
-
-def refused(request: Request, viewer: Viewer, outcome: Answer, title: str, back: str) -> Response:
-    """A write the API refused: its problem in words, with the API's 4xx (an upstream failure as 502)."""
-    problem = outcome.problem or Problem(502, "No answer")
-    status = problem.status if problem.status < 500 else 502
-    return render(
-        request, "error.html", status_code=status, viewer=viewer, title=title, detail=problem.words, back=back
-    )

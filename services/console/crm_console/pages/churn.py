@@ -42,6 +42,7 @@ async def churn(request: Request, viewer: ViewerDep) -> Response:
         profit=api.get("/api/v1/churn/reports/profit-lost", report),
         budget=api.get("/api/v1/churn/reports/retention-budget", {**report, "saved_share": saved_share}),
         watchlist=api.get("/api/v1/churn/watchlist", {**watch, "limit": 20}),
+        watch_summary=api.get("/api/v1/churn/watchlist/summary", {k: v for k, v in watch.items() if k != "cursor"}),
         alerts=api.get("/api/v1/churn/alerts", {**alerts, "limit": 10}),
         records=api.get("/api/v1/churn/records", records),
     )

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from ..gateway import gather
 from ..render import render
-from ..session import ViewerDep
+from ..session import CsrfChecked, ViewerDep
 from .filters import query
+from .writes import done_or_refused
 
 router = APIRouter(include_in_schema=False)
 SCORE_FILTERS = (
@@ -72,3 +74,20 @@ async def customer_360(request: Request, customer_id: uuid.UUID, viewer: ViewerD
     )
     status = 404 if answers["customer"].problem and answers["customer"].problem.status == 404 else 200
     return render(request, "customer.html", status_code=status, viewer=viewer, customer_id=customer_id, **answers)
+
+
+@router.post("/customers/{customer_id}/consents/{channel}", dependencies=[CsrfChecked])
+async def set_consent(
+    request: Request,
+    customer_id: uuid.UUID,
+    channel: Literal["email", "sms", "mail", "phone"],
+    viewer: ViewerDep,
+    status: Annotated[str, Form()],
+    source: Annotated[str, Form()] = "console",
+) -> Response:
+    """Grant or withdraw the customer's consent to a channel, effective at once (the customer API)."""
+    outcome = await viewer.gateway.put(
+        f"/api/v1/customers/{customer_id}/consents/{channel}", {"status": status, "source": source}
+    )
+    back = f"/customers/{customer_id}#consents"
+    return done_or_refused(request, viewer, outcome, "The consent was not changed", back)

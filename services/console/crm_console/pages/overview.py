@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +13,6 @@ from ..session import ViewerDep
 
 router = APIRouter(include_in_schema=False)
 ACTIVE_STAGES = ("introduction", "growth", "maturity", "decline")
-WATCHLIST_SAMPLE = 100  # the value at risk shown: the top of the watchlist (the API has no total)
 
 
 @router.get("/")
@@ -25,12 +23,10 @@ async def overview(request: Request, viewer: ViewerDep) -> Response:
         abc=api.get("/api/v1/scores/distributions/abc", {"points": 21}),
         rate=api.get("/api/v1/churn/reports/churn-rate", {"granularity": "month"}),
         profit=api.get("/api/v1/churn/reports/profit-lost"),
-        watchlist=api.get("/api/v1/churn/watchlist", {"limit": WATCHLIST_SAMPLE}),
+        watchlist=api.get("/api/v1/churn/watchlist/summary"),
     )
     lifecycle = answers["lifecycle"]
     churned = next((s["count"] for s in lifecycle.get("stages", []) if s["stage"] == "churned"), 0)
-    watch = answers["watchlist"]
-    at_risk = sum((Decimal(e["value_at_risk"]) for e in watch.get("items", [])), Decimal(0))
     classes = answers["abc"].get("classes", [])
     pareto = answers["abc"].get("pareto", [])
     return render(
@@ -41,9 +37,6 @@ async def overview(request: Request, viewer: ViewerDep) -> Response:
         total=lifecycle.get("total"),
         active=(lifecycle.get("total") or 0) - churned,
         active_stages=ACTIVE_STAGES,
-        value_at_risk=at_risk,
-        watch_count=len(watch.get("items", [])),
-        watch_more=watch.get("next_cursor") is not None,
         pareto_links=[pareto_link(p["customer_share"], classes) for p in pareto],
         gold=sum(c["gold"] for c in classes),
         drag=sum(c["drag"] for c in classes),
