@@ -5,6 +5,11 @@ its own uvicorn process; prints req/s, p50/p99 and CPU per request per process, 
 gateway+service's) req/s as a share of the bare app's (see bench/README.md).
 
     .venv/bin/python bench/gateway/reference.py [--customers 10000] [--seconds 10] [--rounds 3]
+        [--baseline PYTHONPATH]
+
+`--baseline DIR`: a second customer service on the same database, started with DIR first on its PYTHONPATH (a
+copy of an earlier crm_shared or crm_customer, e.g. from `git show`), measured directly in the same alternating
+rounds as `baseline`: a change's before and after in one run.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the three targets; medians printed")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--show-sql", action="store_true", help="print the service's compiled statement and exit")
+    parser.add_argument("--baseline", help="PYTHONPATH of an earlier version of the service, measured as `baseline`")
     args = parser.parse_args()
     if args.show_sql:
         print(service_sql())
@@ -122,6 +128,11 @@ def main() -> None:
                 "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
             },
         )
+        baseline = None
+        if args.baseline:
+            path = os.pathsep.join([args.baseline, os.environ.get("PYTHONPATH", "")])
+            env = {"CUSTOMER_DATABASE_URL": s.db_url, "CUSTOMER_LOG_LEVEL": "WARNING", "CUSTOMER_SUBSCRIBERS": "[]"}
+            baseline = ServerProcess("crm_customer.main:create_app", {**env, "PYTHONPATH": path})
         try:
             bare.wait_ready("/healthz")
             service, gateway = s.service.proc.pid, s.gateway.proc.pid
@@ -131,12 +142,17 @@ def main() -> None:
                 "direct": (s.service.url, PRINCIPAL, {"service": service}),
                 "bare": (bare.url, {}, {"bare": bare.proc.pid}),
             }
+            if baseline is not None:
+                baseline.wait_ready()
+                targets["baseline"] = (baseline.url, PRINCIPAL, {"service": baseline.proc.pid})
             runs: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
             for _ in range(args.rounds):
                 for name, (base, auth, pids) in targets.items():
                     runs[name].append(measure(base, auth, ids, pids, args, use_wrk))
         finally:
             bare.stop()
+            if baseline is not None:
+                baseline.stop()
 
     print(
         f"\ncustomer read, {args.customers:,} customers ({len(ids)} read in turn), "
@@ -157,6 +173,12 @@ def main() -> None:
         f"gateway + service: {med['gateway']['rps'] / bare_rps:.0%}; "
         f"service CPU/request {med['direct']['service'] / med['bare']['bare']:.1f}x the bare app's"
     )
+    if "baseline" in med:
+        print(
+            f"baseline (direct): {med['baseline']['rps'] / bare_rps:.0%} of the bare app's req/s; this service "
+            f"{med['direct']['rps'] / med['baseline']['rps']:.2f}x its req/s, CPU/request "
+            f"{med['direct']['service']:.0f} vs {med['baseline']['service']:.0f} us"
+        )
 
 
 def service_sql() -> str:

@@ -156,5 +156,5 @@ def create_app(settings: GatewaySettings | None = None, *, tracing: Tracing | No
 
 def span_name(routes: RouteTable, scope: dict[str, Any]) -> str:
     """The method and the matched route prefix (`POST /api/v1/orders`), never a raw path with ids."""
-    route = routes.match(scope.get("path", ""))
+    route = routes.match_request(scope) if "path" in scope else None  # kept for the proxy: matched once
     return f"{scope.get('method', 'HTTP')} {route.prefix if route is not None else 'unmatched'}"

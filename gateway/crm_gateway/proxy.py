@@ -197,7 +197,7 @@ class Proxy:
             reply += self.cors.response_headers(special[_ORIGIN])
 
         path: str = scope["path"]
-        route = self.routes.match(path)
+        route = self.routes.match_request(scope)  # with tracing on, already matched to name the span
         if route is None:
             return UNMATCHED, await send_problem(
                 send, NotFound, "no service serves this path", instance=path, headers=reply

@@ -6,12 +6,16 @@ segments (`/api/v1/ordersX` does not match `/api/v1/orders`)."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from crm_shared.topology import SERVICES
 
 from .scopes import family_of
+
+_MATCHED = "crm_gateway.route"  # the scope key keeping a request's matched route (None: no service serves it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,15 @@ class RouteTable:
 
     def prefixes_of(self, service: str) -> list[str]:
         return [r.prefix for r in self._by_prefix.values() if r.upstream.name == service]
+
+    def match_request(self, scope: MutableMapping[str, Any]) -> Route | None:
+        """`match` of the request's path, once per request: with tracing on, the span is named (main.span_name)
+        before the proxy runs, and both read the match kept in the scope."""
+        try:
+            route: Route | None = scope[_MATCHED]
+        except KeyError:
+            route = scope[_MATCHED] = self.match(scope["path"])
+        return route
 
     def match(self, path: str) -> Route | None:
         """Longest routed prefix that `path` equals or continues with '/'."""

@@ -28,12 +28,14 @@ from .idempotency import document_idempotency
 from .inbox import EventHandler, events_router
 from .input_guard import InputGuardMiddleware
 from .migrations import head_revision, known_revisions
-from .observability import REQUEST_ID_HEADER, configure_logging, health_router
+from .observability import REQUEST_ID_HEADER, RouteMetricsMiddleware, configure_logging, health_router
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .shutdown import GracefulShutdown
 from .topology import SERVICES
 from .tracing import start_tracing
+
+METRICS_EXCLUDED = ["/metrics", "/healthz", "/readyz"]
 
 
 def create_service_app(
@@ -144,10 +146,10 @@ def create_service_app(
         max_other_body_bytes=settings.max_event_body_bytes,
     )
     app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER)
-    # The event gauges (outbox backlog, dead letters) are read from the database at each scrape.
-    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False, dependencies=[Depends(refresh_event_metrics)]
-    )
+    # Request metrics by route template, named from the route the router matched (observability.py). The event
+    # gauges (outbox backlog, dead letters) are read from the database at each scrape.
+    app.add_middleware(RouteMetricsMiddleware, excluded_handlers=METRICS_EXCLUDED)
+    Instrumentator().expose(app, include_in_schema=False, dependencies=[Depends(refresh_event_metrics)])
     app.include_router(health_router())
     routers = [*_admin_routers(settings, service_dir, event_handlers), *routers]
     for router in routers:

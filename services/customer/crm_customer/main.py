@@ -16,6 +16,7 @@ from .consent.endpoints import router as consent_router
 from .contacts.endpoints import router as contacts_router
 from .customers.endpoints import router as customers_router
 from .hygiene.endpoints import router as hygiene_router
+from .hygiene.worker import GAUGES as NAME_GROUP_GAUGES
 from .interactions.endpoints import router as interactions_router
 from .orders.endpoints import router as orders_router
 from .orders.schemas import COMPONENTS as ORDER_SCHEMAS
@@ -50,4 +51,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             orders_router,
         ],
         extra_schemas=ORDER_SCHEMAS,
+        database_gauges=NAME_GROUP_GAUGES,  # companies waiting for the name groups' refresh, at each scrape
     )

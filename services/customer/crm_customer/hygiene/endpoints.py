@@ -12,23 +12,27 @@ from crm_shared.auth import Principal
 from crm_shared.db import ReadSessionDep, SessionDep
 from crm_shared.etags import IfMatchDep
 from crm_shared.idempotency import IdempotencyDep
-from crm_shared.pagination import Page, PageDep
+from crm_shared.pagination import PageDep
 
 from ..customers.service import to_read
 from . import service
-from .schemas import DuplicateGroup, DuplicateReason, MergeRequest, MergeResult
+from .schemas import DuplicatePage, DuplicateReason, MergeRequest, MergeResult
+from .worker import name_groups_lifespan
 
-router = APIRouter(prefix="/api/v1/customers", tags=["hygiene"])
+# Its lifespan runs the name groups' background refresh (worker.py).
+router = APIRouter(prefix="/api/v1/customers", tags=["hygiene"], lifespan=name_groups_lifespan)
 
 
-@router.get("/duplicates", response_model=Page[DuplicateGroup])
+@router.get("/duplicates", response_model=DuplicatePage)
 async def list_duplicates(
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("customers:read", pii=True)],
     page: PageDep,
     reason: Annotated[DuplicateReason | None, Query(description="only this reason")] = None,
-) -> Page[DuplicateGroup]:
-    """Groups of live customers that are probably the same (same email, same phone, similar name in one company)."""
+) -> DuplicatePage:
+    """Groups of live customers that are probably the same (same email, same phone, similar name in one company).
+    Name groups are kept per company and recomputed in the background after a change: `pending_companies` says
+    how many companies are still listed as they were before theirs."""
     return await service.duplicates(session, reason=reason, page=page)
 
 

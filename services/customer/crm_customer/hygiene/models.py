@@ -53,9 +53,10 @@ class DuplicateKeyChange(Base):
 class NameGroup(Base):
     """A group of a company's live members with similar names (hygiene/service.py `name_clusters`), kept so the
     duplicates list reads the groups instead of comparing every company's members (issue 13). Recomputed per
-    company, before the list reads them, for the companies NameGroupMark holds. Measured at 1M customers with
-    120,000 members in 20,000 companies (bench/reads): the name groups list p50 4.9 s -> 6.9 ms; computing all
-    20,000 companies once (the first listing after the migration) 9.3 s, one renamed member 6 ms."""
+    company in the background (hygiene/worker.py), in transactions of COMPANY_BATCH companies, for the companies
+    NameGroupMark holds; the list only reads them. Measured at 1M customers with 120,000 members in 20,000
+    companies (bench/reads): the name groups list p50 4.9 s -> 6.9 ms; computing all 20,000 companies once
+    9.3 s, which the first listing after the migration used to wait for, one renamed member 6 ms."""
 
     __tablename__ = "name_groups"
 
@@ -67,9 +68,11 @@ class NameGroup(Base):
 class NameGroupMark(Base):
     """A company whose members' names, membership or merge state changed since its groups were computed:
     appended by statement triggers on customers (migration 0008) in every write's transaction, whichever path
-    writes; taken (deleted) by the recomputation."""
+    writes; taken (deleted) by the recomputation, a batch of companies at a time from the index (migration 0009:
+    without it each batch read every mark, and a 20,000-company backlog was read 100 times)."""
 
     __tablename__ = "name_group_marks"
+    __table_args__ = (Index("ix_name_group_marks_company_id", "company_id"),)
     __mapper_args__ = {"primary_key": ["company_id"]}  # no key in the table: a company may be marked many times
 
     company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))

@@ -51,19 +51,49 @@ async def company_members(
     return [(r["company_id"], [(uuid.UUID(m[0]), m[1]) for m in r["members"] or ()]) for r in rows]
 
 
-async def take_name_group_marks(conn: asyncpg.Connection) -> list[uuid.UUID]:
-    """Delete the marks no one else is taking and return their companies, by id. SKIP LOCKED: a listing
-    running while another recomputes reads the groups as they were instead of waiting for it."""
+# The second key of the name groups' advisory locks names the company; the first keeps them apart from any other
+# two-key advisory lock in the database ("nmgr").
+_NAME_GROUPS_LOCK = 0x6E6D6772
+
+
+async def claim_name_group_marks(conn: asyncpg.Connection, companies: int) -> list[uuid.UUID]:
+    """Take up to `companies` marked companies for this transaction, by id, and delete their marks. Two workers
+    never take the same company: the marks are picked FOR UPDATE SKIP LOCKED (another worker's rows are passed
+    over, never waited for), and each company is kept by an advisory lock until the transaction ends, which
+    passes over a company another worker is recomputing even when a mark for it arrived since. Only marks
+    committed before this statement are deleted: the changes they stand for are all visible to the next one."""
     rows = await conn.fetch(
         """
-        WITH taken AS (
-            DELETE FROM name_group_marks WHERE ctid IN (SELECT ctid FROM name_group_marks FOR UPDATE SKIP LOCKED)
-            RETURNING company_id
-        )
-        SELECT DISTINCT company_id FROM taken ORDER BY company_id
+        SELECT DISTINCT company_id FROM (
+            SELECT company_id FROM name_group_marks ORDER BY company_id LIMIT $1 FOR UPDATE SKIP LOCKED
+        ) AS picked
+        """,
+        companies,
+    )
+    rows = await conn.fetch(
         """
+        WITH mine AS MATERIALIZED (
+            SELECT c AS company_id FROM unnest($1::uuid[]) AS c WHERE pg_try_advisory_xact_lock($2, hashtext(c::text))
+        ), taken AS (
+            DELETE FROM name_group_marks WHERE ctid IN (
+                SELECT ctid FROM name_group_marks WHERE company_id IN (SELECT company_id FROM mine)
+                FOR UPDATE SKIP LOCKED
+            )
+        )
+        SELECT company_id FROM mine ORDER BY company_id
+        """,
+        [r["company_id"] for r in rows],
+        _NAME_GROUPS_LOCK,
     )
     return [r["company_id"] for r in rows]
+
+
+# Companies marked and not yet recomputed (or being recomputed now): the listing's `pending_companies` and a gauge.
+PENDING_COMPANIES = "SELECT count(DISTINCT company_id) AS value FROM name_group_marks"
+
+
+async def pending_name_group_companies(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval(PENDING_COMPANIES))
 
 
 async def replace_name_groups(

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crm_shared.pagination import Page
 from crm_shared.pii import PiiEmail, PiiPhone, PiiText
 
 from ..customers.schemas import CustomerRead
@@ -33,6 +34,15 @@ class DuplicateGroup(BaseModel):
     key: PiiText = Field(description="the shared normalized email or phone (masked without pii:read) or company id")
     company_id: uuid.UUID | None = None
     customers: list[DuplicateMember]
+
+
+class DuplicatePage(Page[DuplicateGroup]):
+    pending_companies: int | None = Field(
+        default=None,
+        description="companies whose members changed (added, renamed, moved, merged) and whose name groups a "
+        "background refresh has not recomputed yet: their groups are listed as they were before the change. "
+        "0 when the name groups are current; null when the listing holds no name groups (`reason` email or phone)",
+    )
 
 
 class MergeRequest(BaseModel):
