@@ -2,8 +2,8 @@
 
 Draws ~1,000,000 customers / ~10,000,000 orders (MBG/NBD purchase times, Gamma-Gamma spend), loads them
 into a migrated scoring database with binary COPY, times the batch CLI (`python -m crm_scoring.batch`)
-twice (first run inserts every score row, the second updates them; target: under 60 s), then pushes
-single orders to the customer service and times each until the customer's score row shows it (target:
+twice (first run inserts every score row, the second updates them; target: under 30 s and 1 GB, issue
+12), then pushes single orders to the customer service and times each until the customer's score row shows it (target:
 p95 under 1 s). Prints figures; not a test. See bench/README.md.
 """
 
@@ -39,7 +39,7 @@ from latency import LatencyResult, forget, measure  # noqa: E402
 from synth import SynthParams, draw, dsn, load  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-BATCH_TARGET_SECONDS = 60.0
+BATCH_TARGET_SECONDS = 30.0  # issue 12: 1M customers / 10M orders under 30 s
 LATENCY_TARGET_SECONDS = 1.0
 # Score state a previous run left in a reused base (the purchases and customers stay).
 RESET_TABLES = (
@@ -252,7 +252,8 @@ def print_batch(label: str, b: BatchTiming) -> None:
         if isinstance(v, int) and not isinstance(v, bool) and k not in ("run_id", "calibration_id")
     }
     pg = f", PostgreSQL CPU {b.postgres_cpu:.1f} s" if b.postgres_cpu is not None else ""
-    print(f"{label}: {b.wall:.2f} s wall for the CLI process ({b.wall / BATCH_TARGET_SECONDS:.2f}x the 60 s target)")
+    share = b.wall / BATCH_TARGET_SECONDS
+    print(f"{label}: {b.wall:.2f} s wall for the CLI process ({share:.2f}x the {BATCH_TARGET_SECONDS:.0f} s target)")
     print(f"    runner total {total:.2f} s; phases (s): {phases}")
     if steps:
         print(f"    write steps (s): {steps}")
