@@ -65,9 +65,8 @@ def create_service_app(
         app.state.database_gauges = tuple(database_gauges)
         app.state.draining = False
         app.state.relay_wakeup = lambda: None
-        # Built before the first request: on a loaded machine a cold build of a large service's document took
-        # longer than the gateway's fetch timeout, and the gateway published its API without that service.
-        app.openapi()
+        if settings.openapi_prebuild:  # before the first request (settings.py says why)
+            app.openapi()
         relay = None
         if service_dir is not None:
             engine = create_engine(

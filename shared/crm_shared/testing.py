@@ -52,6 +52,7 @@ for _part in SERVICES.values():
     os.environ.setdefault(f"{_part.env_prefix}PRINCIPAL_KEYS", f'["{TEST_PRINCIPAL_KEY}"]')
     os.environ.setdefault(f"{_part.env_prefix}CURSOR_SECRET", TEST_CURSOR_SECRET)
     os.environ.setdefault(f"{_part.env_prefix}EVENT_SECRET", TEST_EVENT_SECRET)
+    os.environ.setdefault(f"{_part.env_prefix}OPENAPI_PREBUILD", "false")  # apps started in process (ServerProcess: on)
 # The campaign service signs the links in its messages; its delivery worker runs only where a test starts
 # it (the worker's own tests drive it pass by pass).
 TEST_LINK_SECRET = _run_secret("link-secret")
@@ -215,7 +216,11 @@ class ServerProcess:
         ]
         # Output goes to a file, never an unread pipe: a full pipe would block the server mid-request.
         self.log = tempfile.NamedTemporaryFile(prefix="crm-server-", suffix=".log", delete=False)  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT)
+        # A process starts as in production: its OpenAPI document built before it serves.
+        prebuild = {f"{part.env_prefix}OPENAPI_PREBUILD": "true" for part in SERVICES.values()}
+        self.proc = subprocess.Popen(
+            cmd, env={**os.environ, **prebuild, **env}, stdout=self.log, stderr=subprocess.STDOUT
+        )
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")

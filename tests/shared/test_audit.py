@@ -269,8 +269,11 @@ async def test_scoring_records_its_writes_and_serves_them_to_admins(scoring_db_u
 
 async def test_the_document_is_built_before_the_first_request(settings):
     """The gateway fetches each service's document with a timeout: it must not wait on a cold build."""
-    app = probe_app(settings)
+    app = probe_app(settings.model_copy(update={"openapi_prebuild": True}))
     assert app.openapi_schema is None
     async with app.router.lifespan_context(app):
         assert app.openapi_schema is not None
         assert "/api/v1/probe/plain" in app.openapi_schema["paths"]
+    lazy = probe_app(settings)  # the test plugin's default for in-process apps: built on first use
+    async with lazy.router.lifespan_context(lazy):
+        assert lazy.openapi_schema is None
