@@ -1,8 +1,9 @@
 """A background worker that claims work in passes: passes follow one another while there is a backlog, else
 it waits for the poll interval or a wake-up (an endpoint that has just made work due wakes it after its
 response). Stopping lets the pass under way finish, so what it sent is recorded, and cancels it only after a
-grace period (leased rows are then taken up again once their lease ends). Campaign messages and webhook
-deliveries run on it."""
+grace period (leased rows are then taken up again once their lease ends). A database that cannot be reached
+is logged once, when it goes, not with a traceback every pass. Campaign messages, webhook deliveries and the
+customer service's name groups run on it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+
+from .errors import database_unavailable
 
 
 class PollingWorker(ABC):
@@ -21,6 +24,7 @@ class PollingWorker(ABC):
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._unreachable = False  # the last pass found the database unreachable (logged once per outage)
 
     @abstractmethod
     async def pass_once(self) -> bool:
@@ -50,10 +54,17 @@ class PollingWorker(ABC):
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                if await self.pass_once():
+                claimed = await self.pass_once()
+            except Exception as exc:  # the database restarting, a bug in one batch: log, pause, go on
+                if not database_unavailable(exc):
+                    self._log.exception("%s pass failed", self._name)
+                elif not self._unreachable:
+                    self._log.warning("%s postponed, the database is not reachable: %s", self._name, type(exc).__name__)
+                self._unreachable = database_unavailable(exc)
+            else:
+                self._unreachable = False
+                if claimed:
                     continue
-            except Exception:  # the database restarting, a bug in one batch: log, pause, go on
-                self._log.exception("%s pass failed", self._name)
             self._wakeup.clear()
             if not self._stopping:
                 with contextlib.suppress(TimeoutError):

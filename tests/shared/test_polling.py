@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import asyncpg
 import pytest
 
 from crm_shared.polling import PollingWorker
@@ -21,6 +22,7 @@ class Recorder(PollingWorker):
         self.passes = 0
         self.finished = 0
         self.fail_next = False
+        self.unreachable_passes = 0  # passes that find the database down
         self.closed = False
         self.pass_seconds = pass_seconds
 
@@ -29,6 +31,9 @@ class Recorder(PollingWorker):
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("boom")
+        if self.unreachable_passes:
+            self.unreachable_passes -= 1
+            raise asyncpg.CannotConnectNowError("the database system is starting up")
         await asyncio.sleep(self.pass_seconds)
         self.finished += 1
         if self.backlog:
@@ -67,6 +72,20 @@ async def test_a_failed_pass_is_logged_and_the_worker_goes_on(caplog: pytest.Log
     await until(lambda: worker.finished >= 2)
     await worker.stop()
     assert "test-worker pass failed" in caplog.text
+
+
+async def test_an_unreachable_database_is_logged_once_per_outage(caplog: pytest.LogCaptureFixture) -> None:
+    worker = Recorder(backlog=0, poll=0.01)
+    worker.unreachable_passes = 5
+    worker.start()
+    await until(lambda: worker.finished >= 1)  # the outage over: passes succeed again
+    worker.unreachable_passes = 3  # a second outage
+    await until(lambda: worker.unreachable_passes == 0 and worker.finished >= 2)
+    await worker.stop()
+    warnings = [r for r in caplog.records if "postponed, the database is not reachable" in r.getMessage()]
+    assert len(warnings) == 2  # one line per outage
+    assert all(r.exc_info is None for r in warnings)
+    assert "pass failed" not in caplog.text  # no traceback per pass
 
 
 async def test_stop_lets_the_pass_under_way_finish() -> None:

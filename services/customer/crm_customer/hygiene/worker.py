@@ -25,7 +25,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_shared.db import asyncpg_connection
-from crm_shared.errors import database_unavailable
 from crm_shared.event_metrics import DatabaseGauge
 from crm_shared.polling import PollingWorker
 
@@ -54,22 +53,11 @@ class NameGroupsWorker(PollingWorker):
         self._companies = companies
         self._listening: tuple[AsyncConnection, asyncpg.Connection] | None = None
         self.refreshed = 0  # companies recomputed by this worker (tests, logs)
-        self._unreachable = False
 
     async def pass_once(self) -> bool:
-        try:
-            await self._listen()
-            async with self._engine.connect() as connection:
-                n = await refresh_name_groups(await asyncpg_connection(connection), self._companies)
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise  # a bug: logged with its traceback by the loop
-            # The database down or restarting: one line when it goes, and the next polls try again.
-            if not self._unreachable:
-                log.warning("name groups refresh postponed, the database is not reachable: %s", type(exc).__name__)
-            self._unreachable = True
-            return False
-        self._unreachable = False
+        await self._listen()
+        async with self._engine.connect() as connection:
+            n = await refresh_name_groups(await asyncpg_connection(connection), self._companies)
         self.refreshed += n
         return n > 0
 
