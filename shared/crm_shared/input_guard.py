@@ -6,8 +6,9 @@ decoder or database sees it. `create_service_app` installs it in every service.
 - an /api/ body whose Content-Type is not JSON (application/json or application/*+json) -> 415;
 - a body that is not UTF-8 -> 400;
 - JSON nested deeper than 32 levels -> 422 (the JSON parsers recurse: 1,000 levels raised RecursionError);
-- a control character (NUL included; a line break too) in the URL path or query -> 422 naming the
-  parameter, and a control character or lone surrogate in any JSON string -> 422 naming the field.
+- a control character (NUL included; a line break too) in the URL path or query, or a query parameter whose
+  bytes are not UTF-8 (raw or percent-escaped) -> 422 naming the parameter, and a control character or
+  lone surrogate in any JSON string -> 422 naming the field.
 
 Field-level rules stay with the schemas (crm_shared.text: names are one line; crm_shared.bounds: dates and
 amounts). A route that checks text row by row, so that one bad row of a batch is refused without the
@@ -159,6 +160,8 @@ class InputGuardMiddleware:
             raise Unprocessable(f"the path parameter '{name}' {problem}", errors=[FieldError(problem, parameter=name)])
         query: bytes = scope.get("query_string") or b""
         if query and (b"%" in query or not query.isascii() or _RAW_CONTROL.search(query)):
+            if broken := _not_utf8(query):  # Starlette would read it with replacement characters
+                raise Unprocessable("a query parameter is not valid UTF-8", errors=broken)
             errors = []
             for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):  # as Starlette does
                 problem = text_problem(name, single_line=True) or text_problem(value, single_line=True)
@@ -228,6 +231,20 @@ class InputGuardMiddleware:
     def _checked_per_row(self, scope: Scope) -> bool:
         found = self._route(scope)
         return found is not None and getattr(found[0].endpoint, _PER_ROW, False)
+
+
+def _not_utf8(query: bytes) -> list[FieldError]:
+    """The query parameters whose bytes, raw or percent-escaped, are not UTF-8."""
+    errors = []
+    for segment in query.split(b"&"):
+        text = segment.decode("latin-1")
+        try:
+            segment.decode("utf-8")
+            parse_qsl(text, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            pairs = parse_qsl(text, keep_blank_values=True)
+            errors.append(FieldError("is not valid UTF-8", parameter=pairs[0][0] if pairs else text))
+    return errors
 
 
 async def _answer(scope: Scope, receive: Receive, send: Send, problem: ProblemError) -> None:

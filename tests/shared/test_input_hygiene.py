@@ -220,6 +220,8 @@ async def test_a_route_that_checks_rows_itself_gets_the_text_as_sent(probe):
         ("/api/v1/probe/things/a?q=line%0Abreak", "q", 422),
         ("/api/v1/probe/things/a?q%01=1", "q\u0001", 422),
         ("/api/v1/probe/things/a?q=%C2%85", "q", 422),
+        ("/api/v1/probe/things/a?q=%FF%FE", "q", 422),  # broken UTF-8, percent-escaped
+        ("/api/v1/probe/things/a?x=1&q=caf%C3", "q", 422),  # a truncated sequence
         ("/api/v1/probe/things/a%00b", "key", 422),
         ("/api/v1/probe/nowhere%00", None, 404),
     ],
