@@ -5,7 +5,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from crm_scoring.compute.binary_copy import columns, copy_out, unix_seconds
+from crm_scoring.compute.binary_copy import copy_out, unix_seconds
 from crm_scoring.currency_rates.convert import RateTable
 
 COLUMNS = (("customer_id", "uuid"), ("at", "float8"), ("net", "float8"), ("currency", "int2"))
@@ -15,22 +15,26 @@ FROM generate_series(1, $1) AS i
 """
 
 
-async def test_columns_hold_the_rows_values(db: asyncpg.Connection) -> None:
+@pytest.mark.parametrize("expected_rows", [0, 50_000, 120_000, 1_000_000])
+async def test_columns_hold_the_rows_values(db: asyncpg.Connection, expected_rows: int) -> None:
+    """The stream decoded chunk by chunk (rows split between chunks), whatever the size allocated first."""
     rows = 120_000
-    records = await copy_out(db, QUERY, COLUMNS, rows)
-    streamed = columns(records)
+    streamed = await copy_out(db, QUERY, COLUMNS, rows, expected_rows=expected_rows)
+    fetched = await db.fetch(QUERY, rows)
     assert set(streamed) == {name for name, _ in COLUMNS}
     for name, _ in COLUMNS:
         assert len(streamed[name]) == rows
         assert streamed[name].dtype.isnative
         assert streamed[name].flags.c_contiguous
-        assert np.array_equal(streamed[name], records[name]), name
+    assert [bytes(v) for v in streamed["customer_id"][::997]] == [r[0].bytes for r in fetched[::997]]
+    for i, name in enumerate(("at", "net", "currency"), start=1):
+        assert streamed[name].tolist() == [r[i] for r in fetched], name
     assert streamed["at"][-1] == rows * 0.5
     assert streamed["customer_id"][0].tobytes().hex() == "c4ca4238a0b923820dcc509a6f75849b"  # md5('1')
 
 
 async def test_no_rows(db: asyncpg.Connection) -> None:
-    streamed = columns(await copy_out(db, QUERY, COLUMNS, 0))
+    streamed = await copy_out(db, QUERY, COLUMNS, 0)
     assert all(len(v) == 0 for v in streamed.values())
     assert streamed["at"].dtype == np.float64
 
@@ -38,6 +42,9 @@ async def test_no_rows(db: asyncpg.Connection) -> None:
 async def test_a_null_is_refused(db: asyncpg.Connection) -> None:
     with pytest.raises(RuntimeError, match="not fixed-width"):
         await copy_out(db, "SELECT NULL::uuid, 1.0::float8, 2.0::float8, 1::int2", COLUMNS)
+    late_null = QUERY.replace("(i % 5)::int2", "CASE WHEN i = 100000 THEN NULL ELSE (i % 5)::int2 END")
+    with pytest.raises(RuntimeError, match="not fixed-width"):
+        await copy_out(db, late_null, COLUMNS, 120_000)
 
 
 async def test_a_column_of_another_type_is_refused(db: asyncpg.Connection) -> None:
@@ -54,7 +61,7 @@ async def test_timestamps_and_currency_codes_as_sent(db: asyncpg.Connection) -> 
            (ARRAY['EUR', 'JPY', 'US'])[i % 3 + 1]::char(3)
     FROM generate_series(1, 2000) AS i, LATERAL (SELECT i AS t) AS x
     """
-    streamed = columns(await copy_out(db, query, (("i", "int4"), ("at", "timestamptz"), ("cur", "char(3)"))))
+    streamed = await copy_out(db, query, (("i", "int4"), ("at", "timestamptz"), ("cur", "char(3)")))
     expected = await db.fetch(
         """SELECT extract(epoch FROM '1990-01-01'::timestamptz + i * interval '7 days 3 hours 0.000321 seconds')
                   ::float8 AS epoch FROM generate_series(1, 2000) AS i"""

@@ -76,3 +76,23 @@ def test_slices_with_local_days_give_the_whole_result(monkeypatch: pytest.Monkey
     assert ids.tobytes() == whole_ids.tobytes()
     for name, values in whole.items():
         assert np.array_equal(sliced[name], values), name
+
+
+@pytest.mark.parametrize("slice_orders", [1_000_000, 300], ids=["whole", "slices"])
+def test_a_kept_mask_counts_what_a_copy_of_those_orders_counts(
+    slice_orders: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The earlier split of a batch (orders placed by a date) aggregated through a mask, never copied."""
+    monkeypatch.setattr(summary, "SLICE_ORDERS", slice_orders)
+    rng = np.random.default_rng(11)
+    n = 2_000
+    customer = np.frombuffer(b"".join(uuid.uuid4().bytes for _ in range(300)), dtype="V16")[rng.integers(0, 300, n)]
+    at = 19_000 * DAY + rng.uniform(0, 700 * DAY, n)
+    net = rng.gamma(2, 30, n).round(2)
+    local = at + 2 * 3600
+    keep = at <= 19_500 * DAY
+    copied_ids, copied = aggregate(customer[keep], at[keep], net[keep], 19_500, 90, local[keep])
+    ids, masked = aggregate(customer, at, net, 19_500, 90, local, keep)
+    assert ids.tobytes() == copied_ids.tobytes()
+    for name, values in copied.items():
+        assert np.array_equal(masked[name], values), name

@@ -43,6 +43,7 @@ from ..selection import classifier as churn_classifier
 from ..selection.choose import choose
 from ..selection.signals import needed_models
 from . import snapshot
+from .memory import map_large_allocations
 from .backtest import distribution, evaluate
 
 log = logging.getLogger("crm.scoring.batch")
@@ -320,6 +321,7 @@ async def run_batch(
     `keep_scores`, also a copy of every customer's scores (batch/snapshot). `horizons_days` replaces the clv
     rules' horizons for a backtest's expected purchases."""
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
+    map_large_allocations()
     if store and (keep_scores or until is not None or horizons_days is not None):
         raise ValueError("keep_scores, until and horizons_days are for backtests: a stored run's scores are live")
     if until is not None and until <= as_of:

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..currency_rates.convert import rate_table
 from ..rules.schemas import Tenant
-from .binary_copy import columns, copy_out, unix_seconds
+from .binary_copy import copy_out, unix_seconds
 
 EPOCH = date(1970, 1, 1)
 SECONDS_PER_DAY = 86_400
@@ -172,18 +172,27 @@ def aggregate(
     as_of_day: int,
     window: int,
     local: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Orders -> (distinct customer ids, per-customer aggregates), in customer id order. `local`: the orders'
     local wall-clock epochs, whose dates are the purchase days (default: UTC days). A NaN net (money not
-    known) counts in `n_unpriced` and in no sum."""
+    known) counts in `n_unpriced` and in no sum. `keep`: a mask of the orders to count (the others are left
+    out slice by slice, never copied as a whole)."""
     slices = -(-len(at) // SLICE_ORDERS)
     if slices <= 1:
-        return _aggregate_slice(customer, at, net, as_of_day, window, local)
+        rows = slice(None) if keep is None else np.flatnonzero(keep)
+        return _aggregate_slice(
+            customer[rows], at[rows], net[rows], as_of_day, window, None if local is None else local[rows]
+        )
     first_byte = np.ascontiguousarray(customer).view(np.uint8).reshape(-1, 16)[:, 0]
     edges = np.linspace(0, 256, min(slices, 256) + 1).astype(np.int64)
     parts = []
     for low, high in pairwise(edges):
-        rows = np.flatnonzero((first_byte >= low) & (first_byte < high))
+        chosen = (first_byte >= low) & (first_byte < high)
+        if keep is not None:
+            chosen &= keep
+        rows = np.flatnonzero(chosen)
+        del chosen
         parts.append(
             _aggregate_slice(
                 customer[rows], at[rows], net[rows], as_of_day, window, None if local is None else local[rows]
@@ -281,20 +290,38 @@ async def read_summaries(
         order_filter = "AND p.customer_id = ANY($2::uuid[])"
         customer_filter = "AND k.customer_id = ANY($2::uuid[])"
     rates = await rate_table(conn, tenant.reporting_currency)
-    orders = columns(await copy_out(conn, _ORDERS_SQL.format(filter=order_filter), _ORDER_COLUMNS, *args))
+    expected = await _row_estimate(conn, "purchases") if customers is None else 0
+    orders = await copy_out(
+        conn, _ORDERS_SQL.format(filter=order_filter), _ORDER_COLUMNS, *args, expected_rows=expected
+    )
     orders["at"] = unix_seconds(orders["at"])
     local = local_epochs(orders["at"], tenant.time_zone)
     cents, currency = orders["net"], rates.codes(orders.pop("currency"))
     orders["net"] = rates.convert(cents / 100.0, currency, np.floor(local / SECONDS_PER_DAY))
     del cents, currency
-    known = await copy_out(conn, _CUSTOMERS_SQL.format(filter=customer_filter), _CUSTOMER_COLUMNS, *args)
-    before = None
+    expected = await _row_estimate(conn, "known_customers") if customers is None else 0
+    known = await copy_out(
+        conn, _CUSTOMERS_SQL.format(filter=customer_filter), _CUSTOMER_COLUMNS, *args, expected_rows=expected
+    )
+    # Both splits aggregated before either is assembled, so the orders (~330 MB at 10M) are gone by then.
+    local_days = None if tenant.time_zone == "UTC" else local  # UTC: the same numbers
+    as_of_day = day_number(as_of, tenant.time_zone)
+    bought = aggregate(orders["customer_id"], orders["at"], orders["net"], as_of_day, trend_window_days, local_days)
+    bought_then = None
     if earlier is not None:
         by_then = orders["at"] <= earlier.timestamp()
-        placed = {name: values[by_then] for name, values in orders.items()}
-        before = _summarise(placed, local[by_then], None, earlier, trend_window_days, tenant)
-        del placed
-    return _summarise(orders, local, known, as_of, trend_window_days, tenant, before)
+        then_day = day_number(earlier, tenant.time_zone)
+        bought_then = aggregate(
+            orders["customer_id"], orders["at"], orders["net"], then_day, trend_window_days, local_days, by_then
+        )
+    del orders, local, local_days
+    before = None if earlier is None or bought_then is None else _assemble(*bought_then, None, earlier, tenant)
+    return _assemble(*bought, known, as_of, tenant, before)
+
+
+async def _row_estimate(conn: asyncpg.Connection, table: str) -> int:
+    """The planner's row count of a table (0 before its first ANALYZE): what a whole-base read allocates for."""
+    return max(int(await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = $1::regclass", table)), 0)
 
 
 async def _tenant(conn: asyncpg.Connection) -> Tenant:
@@ -302,22 +329,17 @@ async def _tenant(conn: asyncpg.Connection) -> Tenant:
     return Tenant() if rules is None else Tenant.model_validate(json.loads(rules))
 
 
-def _summarise(
-    orders: dict[str, np.ndarray],
-    local: np.ndarray,
-    known: np.ndarray | None,
+def _assemble(
+    buyers: np.ndarray,
+    agg: dict[str, np.ndarray],
+    known: dict[str, np.ndarray] | None,
     as_of: datetime,
-    trend_window_days: int,
     tenant: Tenant,
     earlier: Summaries | None = None,
 ) -> Summaries:
-    """Aggregate the orders (column arrays) and join the known customers' attributes (`known` None: buyers
+    """The buyers' aggregates (`aggregate`) joined with the known customers' attributes (`known` None: buyers
     only)."""
     as_of_day = day_number(as_of, tenant.time_zone)
-    local_days = None if tenant.time_zone == "UTC" else local  # UTC: the same numbers
-    buyers, agg = aggregate(
-        orders["customer_id"], orders["at"], orders["net"], as_of_day, trend_window_days, local_days
-    )
     # Everyone = the buyers, plus the known customers (prospects only if known by as_of), in id order.
     # As 16-byte strings, ids sort and search like their bytes (all the same length, so NumPy's
     # trailing-NUL padding rule never makes two different ids equal).
