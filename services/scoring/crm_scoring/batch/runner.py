@@ -43,8 +43,8 @@ from ..selection import classifier as churn_classifier
 from ..selection.choose import choose
 from ..selection.signals import needed_models
 from . import snapshot
-from .memory import map_large_allocations
 from .backtest import distribution, evaluate
+from .memory import map_large_allocations
 
 log = logging.getLogger("crm.scoring.batch")
 Progress = Callable[[str, float], None]
@@ -173,11 +173,12 @@ def _compute(
 
 _LEDGER_SQL = """
 INSERT INTO points_ledger AS l (customer_id, month, points, formula_version, run_id)
-SELECT customer_id, $1, round(composite::numeric, 2), NULLIF(formula_version, -1), $2 FROM staged_scores
+SELECT customer_id, $1, composite::numeric * 0.01, NULLIF(formula_version, -1), $2 FROM staged_scores
 ON CONFLICT (customer_id, month) DO UPDATE SET
     points = EXCLUDED.points, formula_version = EXCLUDED.formula_version, run_id = EXCLUDED.run_id, recorded_at = now()
 WHERE l.points IS DISTINCT FROM EXCLUDED.points OR l.formula_version IS DISTINCT FROM EXCLUDED.formula_version
-"""  # a rerun in the same month rewrites only the points that changed (run_id: the run that last set them)
+"""  # a rerun in the same month rewrites only the points that changed (run_id: the run that last set them);
+# `composite` is staged in cents (compute/write.MONEY)
 
 
 async def _write(

@@ -19,6 +19,7 @@ from crm_shared.outbox import publish
 from ..rules.schemas import Rules
 from ..scores.models import STAGES
 from .binary_copy import copy_in
+from .cents import NO_CENTS, cents
 
 SOURCE = "/services/scoring"
 Cause = Literal["event", "batch"]
@@ -33,11 +34,11 @@ _FIXED: tuple[tuple[str, str], ...] = (
     ("n_orders", "int4"),
     ("first_at", "float8"),
     ("last_at", "float8"),
-    ("total", "float8"),
-    ("avg_spend", "float8"),
-    ("spend_12m", "float8"),
+    ("total", "int8"),  # cents (MONEY)
+    ("avg_spend", "int8"),  # cents (MONEY)
+    ("spend_12m", "int8"),  # cents (MONEY)
     ("monthly_frequency", "float8"),
-    ("monthly_avg_spend", "float8"),
+    ("monthly_avg_spend", "int8"),  # cents (MONEY)
     ("tenure_months", "float8"),
     ("recency_days", "int4"),
     ("frequency_trend", "float8"),
@@ -49,24 +50,28 @@ _FIXED: tuple[tuple[str, str], ...] = (
     ("abc", "int2"),
     ("gold", "bool"),
     ("drag", "bool"),
-    ("composite", "float8"),
+    ("composite", "int8"),  # cents (MONEY)
     ("formula_version", "int4"),
     ("p_alive", "float8"),
     ("churn_risk", "float8"),
-    ("expected_spend", "float8"),
-    ("clv", "float8"),
+    ("expected_spend", "int8"),  # cents (MONEY)
+    ("clv", "int8"),  # cents (MONEY)
     ("stage", "int2"),
     ("stage_rule", "int2"),
 )
-_PG_TYPES = {"uuid": "uuid", "int2": "int2", "int4": "int4", "float8": "float8", "bool": "bool"}
+_PG_TYPES = {"uuid": "uuid", "int2": "int2", "int4": "int4", "int8": "int8", "float8": "float8", "bool": "bool"}
+# The figures stored as numeric(_, 2): staged as whole cents (NO_CENTS for none), rounded in NumPy as
+# PostgreSQL's round(float8::numeric, 2) rounds (compute/cents.py). PostgreSQL's float8 -> numeric goes
+# through text: at 1M scores the seven conversions were 5 of the new table's 11 s, int8 -> numeric 1.
+MONEY = ("total", "avg_spend", "spend_12m", "monthly_avg_spend", "composite", "expected_spend", "clv")
 
 
 def staged_columns(n_horizons: int) -> tuple[tuple[str, str], ...]:
     return _FIXED + tuple((f"exp_{i}", "float8") for i in range(n_horizons))
 
 
-def _num(col: str, scale: int = 2) -> str:
-    return f"round(NULLIF(s.{col}, 'NaN')::numeric, {scale})"
+def _num(col: str) -> str:
+    return f"(NULLIF(s.{col}, {NO_CENTS})::numeric * 0.01)"
 
 
 def _flt(col: str) -> str:
@@ -114,7 +119,7 @@ def select_list(n_horizons: int, stage_since: str = "$1", computed_at: str = "cl
         s.n_days, s.n_orders, {_num("total")}, {_num("avg_spend")}, {_num("spend_12m")},
         {_flt("monthly_frequency")}, {_num("monthly_avg_spend")}, {_flt("tenure_months")},
         NULLIF(s.recency_days, -1), {_flt("frequency_trend")}, {_flt("spend_trend")}, s.r, s.f, s.m,
-        ($3::text[])[s.segment + 1], (ARRAY['C', 'B', 'A'])[s.abc], s.gold, s.drag, round(s.composite::numeric, 2),
+        ($3::text[])[s.segment + 1], (ARRAY['C', 'B', 'A'])[s.abc], s.gold, s.drag, {_num("composite")},
         NULLIF(s.formula_version, -1), {_flt("p_alive")}, {_flt("churn_risk")},
         CASE WHEN s.p_alive = 'NaN' THEN NULL ELSE ARRAY[{exp}] END, {_num("expected_spend")}, {_num("clv")},
         CASE WHEN s.p_alive = 'NaN' THEN NULL ELSE $2::int END,
@@ -286,6 +291,7 @@ async def stage(conn: asyncpg.Connection, scored: dict[str, np.ndarray], n_horiz
     await conn.execute(_DIFFS_DDL)
     for start in range(0, len(scored["customer_id"]), copy_chunk):
         chunk = {k: v[start : start + copy_chunk] for k, v in scored.items()}
+        chunk.update({k: cents(chunk[k]) for k in MONEY})
         await copy_in(conn, "staged_scores", columns, chunk)
 
 

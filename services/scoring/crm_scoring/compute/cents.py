@@ -1,0 +1,37 @@
+"""Float figures to whole cents, rounded exactly as PostgreSQL's round(x::numeric, 2) rounds them.
+
+PostgreSQL turns a float8 into numeric through its 15-significant-digit text (DBL_DIG), then rounds half away
+from zero: 1.015 (stored as 1.01499999999999990...) reads "1.015" and rounds to 1.02, where rounding the
+binary value would give 1.01. A value rounds up when it is at or past the half cent, or when its 15-digit
+form is the half cent itself: within half a unit of its 15th digit of it.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+
+NO_CENTS = -9_223_372_036_854_775_807  # NaN (no figure): stored as NULL; below any numeric(14, 2) in cents
+DIGITS = 15  # PostgreSQL's float8 -> numeric keeps DBL_DIG significant digits
+LARGE = 1e12  # from here 15 significant digits stop short of the cents
+CENT = Decimal("0.01")
+
+
+def cents(values: np.ndarray) -> np.ndarray:
+    """int64 cents of float values (NaN -> NO_CENTS)."""
+    x = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(x)
+    x = np.where(missing, 0.0, x)
+    scaled = np.abs(x) * 100.0
+    whole = np.floor(scaled)
+    half = whole + 0.5
+    # The half cent written with 15 significant digits: a value that close to it prints as it.
+    tolerance = 0.5 * 10.0 ** (np.floor(np.log10(half)) - (DIGITS - 1))
+    up = (scaled >= half) | (half - scaled <= tolerance)
+    out = (np.where(up, whole + 1.0, whole) * np.sign(x)).astype(np.int64)
+    out[missing] = NO_CENTS  # set as an integer: NO_CENTS has no exact float
+    # From 1e12 up, 15 digits no longer reach the cents (1e13 reads "1e+13"): each one as PostgreSQL does it.
+    for i in np.flatnonzero(np.abs(x) >= LARGE):
+        out[i] = int(Decimal(f"{x[i]:.{DIGITS}g}").quantize(CENT, ROUND_HALF_UP) * 100)
+    return out
