@@ -87,7 +87,24 @@ async def test_batch_scores_the_whole_base(api, db, engine, settings):
     )
     assert len(ledger) == 300
     assert all(r["points"] == r["composite_score"] for r in ledger)
+    assert stats["ledger_rows"] == 300
     assert any(e for e in await db.fetch("SELECT 1 FROM outbox_messages WHERE 'scores.recomputed' = ANY(event_types)"))
+    # A rerun in the same month rewrites only the points that changed; run_id says which run last set them.
+    changed = [r["customer_id"] for r in rows[:7]]
+    await db.execute("UPDATE points_ledger SET points = points + 1 WHERE customer_id = ANY($1)", changed)
+    again = await run_batch(engine, settings, as_of=NOW)
+    assert again.stats["ledger_rows"] == 7
+    by_run = await db.fetch("SELECT run_id, array_agg(customer_id) AS ids FROM points_ledger GROUP BY run_id")
+    assert {r["run_id"]: set(r["ids"]) for r in by_run} == {
+        result.run_id: {r["customer_id"] for r in rows} - set(changed),
+        again.run_id: set(changed),
+    }
+    assert all(
+        r["points"] == r["composite_score"]
+        for r in await db.fetch(
+            "SELECT l.points, s.composite_score FROM points_ledger l JOIN customer_scores s USING (customer_id)"
+        )
+    )
 
 
 async def test_as_of_counts_only_what_was_known_then(api, db, engine, settings):
