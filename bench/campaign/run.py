@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -41,14 +42,15 @@ GOAL_S = 60.0
 ZONES = "ARRAY['Europe/Berlin','Asia/Shanghai','America/New_York','UTC',NULL]"
 LOAD_AUDIENCE = f"""
 INSERT INTO audience_customers (customer_id, kind, display_name, first_name, email, phone, region, country,
-    time_zone, customer_since, tags, consent_email, consent_sms, preferred_channel, max_contacts_per_month,
-    stage, abc_class, rfm_segment, gold, drag, clv, p_alive, churn_risk, composite_score)
+    time_zone, customer_since, tags, consent_email, consent_sms, consent_phone, preferred_channel,
+    max_contacts_per_month, stage, abc_class, rfm_segment, gold, drag, clv, p_alive, churn_risk, composite_score)
 SELECT md5(i::text)::uuid, CASE WHEN i % 10 = 0 THEN 'company' ELSE 'individual' END, 'Customer ' || i,
        'Name' || i, CASE WHEN i % 50 <> 9 THEN 'c' || i || '@example.com' END, '+4915' || lpad(i::text, 9, '0'),
        (ARRAY['north','south','east','west'])[1 + i % 4], 'DE', ({ZONES})[1 + i % 5],
        now() - make_interval(days => i % 1500),
        CASE WHEN i % 3 = 0 THEN ARRAY['member'] WHEN i % 7 = 1 THEN ARRAY['complainant'] ELSE '{{}}' END,
        CASE WHEN i % 20 = 3 THEN 'opted_out' WHEN i % 25 = 7 THEN NULL ELSE 'opted_in' END, 'opted_in',
+       CASE WHEN i % 10 = 6 THEN 'opted_out' ELSE 'opted_in' END,
        CASE WHEN i % 15 = 4 THEN 'sms' WHEN i % 4 = 0 THEN 'email' END,
        CASE WHEN i % 30 = 2 THEN 1 END,
        (ARRAY['introduction','growth','maturity','decline','churned'])[1 + i % 5],
@@ -77,25 +79,34 @@ async def load(url: str, customers: int, contacts: int) -> None:
         await conn.close()
 
 
-async def launch(url: str, stratify: bool) -> None:
+# The segment of the timed launch: most of the audience.
+BROAD = {"and": [{"field": "stage", "op": "in", "value": ["growth", "maturity", "decline", "churned"]},
+                 {"not": {"field": "tags", "op": "has", "value": "complainant"}}]}  # fmt: skip
+
+
+async def launch(
+    url: str, stratify: bool, *, channel: str = "email", name: str = "bench", rules: Any = None, holdout: bool = True
+) -> uuid.UUID:
+    """Create a segment (`rules`, default BROAD) and a marketing campaign on `channel` (with a 5% global holdout
+    first unless `holdout` is false), launch it in one timed transaction, print the figures; the campaign's id."""
     engine = create_engine(url, application_name="bench-campaign")
     sessions = create_sessionmaker(engine)
     now = datetime.now(UTC)
     policy = SendPolicy.from_settings(Settings(database_url=url, environment="test"))
     async with sessions() as session, session.begin():
-        await service.create_holdout(
-            session,
-            HoldoutCreate(name="programme", share=Decimal("0.05"), starts_at=now - timedelta(days=1),
-                          ends_at=now + timedelta(days=90)),
-            by="bench",
-        )  # fmt: skip
-        rules = {"and": [{"field": "stage", "op": "in", "value": ["growth", "maturity", "decline", "churned"]},
-                         {"not": {"field": "tags", "op": "has", "value": "complainant"}}]}  # fmt: skip
-        segment = await segments.create(session, SegmentCreate(name="bench", rules=rules), by="bench")
+        if holdout:
+            await service.create_holdout(
+                session,
+                HoldoutCreate(name="programme", share=Decimal("0.05"), starts_at=now - timedelta(days=1),
+                              ends_at=now + timedelta(days=90)),
+                by="bench",
+            )  # fmt: skip
+        segment = await segments.create(session, SegmentCreate(name=name, rules=rules or BROAD), by="bench")
         campaign = await service.create(
             session,
-            CampaignCreate(name="bench", objective="retention", segment_id=segment.id, channel="email",
-                           subject="Hi {{ customer.first_name }}", template="Dear {{ customer.first_name }}",
+            CampaignCreate(name=name, objective="retention", segment_id=segment.id, channel=channel,
+                           subject="Hi {{ customer.first_name }}" if channel == "email" else None,
+                           template="Dear {{ customer.first_name }}",
                            control_share=Decimal("0.1"), stratify_by_abc=stratify, cost_per_contact=Decimal("0.01")),
             by="bench",
         )  # fmt: skip
@@ -105,12 +116,13 @@ async def launch(url: str, stratify: bool) -> None:
         summary = await service.launch(session, campaign_id, policy=policy, if_match=None)
     elapsed = time.perf_counter() - t0
     await engine.dispose()
-    print(f"launch: {elapsed:.1f} s for {summary.members:,} members "
+    print(f"launch ({channel}): {elapsed:.1f} s for {summary.members:,} members "
           f"({summary.members / elapsed:,.0f} members/s){' stratified' if stratify else ''}")  # fmt: skip
     print(f"  groups     {summary.groups}")
     print(f"  recipients {summary.recipients}")
     print(f"  suppressed {summary.suppressed}")
     print(f"  goal < {GOAL_S:.0f} s: {'met' if elapsed < GOAL_S else 'MISSED'}")
+    return campaign_id
 
 
 def main() -> None:

@@ -1,15 +1,15 @@
-"""The churn reports, alerts and watchlist timed through the gateway on a large base (issue 14 item 9): a
-churn database loaded with `--customers` customers (default 1,000,000; region, ABC class, segment, stage,
-churn risk, last interaction, known since up to 3 years ago), three orders each over the last 24 months
-(one product line each; a third of the customers buy from one line only), complaints for 2% of them (one
-open for half of those), and `--records` churn records (default 100,000) spread over the 24 months with
-one or two reasons each; then the churn service, an (empty) customer service and the gateway as
-processes, and each read asked `--repeat` times (filters varied) as an admin, then `--repeat` records
-declared (a write: ledger, win-back case, mass-churn check). The churn-rate ledger
-(crm_churn/reports/ledger.py) and the watchlist (crm_churn/watchlist/repository.py `rebuild`, with the
-score fields set as `score.changed` would) are built after the bulk load, as the handlers would have
-kept them. Prints p50/p95 per endpoint against the 300 ms goal, and the load's times. Try `--customers
-100000 --records 10000` first."""
+"""The churn reports, alerts and watchlist timed through the gateway on a large base (issue 14 item 9): a churn
+database loaded with `--customers` customers (default 1,000,000; region, ABC class, segment, stage, churn
+risk, last interaction, known since up to 3 years ago), three orders each over the last 24 months (one
+product line each; a third of the customers buy from one line only), complaints for 2% of them (one open for
+half of those), and `--records` churn records (default 100,000) spread over the 24 months with one or two
+reasons each and a win-back case each (in its record's state); then the churn service, an (empty) customer
+service and the gateway as processes, and each read asked `--repeat` times (filters varied) as an admin,
+then `--repeat` records declared (a write: ledger, win-back case, mass-churn check). The churn-rate ledger
+(crm_churn/reports/ledger.py) and the watchlist (crm_churn/watchlist/repository.py `rebuild`, with the score
+fields set as `score.changed` would) are built after the bulk load, as the handlers would have kept them.
+Prints p50/p95 per endpoint against the 300 ms goal, and the load's times. Try `--customers 100000 --records
+10000` first."""
 
 from __future__ import annotations
 
@@ -98,6 +98,30 @@ LOAD = [
             UNION ALL
             SELECT id, ({RECOVERABILITY})[1 + abs(hashtext(id::text || 'r')) % 6] FROM churn_records
             WHERE abs(hashtext(id::text)) % 2 = 0""",
+    ),
+    (
+        # A win-back case per record, in the state its record says (open: analysis or, with an owner and a
+        # strategy, implementation; won back: won; lost: lost). Open windows end in the coming 90 days, so
+        # the periodic sweep has nothing to close while the reads are timed.
+        "win-back cases",
+        """INSERT INTO winback_cases (id, record_id, customer_id, status, reasons, primary_reason, expected_value,
+                                      value_band, strategy, owner, opened_at, window_ends_at, closed_at, benefit,
+                                      cost)
+           SELECT gen_random_uuid(), c.id, c.customer_id, s.status, c.reason_keys, c.reason_keys[1],
+                  coalesce(c.clv, 0), c.abc_class,
+                  CASE WHEN s.status <> 'analysis' THEN (ARRAY['personal_conversation','tailored_offer',
+                       'bulk_outreach'])[1 + h % 3] END,
+                  CASE WHEN s.status <> 'analysis' THEN 'agent-' || h % 20 END, c.detected_at,
+                  CASE WHEN s.status IN ('analysis', 'implementation') THEN now() + make_interval(days => 1 + h % 90)
+                       ELSE c.detected_at + interval '90 days' END,
+                  CASE WHEN s.status IN ('won', 'lost')
+                       THEN least(now(), c.detected_at + make_interval(days => 1 + h % 89)) END,
+                  CASE WHEN s.status = 'won' THEN coalesce(c.clv, 0) END,
+                  CASE WHEN s.status = 'analysis' THEN 0 ELSE 5 + h % 200 END
+           FROM churn_records c,
+                LATERAL (SELECT abs(hashtext(c.id::text)) AS h,
+                                CASE c.status WHEN 'churned' THEN 'analysis' WHEN 'in_winback' THEN 'implementation'
+                                              WHEN 'won_back' THEN 'won' ELSE 'lost' END AS status) s""",
     ),
     # The bulk load bypasses the event handlers that keep the churn-rate ledger: build it once.
     *(("churn-rate ledger", sql) for sql in REBUILD),

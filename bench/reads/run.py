@@ -1,36 +1,31 @@
 """Read benchmark (issue 13): every list, filter, sort, search, deep page, count, distribution and report of
-the customer and scoring services, timed through the gateway on a large base.
+the customer, scoring, churn and campaign services, timed through the gateway on a large base.
 
-Builds the base (default 1,000,000 customers / ~10,000,000 orders: bench/scoring's synthetic base, loaded with
-binary COPY into both services' databases, see base.py), runs the scoring batch once so every customer has
-scores, starts scoring, customer (delivering its events to scoring) and the gateway as processes, pushes
-`--push` orders through the API as a big partner, then times each read `--repeat` times one after the other
-and prints p50/p95 per read, worst p95 first. Deep pages start `--deep` rows into the list: the cursor of the
-first page is re-signed at the position of that row (found with one OFFSET query), as if the client had paged
-there. Goal: p95 under 100 ms for every read, deep pages no slower than the first. Figures, not a test.
+Customer and scoring: builds the base (default 1,000,000 customers / ~10,000,000 orders: bench/scoring's
+synthetic base, loaded with binary COPY into both services' databases, see base.py), runs the scoring batch
+once so every customer has scores, starts scoring, customer (delivering its events to scoring) and the gateway
+as processes, pushes `--push` orders through the API as a big partner, then times each read `--repeat` times
+one after the other. Churn and campaign (churn_campaign.py): their bases at the same number of customers, built
+by bench/churn's and bench/campaign's loaders, behind a second stack (churn, campaign, an empty customer
+service, the gateway), each read timed the same way. Prints p50/p95 per read, worst p95 first. Deep pages start
+`--deep` rows into the list (nine tenths into a shorter one): the cursor of the first page is re-signed at the
+position of that row (found with one OFFSET query), as if the client had paged there. Goal: p95 under 100 ms
+for every read, deep pages no slower than the first. Figures, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
-import hmac
 import importlib.util
 import json
-import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
-import msgspec
 
 from crm_customer.main import SERVICE_DIR as CUSTOMER_DIR
 from crm_scoring.main import SERVICE_DIR as SCORING_DIR
@@ -42,13 +37,15 @@ from crm_shared.testing import DatabaseFactory
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(REPO / "bench" / "scoring"), str(REPO / "bench"), str(REPO)]
+import churn_campaign  # noqa: E402
 from base import PARTNERS, PUSH_PARTNER, add_care_rows, draw, load_customer_db, load_scoring_db  # noqa: E402
-from common import percentile, postgres  # noqa: E402
+from common import postgres  # noqa: E402
 from synth import SynthParams  # noqa: E402
+from timing import Case, report, time_cases  # noqa: E402
 
 from tests.e2e.stack import build_stack, running, staff  # noqa: E402
 
-GOAL_MS = 100.0
+SERVICES = ("customer", "scoring", "churn", "campaign")
 SMALL_PARTNER = "bench-partner"
 
 
@@ -61,31 +58,6 @@ def _module(name: str, path: Path) -> Any:
     sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
-
-
-# --- cursors at depth -------------------------------------------------------------------------------------
-
-
-def deepen(cursor: str, position: list[Any], secret: str) -> str:
-    """The service's cursor moved to `position` (same filter binding), signed as the service signs it."""
-    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    payload = msgspec.json.decode(raw[:-12])
-    body = msgspec.json.encode({"p": position, "f": payload["f"]}, enc_hook=str)
-    mac = hmac.new(secret.encode(), body, hashlib.sha256).digest()[:12]
-    return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
-
-
-@dataclass
-class Case:
-    name: str
-    path: str
-    params: dict[str, str] = field(default_factory=dict)
-    auth: str = "staff"  # or a partner client id
-    # Deep page: (database, SQL returning the position row at OFFSET $1, service env prefix of the secret)
-    deep: tuple[str, str, str] | None = None
-    depth: int | None = None  # rows deep; default --deep
-    durations: list[float] = field(default_factory=list)
-    status: int = 0
 
 
 def cases(s: dict[str, Any]) -> list[Case]:
@@ -312,63 +284,6 @@ async def sample(customer_dsn: str, scoring_dsn: str) -> dict[str, Any]:
     }
 
 
-async def time_cases(
-    base_url: str,
-    items: list[Case],
-    headers: Callable[[str], dict[str, str]],
-    dsns: dict[str, str],
-    *,
-    repeat: int,
-    deep: int,
-) -> None:
-    conns = {name: await asyncpg.connect(dsn) for name, dsn in dsns.items()}
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
-
-            async def get(case: Case, params: dict[str, str]) -> tuple[int, Any]:
-                async with http.get(base_url + case.path, params=params, headers=headers(case.auth)) as r:
-                    body = await r.read()
-                    return r.status, (msgspec.json.decode(body) if r.status == 200 else body[:300])
-
-            for case in items:
-                params = dict(case.params)
-                if case.deep:
-                    database, sql, prefix = case.deep
-                    status, first = await get(case, params)
-                    depth = case.depth or deep
-                    position = await conns[database].fetchrow(f"{sql} OFFSET $1 LIMIT 1", depth)
-                    if status != 200 or not first.get("next_cursor") or position is None:
-                        print(f"  {case.name}: cannot go {depth:,} deep ({status})", flush=True)
-                        case.status = status
-                        continue
-                    cursor = deepen(first["next_cursor"], list(position.values()), os.environ[f"{prefix}CURSOR_SECRET"])
-                    params["cursor"] = cursor
-                    case.name += f" ({depth:,} rows)"
-                for i in range(repeat + 2):  # two warm-ups
-                    t0 = time.perf_counter()
-                    status, body = await get(case, params)
-                    if i >= 2:
-                        case.durations.append((time.perf_counter() - t0) * 1000)
-                    case.status = status
-                if case.status != 200:
-                    print(f"  {case.name}: HTTP {case.status} {body!r}", flush=True)
-    finally:
-        for conn in conns.values():
-            await conn.close()
-
-
-def report(items: list[Case]) -> None:
-    timed = [c for c in items if c.durations]
-    timed.sort(key=lambda c: percentile(c.durations, 0.95), reverse=True)
-    print(f"\n{'read (through the gateway)':<60} {'p50 ms':>8} {'p95 ms':>8}  status")
-    for c in timed:
-        p95 = percentile(c.durations, 0.95)
-        flag = "" if p95 < GOAL_MS else f"  over {GOAL_MS:.0f} ms"
-        print(f"{c.name:<60} {percentile(c.durations, 0.5):8.1f} {p95:8.1f}  {c.status}{flag}")
-    over = [c for c in timed if percentile(c.durations, 0.95) >= GOAL_MS]
-    print(f"\n{len(timed)} reads timed; {len(over)} over the {GOAL_MS:.0f} ms p95 goal")
-
-
 async def _wait_delivered(scoring_dsn: str, expected: int, give_up_after: float) -> float:
     """Seconds until scoring holds `expected` purchases (the pushed orders delivered), or the timeout."""
     conn = await asyncpg.connect(scoring_dsn)
@@ -432,57 +347,145 @@ def reuse(admin: str, names: str) -> tuple[dict[str, str], int, int, int]:
     return urls, big, n_orders, customers
 
 
+def _name(url: str) -> str:
+    """A database URL's database name (for --reuse)."""
+    return url.rsplit("/", 1)[-1].split("?")[0]
+
+
+def _reuse_names(value: str, services: list[str]) -> dict[str, str]:
+    """--reuse: `service=db` pairs, or bare names taken as the customer, scoring, churn and campaign databases
+    in that order (the old form `CUSTOMER_DB,SCORING_DB` still works)."""
+    names = {}
+    for i, item in enumerate(value.split(",")):
+        service, _, name = item.rpartition("=")
+        names[service or SERVICES[i]] = name
+    unknown = set(names) - set(SERVICES)
+    if unknown:
+        raise SystemExit(f"--reuse: unknown services {sorted(unknown)}")
+    return {s: n for s, n in names.items() if s in services}
+
+
+def customer_scoring_phase(admin: str, args: argparse.Namespace, reused: dict[str, str]) -> tuple[list[Case], str]:
+    """Customer and scoring: the base (built or reused), the pushed orders, every read timed."""
+    ingest = _module("ingest_run", REPO / "bench" / "ingest" / "run.py")
+    if reused:
+        if set(reused) != {"customer", "scoring"}:
+            raise SystemExit("--reuse: give both the customer and the scoring database, or neither")
+        urls, big, n_orders, customers = reuse(admin, f"{reused['customer']},{reused['scoring']}")
+    else:
+        params = SynthParams(customers=args.customers, orders_per_customer=args.orders / args.customers)
+        urls, big, n_orders, customers = build(admin, params)
+    dsns = {name: asyncpg_dsn(url) for name, url in urls.items()}
+    print(f"customer, scoring: databases {', '.join(_name(u) for u in urls.values())}", flush=True)
+    stack = asyncio.run(
+        build_stack(
+            DatabaseFactory(admin),
+            customer_db=urls["customer"],
+            scoring_db=urls["scoring"],
+            partners={p: launcher.PARTNER_SCOPES for p in (PUSH_PARTNER, SMALL_PARTNER)},
+        )
+    )
+    with running(stack):
+        if args.push:
+            orders = ingest.make_orders(args.push, big)
+            bodies = [json.dumps({"orders": orders[i : i + 1000]}).encode() for i in range(0, len(orders), 1000)]
+            seconds, created = asyncio.run(ingest.push(stack.url, stack.partner(PUSH_PARTNER), bodies, 2))
+            print(f"pushed {created:,} orders through the gateway in {seconds:.1f} s", flush=True)
+            waited = asyncio.run(_wait_delivered(dsns["scoring"], n_orders + created, 600))
+            print(f"scoring had them all {waited:.1f} s later", flush=True)
+        staff_headers = staff("admin")
+        items = [c for c in cases(asyncio.run(sample(dsns["customer"], dsns["scoring"]))) if args.only in c.name]
+
+        def headers(auth: str) -> dict[str, str]:
+            return staff_headers if auth == "staff" else stack.partner(auth)
+
+        print(f"timing {len(items)} customer and scoring reads, {args.repeat} times each...", flush=True)
+        asyncio.run(time_cases(stack.url, items, headers, dsns, repeat=args.repeat, deep=args.deep))
+    return items, f"{customers:,} customers, {n_orders:,} orders + {args.push:,} pushed"
+
+
+def churn_campaign_phase(
+    admin: str, args: argparse.Namespace, services: list[str], reused: dict[str, str]
+) -> tuple[list[Case], str]:
+    """Churn and campaign: their bases (built by their benchmarks' loaders, or reused) behind their own stack
+    (with an empty customer service: the customer and scoring bases' events are not theirs), every read timed."""
+    urls = {}
+    records = args.records if args.records is not None else args.customers // 10
+    for service in services:
+        started = time.perf_counter()
+        if service in reused:
+            urls[service] = churn_campaign.reuse(admin, service, reused[service])
+        elif service == "churn":
+            churn_run = _module("churn_run", REPO / "bench" / "churn" / "run.py")
+            urls[service] = churn_campaign.build_churn(admin, churn_run, args.customers, records)
+        else:
+            campaign_run = _module("campaign_run", REPO / "bench" / "campaign" / "run.py")
+            urls[service] = churn_campaign.build_campaign(admin, campaign_run, args.customers)
+        print(f"{service}: database {_name(urls[service])} ready in {time.perf_counter() - started:.0f} s")
+    dsns = {name: asyncpg_dsn(url) for name, url in urls.items()}
+    stack = asyncio.run(
+        build_stack(
+            DatabaseFactory(admin),
+            services=("customer", *services),
+            churn_db=urls.get("churn"),
+            campaign_db=urls.get("campaign"),
+        )
+    )
+    with running(stack):
+        s = asyncio.run(churn_campaign.sample(dsns.get("churn"), dsns.get("campaign")))
+        items = [
+            *(churn_campaign.churn_cases(s, args.deep) if "churn" in urls else []),
+            *(churn_campaign.campaign_cases(s, args.deep) if "campaign" in urls else []),
+        ]
+        items = [c for c in items if args.only in c.name]
+        staff_headers = staff("admin")
+        print(f"timing {len(items)} churn and campaign reads, {args.repeat} times each...", flush=True)
+        asyncio.run(time_cases(stack.url, items, lambda _: staff_headers, dsns, repeat=args.repeat, deep=args.deep))
+    sizes = []
+    if "records" in s:
+        sizes.append(f"churn: {s['records']:,} records, {s['watched']:,} watched, {s['cases']:,} win-back cases")
+    if "call_tasks" in s:
+        sizes.append(f"campaign: {s['call_tasks']:,} call tasks")
+    return items, "; ".join(sizes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--orders", type=int, default=10_000_000, help="about this many orders (drawn per customer)")
+    ap.add_argument("--records", type=int, default=None, help="churn records (default: a tenth of the customers)")
     ap.add_argument("--push", type=int, default=50_000, help="orders pushed through the API before timing")
     ap.add_argument("--repeat", type=int, default=30, help="timed requests per read (after two warm-ups)")
     ap.add_argument("--deep", type=int, default=500_000, help="rows deep for the deep pages")
     ap.add_argument("--only", default="", help="time only the reads whose name contains this")
     ap.add_argument(
+        "--services",
+        default=",".join(SERVICES),
+        help="whose reads to time (customer and scoring go together)",
+    )
+    ap.add_argument(
         "--reuse",
-        metavar="CUSTOMER_DB,SCORING_DB",
-        help="time the reads on two databases an earlier run built (on DATABASE_URL's server): no drawing, loading"
-        " or batch; pending migrations are applied",
+        metavar="SERVICE=DB,...",
+        help="time the reads on databases an earlier run built (on DATABASE_URL's server; pending migrations are"
+        " applied): `customer=..,scoring=..,churn=..,campaign=..`; bare names are taken in that order; a service"
+        " not named is built",
     )
     args = ap.parse_args()
-    ingest = _module("ingest_run", REPO / "bench" / "ingest" / "run.py")
-    params = SynthParams(customers=args.customers, orders_per_customer=args.orders / args.customers)
-
+    services = [s for s in SERVICES if s in args.services.split(",")]
+    reused = _reuse_names(args.reuse, services) if args.reuse else {}
+    items, bases = [], []
     with postgres() as admin:
-        if args.reuse:
-            urls, big, n_orders, customers = reuse(admin, args.reuse)
-        else:
-            urls, big, n_orders, customers = build(admin, params)
-        dsns = {name: asyncpg_dsn(url) for name, url in urls.items()}
-
-        stack = asyncio.run(
-            build_stack(
-                DatabaseFactory(admin),
-                customer_db=urls["customer"],
-                scoring_db=urls["scoring"],
-                partners={p: launcher.PARTNER_SCOPES for p in (PUSH_PARTNER, SMALL_PARTNER)},
-            )
-        )
-        with running(stack):
-            if args.push:
-                orders = ingest.make_orders(args.push, big)
-                bodies = [json.dumps({"orders": orders[i : i + 1000]}).encode() for i in range(0, len(orders), 1000)]
-                seconds, created = asyncio.run(ingest.push(stack.url, stack.partner(PUSH_PARTNER), bodies, 2))
-                print(f"pushed {created:,} orders through the gateway in {seconds:.1f} s", flush=True)
-                waited = asyncio.run(_wait_delivered(dsns["scoring"], n_orders + created, 600))
-                print(f"scoring had them all {waited:.1f} s later", flush=True)
-            staff_headers = staff("admin")
-            items = [c for c in cases(asyncio.run(sample(dsns["customer"], dsns["scoring"]))) if args.only in c.name]
-
-            def headers(auth: str) -> dict[str, str]:
-                return staff_headers if auth == "staff" else stack.partner(auth)
-
-            print(f"timing {len(items)} reads, {args.repeat} times each...", flush=True)
-            asyncio.run(time_cases(stack.url, items, headers, dsns, repeat=args.repeat, deep=args.deep))
-        report(items)
-        print(f"(base: {customers:,} customers, {n_orders:,} orders + {args.push:,} pushed)")
+        if {"customer", "scoring"} & set(services):
+            timed, base = customer_scoring_phase(admin, args, {k: v for k, v in reused.items() if k in SERVICES[:2]})
+            items += timed
+            bases.append(base)
+        later = [s for s in services if s in ("churn", "campaign")]
+        if later:
+            timed, base = churn_campaign_phase(admin, args, later, {k: v for k, v in reused.items() if k in later})
+            items += timed
+            bases.append(base)
+    report(items)
+    print(f"(base: {'; '.join(bases)})")
 
 
 if __name__ == "__main__":

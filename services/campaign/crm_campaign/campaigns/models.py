@@ -107,6 +107,8 @@ class Recipient(Base):
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         Index("ix_campaign_recipients_queued", "not_before", postgresql_where=text("status = 'queued'")),
         Index("ix_campaign_recipients_customer_id", "customer_id"),
+        # A batch's CSV reads its recipients by the batch's reference.
+        Index("ix_campaign_recipients_provider_ref", "campaign_id", "provider_ref"),
     )
 
     campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("campaigns.id"), primary_key=True)
@@ -168,7 +170,18 @@ class Conversion(Base):
     """An order by a campaign member within the attribution window (any group), attributed once."""
 
     __tablename__ = "campaign_conversions"
-    __table_args__ = (CheckConstraint(_in("grp", GROUPS), name="grp"),)
+    __table_args__ = (
+        CheckConstraint(_in("grp", GROUPS), name="grp"),
+        # The result groups a campaign's conversions per member: read in that order from the index alone
+        # (conversions are only inserted, so the visibility map stays set).
+        Index(
+            "ix_campaign_conversions_member",
+            "campaign_id",
+            "customer_id",
+            "grp",
+            postgresql_include=["ordered_at", "amount"],
+        ),
+    )
 
     campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("campaigns.id"), primary_key=True)
     order_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -178,3 +191,21 @@ class Conversion(Base):
     currency: Mapped[str] = mapped_column(String(3))
     ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attributed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CampaignTally(Base):
+    """A campaign's members per group (`kind` 'group') and recipients per status (`kind` 'status') as signed
+    counts, appended by statement triggers on campaign_members and campaign_recipients (migration 0006) in the
+    transaction of every write, whoever writes; summed on read, so a result never counts a launch's rows."""
+
+    __tablename__ = "campaign_tallies"
+    __table_args__ = (
+        CheckConstraint("kind IN ('group', 'status')", name="kind"),
+        Index("ix_campaign_tallies_campaign_id", "campaign_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(BigInteger)

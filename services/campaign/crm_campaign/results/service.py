@@ -38,7 +38,9 @@ def _uplift(t: GroupResult, other: GroupResult | None, versus: str) -> Uplift | 
 
 async def result(session: AsyncSession, campaign_id: uuid.UUID) -> CampaignResult:
     campaign = await get_campaign(session, campaign_id)
-    rows = {r.grp: r for r in await repository.groups(session, campaign_id)}
+    counts = await repository.tallies(session, campaign_id)
+    converted = await repository.converters(session, campaign_id)
+    rows = {r.grp: r for r in repository.groups(counts, converted)}
     groups: dict[str, GroupResult] = {}
     for name in ORDER:
         r = rows.get(name)
@@ -55,7 +57,7 @@ async def result(session: AsyncSession, campaign_id: uuid.UUID) -> CampaignResul
         )
     t, c, g = groups["treatment"], groups["control"], groups["global_control"]
     uplift = _uplift(t, c if c.members else None, "control")
-    contacts = await repository.sent(session, campaign_id)
+    contacts = repository.sent(counts)
     cost = (campaign.cost_per_contact * contacts).quantize(CENT)
     incremental_revenue = None
     if t.members and c.members:
@@ -90,7 +92,7 @@ async def result(session: AsyncSession, campaign_id: uuid.UUID) -> CampaignResul
             mismatch=ratio.mismatch,
             warning=warning,
         ),
-        daily=_daily(await repository.daily(session, campaign_id), groups),
+        daily=_daily(repository.daily(converted), groups),
     )
 
 

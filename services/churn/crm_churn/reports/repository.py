@@ -72,7 +72,7 @@ def total(parts: Iterable[Churned]) -> Churned:
     return out
 
 
-def _figures(row: Sequence[Any]) -> Churned:
+def figures(row: Sequence[Any]) -> Churned:
     return Churned(int(row[0]), Decimal(row[1]), Decimal(row[2]).quantize(Decimal("0.01")), Decimal(row[3]))
 
 
@@ -82,7 +82,7 @@ async def churned(
     """Records detected in [start, end); lost_only: leave out those won back (the profit really lost)."""
     where, params = _churned_where(filters, lost_only)
     sql = _CHURNED.format(group="", where=where)
-    return _figures((await session.execute(text(sql), {"start": start, "end": end, **params})).one())
+    return figures((await session.execute(text(sql), {"start": start, "end": end, **params})).one())
 
 
 async def churned_by_month(
@@ -93,7 +93,7 @@ async def churned_by_month(
     where, params = _churned_where(filters, lost_only)
     sql = _CHURNED.format(group=f"{_MONTH},", where=where) + f" GROUP BY {_MONTH}"
     rows = await session.execute(text(sql), {"start": start, "end": end, **params})
-    return {row[0]: _figures(row[1:]) for row in rows}
+    return {row[0]: figures(row[1:]) for row in rows}
 
 
 async def active_at(session: AsyncSession, start: datetime, filters: dict[str, Any]) -> Active:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.errors import FieldError, Unprocessable
 
-from . import ledger, repository
+from . import ledger, repository, totals
 from .schemas import (
     BudgetFilters,
     ChurnRateFilters,
@@ -85,7 +85,7 @@ async def churn_rate(session: AsyncSession, filters: ChurnRateFilters) -> ChurnR
     spans = periods(from_, to, 3 if filters.granularity == "quarter" else 1)
     actives = await ledger.active_series(session, [s for s, _ in spans], dims)
     # Periods are whole calendar months: one grouped query, its months summed into each period.
-    by_month = await repository.churned_by_month(session, _instant(spans[0][0]), _instant(spans[-1][1]), dims)
+    by_month = await totals.churned_by_month(session, _instant(spans[0][0]), _instant(spans[-1][1]), dims)
     for start, end in spans:
         active = actives[start]
         churned = repository.total(c for m, c in by_month.items() if start <= m < end)
@@ -108,7 +108,7 @@ async def reasons(session: AsyncSession, filters: ReportFilters) -> ReasonReport
     """Every figure from the period's records counted per reason set (one scan): a reason's count sums the
     sets citing it; a taxonomy classifies a record when its set holds a reason of that taxonomy."""
     from_, to = span(filters)
-    sets = await repository.reason_sets(session, _instant(from_), _instant(to), _dims(filters))
+    sets = await totals.reason_sets(session, _instant(from_), _instant(to), _dims(filters))
     known = await repository.reasons_by_key(session, (k for keys, _ in sets for k in keys))
     total = sum(n for _, n in sets)
     counts: Counter[str] = Counter()
@@ -145,7 +145,7 @@ async def reasons(session: AsyncSession, filters: ReportFilters) -> ReasonReport
 
 
 async def _profit_point(session: AsyncSession, start: date, end: date, dims: dict[str, Any]) -> ProfitPoint:
-    lost = await repository.churned(session, _instant(start), _instant(end), dims, lost_only=True)
+    lost = await totals.churned(session, _instant(start), _instant(end), dims, lost_only=True)
     return _profit(start, end, lost)
 
 
@@ -166,10 +166,11 @@ async def profit_lost(session: AsyncSession, filters: ReportFilters) -> ProfitLo
     from_, to = span(filters)
     dims = _dims(filters)
     months = periods(from_, to, 1)  # calendar months: one grouped query for all of them
-    by_month = await repository.churned_by_month(
+    by_month = await totals.churned_by_month(
         session, _instant(months[0][0]), _instant(months[-1][1]), dims, lost_only=True
     )
     series = [_profit(s, e, by_month.get(s) or repository.total(())) for s, e in months]
+    # Its own sum, not the months': profit is rounded once, on the exact total (kept totals when they answer).
     total = await _profit_point(session, from_, to, dims)
     return ProfitLostReport(period_start=from_, period_end=to, total=total, series=series)
 
