@@ -21,7 +21,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import date
@@ -29,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from crm_scoring.clv import bgnbd, paretonbd
+from crm_scoring.clv import NBDModel, ParetoNBDModel, bgnbd, paretonbd
 from crm_scoring.clv.summary import from_transactions, group
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data" / "cdnow_customers_summary.csv"
 CALIBRATION_WEEKS = 39
-MODELS = {"bgnbd": bgnbd, "paretonbd": paretonbd}
+MODELS: dict[str, NBDModel | ParetoNBDModel] = {"bgnbd": bgnbd, "paretonbd": paretonbd}
 
 # The lifetimes side: one process, fed one JSON line per fit, answering with the fit's time and parameters
 # (imports and data loading are not timed).
@@ -158,4 +157,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -99,3 +99,15 @@ def test_conditional_expectation_for_new_customer_equals_unconditional() -> None
         for params in NBD_POINTS:
             cond = module.conditional_expected_purchases(params, 26.0, [0], [0.0], [0.0])
             np.testing.assert_allclose(cond, module.expected_purchases(params, 26.0), rtol=1e-9)
+
+
+@pytest.mark.parametrize("module", [bgnbd, mbgnbd])
+def test_nbd_total_stays_finite_where_one_branch_outweighs_the_other_beyond_exp_range(module) -> None:
+    # 300 purchases by week 1, then 1,000 quiet weeks: the "dropped" branch exceeds the "alive" one by
+    # ~e^1740, far beyond a double's range; the total is computed from the larger branch and stays exact.
+    x, t_x, T = [300, 0, 3], [1.0, 0.0, 2.0], [1000.0, 5.0, 9.0]
+    params = (0.5, 2.0, 1.2, 3.0)
+    total, grad = module.log_likelihood_and_grad(params, x, t_x, T, weights=[1, 4, 2])
+    want = float(np.dot([1, 4, 2], module.log_likelihood(params, x, t_x, T)))
+    assert total == pytest.approx(want, rel=1e-12)
+    assert np.all(np.isfinite(grad))
