@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from crm_customer.hygiene.service import name_clusters, similar
+from crm_customer.hygiene.names import name_clusters, similar
 from crm_shared.testing import eventually
 
 from .helpers import idem

@@ -10,8 +10,9 @@ import uuid
 import asyncpg
 import pytest
 
+from crm_customer.hygiene.names import name_clusters
 from crm_customer.hygiene.repository import company_members
-from crm_customer.hygiene.service import MEMBERS_BOUND, name_clusters, refresh_name_groups
+from crm_customer.hygiene.service import MEMBERS_BOUND, refresh_name_groups
 from crm_customer.main import create_app
 from crm_shared.testing import app_client, user_headers
 

@@ -102,6 +102,25 @@ async def test_two_workers_never_take_the_same_company(db, db_url):
         await other.close()
 
 
+async def test_a_backlog_is_claimed_quickly_by_a_plan_made_while_nothing_was_marked(db):
+    """The worker claims every poll with nothing marked, so its connections keep a generic plan made for an empty
+    table (after a catch-up its marks are all deleted and vacuumed away). A backlog arriving then must not make
+    that plan quadratic: joined to the marked rows, it rescanned the table per row (20,000 marks: 14 minutes and on)."""
+    await db.execute("VACUUM ANALYZE name_group_marks")  # empty, as once caught up
+    await db.execute("SET plan_cache_mode = force_generic_plan")  # what 5 executions of a statement lead to
+    try:
+        for _ in range(2):
+            async with db.transaction():
+                assert await repository.claim_name_group_marks(db, 200) == []
+        await db.execute("INSERT INTO name_group_marks SELECT gen_random_uuid() FROM generate_series(1, 5000)")
+        await db.execute("SET statement_timeout = '5s'")  # the join took minutes here
+        async with db.transaction():
+            assert len(await repository.claim_name_group_marks(db, 200)) == 200
+        assert await db.fetchval("SELECT count(*) FROM name_group_marks") == 4800
+    finally:
+        await db.execute("RESET plan_cache_mode; RESET statement_timeout")
+
+
 async def test_concurrent_workers_share_a_backlog_and_agree_with_comparing(client, db, db_url):
     await _companies(db, 40)
     await _companies(db, 10, ("Ana Ruiz", "Anna Ruiz", "Bo Chen"))

@@ -51,7 +51,7 @@ class DuplicateKeyChange(Base):
 
 
 class NameGroup(Base):
-    """A group of a company's live members with similar names (hygiene/service.py `name_clusters`), kept so the
+    """A group of a company's live members with similar names (hygiene/names.py `name_clusters`), kept so the
     duplicates list reads the groups instead of comparing every company's members (issue 13). Recomputed per
     company in the background (hygiene/worker.py), in transactions of COMPANY_BATCH companies, for the companies
     NameGroupMark holds; the list only reads them. Measured at 1M customers with 120,000 members in 20,000

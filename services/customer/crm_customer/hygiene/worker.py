@@ -9,13 +9,19 @@ statement adding marks notifies MARKED when it commits (migration 0009), which t
 connection of its own, so every replica hears every write. It also polls (`name_groups_poll_seconds`), which
 covers a notification lost while its connection was down (it is opened again at the next pass).
 
+A catch-up must not slow the process's requests (they share its event loop and the database): the comparisons
+run on the loop in short slices (service._clusters_of), bounded in C (names.py), and the worker rests between
+passes (REST_PER_PASS).
+
 Started by the lifespan of the hygiene router (FastAPI merges a router's lifespan into the app's, after the
 app's own has opened the database), stopped before the database closes. CUSTOMER_NAME_GROUPS_WORKER=false
 turns it off (a test then drives passes itself)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +40,9 @@ from .service import COMPANY_BATCH, refresh_name_groups
 
 log = logging.getLogger("crm.customer.name_groups")
 MARKED = "crm_name_group_marks"  # the channel migration 0009's trigger notifies
+# After a pass that recomputed companies the worker rests this many times as long as the pass took: a catch-up
+# then takes at most half of the process (and of the database's work) and leaves the rest to requests.
+REST_PER_PASS = 1.0
 
 GAUGES = (
     DatabaseGauge(
@@ -46,19 +55,25 @@ GAUGES = (
 
 
 class NameGroupsWorker(PollingWorker):
-    def __init__(self, engine: AsyncEngine, *, poll_seconds: float, companies: int = COMPANY_BATCH) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, poll_seconds: float, companies: int = COMPANY_BATCH, rest: float = REST_PER_PASS
+    ) -> None:
         # A pass is one short transaction: stopping waits for it.
         super().__init__(name="name-groups", poll_seconds=poll_seconds, stop_grace_seconds=10, log=log)
         self._engine = engine
         self._companies = companies
+        self._rest = rest
         self._listening: tuple[AsyncConnection, asyncpg.Connection] | None = None
         self.refreshed = 0  # companies recomputed by this worker (tests, logs)
 
     async def pass_once(self) -> bool:
         await self._listen()
+        started = time.perf_counter()
         async with self._engine.connect() as connection:
             n = await refresh_name_groups(await asyncpg_connection(connection), self._companies)
         self.refreshed += n
+        if n:
+            await asyncio.sleep((time.perf_counter() - started) * self._rest)
         return n > 0
 
     async def close(self) -> None:
