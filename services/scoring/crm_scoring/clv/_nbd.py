@@ -218,6 +218,34 @@ def conditional_expected_purchases(
     return head * tail * p_alive(params, xa, ta, Ta, shift)
 
 
+def conditional_expected_purchases_at(
+    params: Params, ts: Sequence[float], x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int
+) -> list[FloatArray]:
+    """`conditional_expected_purchases` for each of `ts`, sharing the work: P(alive) once, and the
+    hypergeometric term once per distinct (x, T) per t (it does not depend on t_x). At 1M customers the CLV's
+    twelve periods and the horizons evaluated hyp2f1 for every distinct (x, t_x, T), ~0.2 s a time; a base
+    has far fewer distinct (x, T)."""
+    r, alpha, a, b = (float(v) for v in params)
+    xa, ta, Ta = _arrays(x, t_x, T)
+    if not any(t > 0 for t in ts):
+        return [np.zeros_like(xa) for _ in ts]
+    pairs, _, inverse = group(xa, Ta)
+    px, pT = pairs[:, 0], pairs[:, 1]
+    bb = b + shift
+    head = (a + bb + xa - 1) / (a - 1) * p_alive(params, xa, ta, Ta, shift)
+    out = []
+    for t in ts:
+        if t <= 0:
+            out.append(np.zeros_like(xa))
+            continue
+        z = t / (alpha + pT + t)
+        tail = 1.0 - np.exp((r + px) * np.log((alpha + pT) / (alpha + pT + t))) * hyp2f1(
+            r + px, bb + px, a + bb + px - 1, z
+        )
+        out.append(head * tail[inverse])
+    return out
+
+
 def expected_purchases(params: Params, t: ArrayLike, shift: int) -> FloatArray:
     """Unconditional E[X(t)] for a customer who made the first purchase at time 0 (FHL 2005 eq. 7 for
     shift = 0; MBG/NBD multiplies by E[1-p] through b -> b+1)."""
@@ -269,6 +297,11 @@ class NBDModel:
         self, params: Params, t: float, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
     ) -> FloatArray:
         return conditional_expected_purchases(params, t, x, t_x, T, self.shift)
+
+    def conditional_expected_purchases_at(
+        self, params: Params, ts: Sequence[float], x: ArrayLike, t_x: ArrayLike, T: ArrayLike
+    ) -> list[FloatArray]:
+        return conditional_expected_purchases_at(params, ts, x, t_x, T, self.shift)
 
     def expected_purchases(self, params: Params, t: ArrayLike) -> FloatArray:
         return expected_purchases(params, t, self.shift)

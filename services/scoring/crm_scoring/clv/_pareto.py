@@ -268,6 +268,19 @@ def conditional_expected_purchases(params: Params, t: float, x: ArrayLike, t_x: 
     return (r + xa) / (alpha + Ta) * scale * _power_ratio_term(s - 1.0, scale, t) * p_alive(params, xa, ta, Ta)
 
 
+def conditional_expected_purchases_at(
+    params: Params, ts: Sequence[float], x: ArrayLike, t_x: ArrayLike, T: ArrayLike
+) -> list[FloatArray]:
+    """`conditional_expected_purchases` for each of `ts`, with P(alive) (the costly part) computed once."""
+    r, alpha, s, beta = (float(v) for v in params)
+    xa, ta, Ta = _arrays(x, t_x, T)
+    if not any(t > 0 for t in ts):
+        return [np.zeros_like(xa) for _ in ts]
+    scale = beta + Ta
+    head = (r + xa) / (alpha + Ta) * scale * p_alive(params, xa, ta, Ta)
+    return [head * _power_ratio_term(s - 1.0, scale, t) if t > 0 else np.zeros_like(xa) for t in ts]
+
+
 def expected_purchases(params: Params, t: ArrayLike) -> FloatArray:
     """Unconditional E[X(t)] = r beta / (alpha (s-1)) [1 - (beta / (beta+t))^(s-1)] for a customer first seen at 0."""
     r, alpha, s, beta = (float(v) for v in params)
@@ -315,6 +328,11 @@ class ParetoNBDModel:
         self, params: Params, t: float, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
     ) -> FloatArray:
         return conditional_expected_purchases(params, t, x, t_x, T)
+
+    def conditional_expected_purchases_at(
+        self, params: Params, ts: Sequence[float], x: ArrayLike, t_x: ArrayLike, T: ArrayLike
+    ) -> list[FloatArray]:
+        return conditional_expected_purchases_at(params, ts, x, t_x, T)
 
     def expected_purchases(self, params: Params, t: ArrayLike) -> FloatArray:
         return expected_purchases(params, t)

@@ -73,8 +73,8 @@ def clv(
     per_period = (1.0 + annual_discount_rate) ** (1.0 / periods_per_year) - 1.0
     total = np.zeros(np.shape(x), dtype=float)
     previous = np.zeros_like(total)
-    for k in range(1, horizon_periods + 1):
-        cumulative = model.conditional_expected_purchases(params, k * period_length, x, t_x, T)
+    ends = [k * period_length for k in range(1, horizon_periods + 1)]
+    for k, cumulative in enumerate(model.conditional_expected_purchases_at(params, ends, x, t_x, T), start=1):
         total += (cumulative - previous) / (1.0 + per_period) ** k
         previous = cumulative
     return margin * np.asarray(expected_spend, dtype=float) * total
@@ -116,9 +116,8 @@ def score_customers(
     rows, _, inverse = group(xa, t_x, T)
     gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
     pa = model.p_alive(params, gx, gt, gT)[inverse]
-    expected = {
-        h: model.conditional_expected_purchases(params, h / unit_days, gx, gt, gT)[inverse] for h in horizons_days
-    }
+    at = model.conditional_expected_purchases_at(params, [h / unit_days for h in horizons_days], gx, gt, gT)
+    expected = {h: values[inverse] for h, values in zip(horizons_days, at, strict=True)}
     if spend_fit is None:
         spend = value = np.full(xa.shape, np.nan)
     else:
