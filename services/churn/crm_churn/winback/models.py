@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     Numeric,
@@ -105,3 +108,23 @@ class WinbackAction(Base):
     note: Mapped[str | None] = mapped_column(Text)
     cost: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default=text("0"))
     offer_value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+
+
+class WinbackMonthTotal(Base):
+    """The closed (won or lost) cases of a closing month (UTC, by coalesce(closed_at, window_ends_at)) under
+    one report key: `dim` '' (`value` ''), 'reason', 'strategy' or 'owner' (`value` the report's label:
+    'unclassified', 'none', 'unassigned' when missing). Signed counts and sums appended by statement triggers
+    on winback_cases (migration 0007) in every writer's transaction, folded by the sweep's periodic
+    compaction: the report sums a few rows per month instead of grouping every closed case (totals.py)."""
+
+    __tablename__ = "winback_month_totals"
+    __table_args__ = (Index("ix_winback_month_totals_key", "dim", "m"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    m: Mapped[date] = mapped_column(Date)
+    dim: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(100))
+    n: Mapped[int] = mapped_column(BigInteger)
+    won: Mapped[int] = mapped_column(BigInteger)
+    benefit: Mapped[Decimal] = mapped_column(Numeric(18, 2))  # of the won cases
+    cost: Mapped[Decimal] = mapped_column(Numeric(18, 2))

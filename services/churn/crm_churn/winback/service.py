@@ -26,7 +26,7 @@ from ..events import envelope
 from ..records import service as records
 from ..records.models import ChurnRecord
 from ..watchlist import settings_store
-from . import eligibility, repository
+from . import eligibility, repository, totals
 from .exceptions import BadTransition, CaseNotFound, OfferTooLarge, RecordClosed, SeniorOwnerRequired, StaleCase
 from .models import OPEN_STATES, WinbackAction, WinbackCase
 from .schemas import (
@@ -45,6 +45,7 @@ from .schemas import (
 )
 
 OFFERS_SCOPE = "offers:read"
+CENT = Decimal("0.01")
 # What each state allows (the window passing moves an open case to lost by itself).
 ACTIONS: dict[str, tuple[str, ...]] = {
     "analysis": ("assign", "exclude", "reassess", "close"),
@@ -282,9 +283,11 @@ async def list_cases(
 
 
 async def report(session: AsyncSession, query: ReportQuery) -> Report:
-    rows = await repository.report(session, query.by, query.from_, query.to, now_utc())
+    rows = await totals.report(session, query.by, query.from_, query.to, now_utc())
 
     def row(key: str, closed: int, won: int, benefit: Decimal, cost: Decimal) -> ReportRow:
+        # to the cent: sums of none or of integer literals come back without a scale
+        benefit, cost = benefit.quantize(CENT), cost.quantize(CENT)
         return ReportRow(
             key=key,
             closed=closed,

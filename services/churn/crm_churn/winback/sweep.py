@@ -1,6 +1,7 @@
 """The periodic sweep that records passed windows as lost, run in the app's lifespan (the win-back router
 carries it, so including the router starts it). Every `winback_sweep_seconds`, in batches, each in its
-own transaction; several replicas can run it at once (the cases are taken with SKIP LOCKED)."""
+own transaction; several replicas can run it at once (the cases are taken with SKIP LOCKED). Each pass then
+compacts the report's month totals (totals.compact)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ..periodic import every
-from . import service
+from . import service, totals
 
 log = logging.getLogger("crm.churn.winback")
 BATCH = 500
@@ -31,6 +32,9 @@ async def _sweep_and_log(sessionmaker: async_sessionmaker[Any]) -> None:
     swept = await sweep_all(sessionmaker)
     if swept:
         log.info("win-back sweep: %d case(s) lost", swept)
+    # The report's month totals are only appended to by the writes: fold them at the same pace.
+    async with sessionmaker() as session, session.begin():
+        await totals.compact(session)
 
 
 lifespan = every("winback_sweep_seconds", 300, _sweep_and_log, log)
