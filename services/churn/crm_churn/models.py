@@ -5,13 +5,14 @@ from .base import Base
 from .customers.models import CustomerComplaint, CustomerOrder, CustomerValue
 from .reasons.models import ChurnReason
 from .records.models import ChurnRecord, ChurnRecordReason
-from .reports.models import ChurnRateDelta
+from .reports.models import ChurnMonthTotal, ChurnRateDelta
 from .watchlist.models import SettingsDocument, WatchEntry
-from .winback.models import WinbackAction, WinbackCase
+from .winback.models import WinbackAction, WinbackCase, WinbackMonthTotal
 
 __all__ = [
     "Base",
     "ChurnAlert",
+    "ChurnMonthTotal",
     "ChurnRateDelta",
     "ChurnReason",
     "ChurnRecord",
@@ -23,4 +24,5 @@ __all__ = [
     "WatchEntry",
     "WinbackAction",
     "WinbackCase",
+    "WinbackMonthTotal",
 ]
