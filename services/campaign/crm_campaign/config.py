@@ -6,8 +6,10 @@ from pydantic_settings import SettingsConfigDict
 
 from crm_shared.settings import ServiceSettings
 
+from .segments.estimate import PreviewSettings
 
-class Settings(ServiceSettings):
+
+class Settings(ServiceSettings, PreviewSettings):
     model_config = SettingsConfigDict(env_prefix="CAMPAIGN_", extra="ignore", env_nested_delimiter="__")
 
     service_name: str = "campaign"

@@ -22,6 +22,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..base import Base
 
 CONSENT = "status IN ('opted_in', 'opted_out')"
+# The audience rows with sample_key below this are indexed with every column a segment rule reads (and
+# merged_into): keep in step with segments/rules.py FIELDS (tests/campaign/test_segment_estimate.py checks).
+SAMPLED_BELOW = 0.1
+SAMPLED_COLUMNS = [
+    "merged_into", "customer_id", "kind", "stage", "abc_class", "rfm_segment", "gold", "drag", "clv", "p_alive",
+    "churn_risk", "composite_score", "tags", "region", "country", "customer_since", "preferred_channel",
+    "consent_email", "consent_sms", "consent_mail", "consent_phone",
+]  # fmt: skip
 
 
 class AudienceCustomer(Base):
@@ -43,6 +51,16 @@ class AudienceCustomer(Base):
         Index("ix_audience_customers_tags", "tags", postgresql_using="gin"),
         # A segment preview's sample (best composite scores first) walks this and stops at the sample's size.
         Index("ix_audience_customers_sample", text("composite_score DESC NULLS LAST"), "customer_id"),
+        # A large audience's preview counts its rules on the rows with sample_key < p (segments/estimate.py):
+        # for p up to SAMPLED_BELOW from this small index holding every column a rule reads (an index-only scan:
+        # the sampled rows are scattered over most of the table's pages), above it through the plain one.
+        Index("ix_audience_customers_sample_key", "sample_key"),
+        Index(
+            "ix_audience_customers_sampled",
+            "sample_key",
+            postgresql_include=SAMPLED_COLUMNS,
+            postgresql_where=text(f"sample_key < {SAMPLED_BELOW}"),
+        ),
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -85,3 +103,6 @@ class AudienceCustomer(Base):
     composite_score: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     scores_as_of: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Uniform in [0, 1), drawn once at insert and never changed: rows with sample_key < p are a uniform random
+    # sample of about p of the audience, independent of every other column.
+    sample_key: Mapped[float] = mapped_column(Float, server_default=text("random()"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_shared.access import allow
 from crm_shared.auth import Principal
@@ -15,10 +15,32 @@ from crm_shared.idempotency import IdempotencyDep
 from crm_shared.pagination import Page, PageDep
 
 from . import service
+from .estimate import PreviewSettings
 from .rules import field_catalogue
 from .schemas import FieldCatalogue, FieldInfo, Preview, PreviewRequest, SegmentCreate, SegmentRead, SegmentUpdate
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
+
+
+def preview_settings(request: Request) -> PreviewSettings:
+    """The service settings' preview fields (their defaults where the settings have none)."""
+    return PreviewSettings.model_validate(request.app.state.settings, from_attributes=True)
+
+
+PreviewSettingsDep = Annotated[PreviewSettings, Depends(preview_settings)]
+# The previews' OpenAPI descriptions: what each previews, then how it counts (COUNTS).
+PREVIEW_RULES = """Count (and sample) the customers a rule tree matches now, without saving it. Part of authoring
+segments, so it needs segments:write like creating one (the gateway asks a write scope of every POST); a saved
+segment's preview is `GET /{segment_id}/preview` (segments:read)."""
+PREVIEW_SEGMENT = "Count (and sample) the customers a saved segment matches now."
+COUNTS = """
+
+On an audience of `preview_exact_below` rows or more (default 100,000) the count is an estimate, for
+building a segment interactively: the rules are counted on a uniform random sample of about
+`preview_sample_rows` audience rows (default 25,000), `count` is the estimate, `count_exact` is false and
+`count_low`-`count_high` its 95% interval (`sample_size`: the rows counted on). Smaller audiences, and rules
+listing their customers (`customer_id in [...]`), are counted exactly (`count_exact` true). A launch always
+evaluates the segment exactly."""
 
 
 @router.get("/fields", response_model=FieldCatalogue)
@@ -27,14 +49,14 @@ async def fields(principal: Annotated[Principal, allow("segments:read")]) -> Fie
     return FieldCatalogue(items=[FieldInfo(**f) for f in field_catalogue()])
 
 
-@router.post("/preview", response_model=Preview)
+@router.post("/preview", response_model=Preview, description=PREVIEW_RULES + COUNTS)
 async def preview_rules(
-    data: PreviewRequest, session: ReadSessionDep, principal: Annotated[Principal, allow("segments:write")]
+    data: PreviewRequest,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow("segments:write")],
+    settings: PreviewSettingsDep,
 ) -> Preview:
-    """Count (and sample) the customers a rule tree matches now, without saving it. Part of authoring
-    segments, so it needs segments:write like creating one (the gateway asks a write scope of every POST);
-    a saved segment's preview is `GET /{segment_id}/preview` (segments:read)."""
-    return await service.preview(session, data.rules, data.sample)
+    return await service.preview(session, data.rules, data.sample, settings)
 
 
 @router.post("", status_code=201, response_model=SegmentRead, responses={409: {"description": "name taken"}})
@@ -86,13 +108,13 @@ async def update_segment(
     return await idem.respond(200, service.to_read(segment), version=segment.version)
 
 
-@router.get("/{segment_id}/preview", response_model=Preview)
+@router.get("/{segment_id}/preview", response_model=Preview, description=PREVIEW_SEGMENT + COUNTS)
 async def preview_segment(
     segment_id: uuid.UUID,
     session: ReadSessionDep,
     principal: Annotated[Principal, allow("segments:read")],
+    settings: PreviewSettingsDep,
     sample: Annotated[int, Query(ge=0, le=100)] = 10,
 ) -> Preview:
-    """Count (and sample) the customers a saved segment matches now."""
     segment = await service.get(session, segment_id)
-    return await service.preview(session, segment.rules, sample)
+    return await service.preview(session, segment.rules, sample, settings)

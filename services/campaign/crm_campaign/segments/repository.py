@@ -46,6 +46,29 @@ async def count(session: AsyncSession, compiled: Compiled) -> int:
     return int((await session.execute(text(sql), compiled.params)).scalar_one())
 
 
+async def audience_rows(session: AsyncSession) -> float:
+    """The audience table's row count as the planner estimates it (reltuples scaled to the table's current
+    size, as PostgreSQL does), free to read; -1 when the table was never analysed."""
+    sql = (
+        "SELECT CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN c.reltuples ELSE c.reltuples / c.relpages"
+        " * (pg_relation_size(c.oid) / current_setting('block_size')::int) END"
+        " FROM pg_class c WHERE c.oid = 'audience_customers'::regclass"
+    )
+    return float((await session.execute(text(sql))).scalar_one())
+
+
+async def count_in_sample(session: AsyncSession, compiled: Compiled, p: float) -> tuple[int, int]:
+    """(live audience rows, those matching) among the rows with sample_key < p. p is written into the SQL (a
+    float we computed, not input) so that even a generic plan can see it is under SAMPLED_BELOW and read the
+    partial index holding the sampled rows' rule columns."""
+    sql = (
+        f"SELECT count(*), count(*) FILTER (WHERE {compiled.where}) FROM {AUDIENCE_FROM}"
+        f" AND a.sample_key < {float(p)!r}"
+    )
+    rows, matched = (await session.execute(text(sql), compiled.params)).one()
+    return int(rows), int(matched)
+
+
 async def sample(session: AsyncSession, compiled: Compiled, size: int) -> list[Any]:
     sql = (
         "SELECT a.customer_id, a.kind, a.stage, a.abc_class, a.rfm_segment, a.composite_score, a.clv, a.churn_risk "

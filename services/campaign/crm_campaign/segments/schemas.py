@@ -75,7 +75,15 @@ class SampleCustomer(BaseModel):
 
 
 class Preview(BaseModel):
-    count: int = Field(description="customers matching now (merged customers never match)")
+    """How many customers the rules match now. On a large audience this is an estimate (`count_exact`
+    false): the rules are counted on a uniform random sample of the audience (`sample_size` rows) and
+    `count_low`-`count_high` is the 95% interval; a launch always counts exactly."""
+
+    count: int = Field(description="customers matching now (merged customers never match); estimated if not exact")
+    count_exact: bool = Field(default=True, description="false: `count` is an estimate from a sample")
+    count_low: int = Field(description="95% interval's lower end (= count when exact)")
+    count_high: int = Field(description="95% interval's upper end (= count when exact)")
+    sample_size: int | None = Field(default=None, description="audience rows the estimate counted on (null when exact)")
     sample: list[SampleCustomer] = Field(description="the highest composite scores first")
 
 
