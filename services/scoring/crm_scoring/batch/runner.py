@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import msgspec
 import numpy as np
 from sqlalchemy import text
@@ -33,7 +34,7 @@ from ..compute.model_inputs import model_inputs, sample
 from ..compute.read_barrier import mark_read_start
 from ..compute.score import Calibration, cut_base, derive, score
 from ..compute.state import ScoringState, load_state
-from ..compute.summary import Summaries, read_summaries
+from ..compute.summary import Summaries, read_summaries, share_snapshot
 from ..compute.swap import TABLE, build_next, swap_in
 from ..compute.write import SOURCE
 from ..config import Settings
@@ -305,6 +306,12 @@ def _with_horizons(state: ScoringState, horizons_days: Sequence[int] | None) -> 
     return dataclasses.replace(state, rules=state.rules.model_copy(update={"clv": clv}))
 
 
+async def _repeatable_read(session: AsyncSession) -> asyncpg.Connection:
+    """The session's connection in a REPEATABLE READ transaction (begun here, nothing run in it yet)."""
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    return await driver_connection(session)
+
+
 async def _mark_visible(engine: AsyncEngine) -> None:
     """VACUUM the swapped-in scores table (after the commit: VACUUM runs outside a transaction). A new table
     has no page marked all-visible, so counts and charts read every heap page instead of the index alone
@@ -359,8 +366,10 @@ async def run_batch(
         t = time.perf_counter()
         async with sessionmaker() as session, session.begin():
             read_started = await mark_read_start(await driver_connection(session))
-        async with sessionmaker() as session:
-            conn = await driver_connection(session)
+        # Two connections in one snapshot: half of the orders each (one backend per core on the server).
+        async with sessionmaker() as session, sessionmaker() as second:
+            conn, helper = await _repeatable_read(session), await _repeatable_read(second)
+            await share_snapshot(conn, helper)
             state = _with_horizons(await load_state(session), horizons_days)
             # With a refit the run also chooses the churn signal, on the history split one horizon back.
             earlier = as_of - timedelta(days=state.rules.churn.horizon_days) if refit else None
@@ -370,8 +379,10 @@ async def run_batch(
                 trend_window_days=state.rules.clv.trend_window_days,
                 earlier=earlier,
                 tenant=state.rules.tenant,
+                helper=helper,
             )
             await session.rollback()
+            await second.rollback()
         timings["read"] = time.perf_counter() - t
         stats["customers"] = len(summaries)
         await progress("fit" if refit else "score", 0.25)

@@ -7,6 +7,7 @@ each chunk of the stream, and writes the whole stream, in one call.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import asyncpg
@@ -41,9 +42,10 @@ def row_dtype(columns: Sequence[tuple[str, str]]) -> np.dtype:
     return np.dtype(fields)
 
 
-class _Decoder:
-    """The sink of a binary COPY: each chunk's whole rows decoded at once into growing native column arrays,
-    so the stream is never held whole (at 10M orders it was 520 MB beside the 350 MB of values)."""
+class _Columns:
+    """Growing native column arrays that binary COPY streams decode into, chunk by chunk, so no stream is ever
+    held whole (at 10M orders one was 520 MB beside the 350 MB of values). Several streams may fill one set:
+    a chunk is decoded and appended without an await, so their rows interleave whole."""
 
     def __init__(self, columns: Sequence[tuple[str, str]], capacity: int) -> None:
         self.dtype = row_dtype(columns)
@@ -52,6 +54,34 @@ class _Decoder:
             name: np.empty(max(capacity, 1024), dtype=self.dtype[name].newbyteorder("=")) for name in self.names
         }
         self.rows = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        count = len(rows)
+        capacity = len(self.values[self.names[0]])
+        if self.rows + count > capacity:
+            size = max(self.rows + count, capacity + capacity // 2)
+            for name in self.names:
+                grown = np.empty(size, dtype=self.values[name].dtype)
+                grown[: self.rows] = self.values[name][: self.rows]
+                self.values[name] = grown
+        for name in self.names:
+            self.values[name][self.rows : self.rows + count] = rows[name]
+        self.rows += count
+
+    def result(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name in self.names:
+            values = self.values[name]
+            # An estimate well above the rows would keep its unused tail: copied down then.
+            out[name] = values[: self.rows] if self.rows * 10 >= len(values) * 9 else values[: self.rows].copy()
+        return out
+
+
+class _Stream:
+    """The sink of one binary COPY: its whole rows go to the columns, a row split between chunks waits."""
+
+    def __init__(self, into: _Columns) -> None:
+        self.into = into
         self.rest = b""  # the head of a row split between chunks (then the trailer)
         self.header = True
 
@@ -65,35 +95,18 @@ class _Decoder:
             if data[: len(SIGNATURE)] != SIGNATURE:
                 raise RuntimeError("not a binary COPY stream (or one with header extensions)")
             start, self.header = len(SIGNATURE), False
-        count = (len(data) - start) // self.dtype.itemsize
+        dtype = self.into.dtype
+        count = (len(data) - start) // dtype.itemsize
         if count:
-            rows = np.frombuffer(data, dtype=self.dtype, offset=start, count=count)
-            if np.any(rows["_n"] != len(self.names)):
+            rows = np.frombuffer(data, dtype=dtype, offset=start, count=count)
+            if np.any(rows["_n"] != len(self.into.names)):
                 raise RuntimeError("binary COPY rows are not fixed-width: a column is NULL or of another type")
-            self._grow(self.rows + count)
-            for name in self.names:
-                self.values[name][self.rows : self.rows + count] = rows[name]
-            self.rows += count
-        self.rest = bytes(data[start + count * self.dtype.itemsize :])
+            self.into.append(rows)
+        self.rest = bytes(data[start + count * dtype.itemsize :])
 
-    def _grow(self, needed: int) -> None:
-        capacity = len(self.values[self.names[0]])
-        if needed > capacity:
-            size = max(needed, capacity + capacity // 2)
-            for name in self.names:
-                grown = np.empty(size, dtype=self.values[name].dtype)
-                grown[: self.rows] = self.values[name][: self.rows]
-                self.values[name] = grown
-
-    def result(self) -> dict[str, np.ndarray]:
+    def check_ended(self) -> None:
         if self.header or self.rest != TRAILER:
             raise RuntimeError("binary COPY rows are not fixed-width: a column is NULL or of another type")
-        out = {}
-        for name in self.names:
-            values = self.values[name]
-            # An estimate well above the rows would keep its unused tail: copied down then.
-            out[name] = values[: self.rows] if self.rows * 10 >= len(values) * 9 else values[: self.rows].copy()
-        return out
 
 
 async def copy_out(
@@ -106,9 +119,29 @@ async def copy_out(
     """Run `query` (every column NOT NULL, in `columns` order and types) and return its columns as contiguous
     native-endian arrays. `expected_rows`: an estimate to allocate for at once (the arrays grow past it).
     The stream goes to a coroutine sink: given a file object, asyncpg writes every chunk through a thread."""
-    decoder = _Decoder(columns, expected_rows)
-    await conn.copy_from_query(query, *args, output=decoder, format="binary")
-    return decoder.result()
+    return await copy_out_parts([(conn, query, args)], columns, expected_rows=expected_rows)
+
+
+async def copy_out_parts(
+    parts: Sequence[tuple[asyncpg.Connection, str, Sequence[object]]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    expected_rows: int = 0,
+) -> dict[str, np.ndarray]:
+    """`copy_out` of several queries, each on its own connection, at once, into one set of columns (their rows
+    in no particular order). PostgreSQL runs one backend per connection: two halves of a large read use both
+    cores where one query's COPY used one."""
+    into = _Columns(columns, expected_rows)
+    streams = [_Stream(into) for _ in parts]
+    try:
+        async with asyncio.TaskGroup() as group:  # one failing cancels the others: no connection left mid-COPY
+            for (conn, query, args), stream in zip(parts, streams, strict=True):
+                group.create_task(conn.copy_from_query(query, *args, output=stream, format="binary"))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # what went wrong, as one query's COPY would raise it
+    for stream in streams:
+        stream.check_ended()
+    return into.result()
 
 
 def encode(columns: Sequence[tuple[str, str]], values: dict[str, np.ndarray]) -> bytearray:

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..currency_rates.convert import rate_table
 from ..rules.schemas import Tenant
-from .binary_copy import copy_out, unix_seconds
+from .binary_copy import copy_out, copy_out_parts, unix_seconds
 
 EPOCH = date(1970, 1, 1)
 SECONDS_PER_DAY = 86_400
@@ -163,6 +163,7 @@ def _halves(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # sort and per-order copies take a fraction of the memory (at 10M orders the whole base at once added ~700 MB
 # over its inputs), and the slices, in byte order, concatenate to the same result in the same id order.
 SLICE_ORDERS = 2_000_000
+HALF = "80000000-0000-0000-0000-000000000000"  # the ids' midpoint, where a two-connection read splits
 
 
 def aggregate(
@@ -277,11 +278,13 @@ async def read_summaries(
     customers: Sequence[uuid.UUID] | None = None,
     earlier: datetime | None = None,
     tenant: Tenant | None = None,
+    helper: asyncpg.Connection | None = None,
 ) -> Summaries:
     """Summaries of every customer (customers=None) or of the given ones, as of `as_of`. With `earlier`, the
     buyers' summaries as of that date too (`.earlier`), from the same read: the orders placed by then, as they
     stand at `as_of` (an order cancelled since is left out of both). `tenant`: the currency and zone (default:
-    the tenant rule set in force)."""
+    the tenant rule set in force). `helper`: a second connection in the same snapshot (`share_snapshot`) that
+    reads half of the whole base's orders meanwhile."""
     tenant = tenant or await _tenant(conn)
     args: list[object] = [as_of]
     order_filter = customer_filter = ""
@@ -291,9 +294,14 @@ async def read_summaries(
         customer_filter = "AND k.customer_id = ANY($2::uuid[])"
     rates = await rate_table(conn, tenant.reporting_currency)
     expected = await _row_estimate(conn, "purchases") if customers is None else 0
-    orders = await copy_out(
-        conn, _ORDERS_SQL.format(filter=order_filter), _ORDER_COLUMNS, *args, expected_rows=expected
-    )
+    parts = [(conn, _ORDERS_SQL.format(filter=order_filter), args)]
+    if helper is not None and customers is None:
+        # Two halves by the ids' first bit (random ids: even halves), one backend each.
+        parts = [
+            (c, _ORDERS_SQL.format(filter=f"AND p.customer_id {op} '{HALF}'"), args)
+            for c, op in ((conn, "<"), (helper, ">="))
+        ]
+    orders = await copy_out_parts(parts, _ORDER_COLUMNS, expected_rows=expected)
     orders["at"] = unix_seconds(orders["at"])
     local = local_epochs(orders["at"], tenant.time_zone)
     cents, currency = orders["net"], rates.codes(orders.pop("currency"))
@@ -317,6 +325,13 @@ async def read_summaries(
     del orders, local, local_days
     before = None if earlier is None or bought_then is None else _assemble(*bought_then, None, earlier, tenant)
     return _assemble(*bought, known, as_of, tenant, before)
+
+
+async def share_snapshot(conn: asyncpg.Connection, helper: asyncpg.Connection) -> None:
+    """Make `helper`'s transaction see exactly what `conn`'s does: both REPEATABLE READ, `helper`'s with nothing
+    run in it yet."""
+    snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+    await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
 
 
 async def _row_estimate(conn: asyncpg.Connection, table: str) -> int:
