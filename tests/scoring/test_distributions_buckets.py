@@ -300,7 +300,7 @@ async def test_clv_range_counts_from_the_buckets_equal_counts_on_the_table(reade
     ranges = [("750.00", "750.00"), ("750.00", None), (None, "750.00"), (f"{lower_edge(300):.2f}", None)]
     ranges += [(str(rng.choice(values)), None) for _ in range(3)] + [(None, str(rng.choice(values))) for _ in range(3)]
     ranges += [tuple(sorted((rng.choice(values), rng.choice(values)), key=Decimal)) for _ in range(6)]
-    ranges += [("0.01", "0.02"), ("1000000", None)]
+    ranges += [("0.01", "0.02"), ("1000000", None), ("10000000000000", None), (None, "99999999999999.99")]
     for low, high in ranges:
         for segment in ({}, {"stage": ["growth", "decline"]}, {"abc_class": "A"}):
             params = segment | {k: str(v) for k, v in (("clv_min", low), ("clv_max", high)) if v is not None}

@@ -108,6 +108,10 @@ FILTERS = [
     ({"churn_risk_min": "0.6"}, {7, 8, 9}),
     ({"churn_risk_min": "0.1", "churn_risk_max": "0.2"}, {2, 3, 4}),
     ({"composite_min": "45", "composite_max": "70"}, {2, 3, 4, 6}),
+    # Bounds beyond the columns' range (numeric(14, 2), numeric(10, 2)) match no one, or everyone scored
+    ({"clv_min": "10000000000000"}, set()),
+    ({"clv_max": "99999999999999.99"}, set(range(1, 10))),
+    ({"composite_min": "99999999999999.99"}, set()),
     ({"stage": ["maturity", "growth"], "abc_class": "A", "p_alive_min": "0.9"}, {1, 2}),
     ({"gold": "false", "stage": "maturity", "composite_min": "60"}, {3}),
     ({"stage": "introduction", "rfm_segment": "new_customers", "clv_max": "1000"}, {5}),

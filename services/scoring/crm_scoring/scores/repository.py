@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, and_, distinct, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Numeric, Row, Select, and_, distinct, exists, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,10 +125,16 @@ def conditions(filters: ScoreFilters, model: ScoreModel = CustomerScore) -> list
     for name, column_name in bounds:
         low, high = getattr(filters, f"{name}_min"), getattr(filters, f"{name}_max")
         if low is not None:
-            out.append(getattr(model, column_name) >= low)
+            out.append(getattr(model, column_name) >= bound(low))
         if high is not None:
-            out.append(getattr(model, column_name) <= high)
+            out.append(getattr(model, column_name) <= bound(high))
     return out
+
+
+def bound(value: Decimal | float) -> ColumnElement[Any]:
+    """A filter's bound as a plain number: bound to the column's own type, numeric(14, 2), it was cast to it,
+    and a bound beyond the column's range (`clv_min=10000000000000`, which matches no one) overflowed: a 500."""
+    return literal(value, Numeric()) if isinstance(value, Decimal) else literal(value)
 
 
 RANGE_FILTERS = tuple(f"{n}_{end}" for n in ("clv", "p_alive", "churn_risk", "composite") for end in ("min", "max"))
@@ -217,17 +223,27 @@ async def _count_by_clv_buckets(session: AsyncSession, filters: ScoreFilters) ->
     table_terms = conditions(segment)
     clv, bucket_of, bucket = CustomerScore.clv, func.score_bucket, score_buckets.c.bucket
     if low is not None and high is not None and await session.scalar(select(bucket_of(low) == bucket_of(high))):
-        one_bucket = select(func.count()).select_from(CustomerScore).where(clv >= low, clv <= high, *table_terms)
+        one_bucket = (
+            select(func.count()).select_from(CustomerScore).where(clv >= bound(low), clv <= bound(high), *table_terms)
+        )
         return int(await session.scalar(one_bucket) or 0)
     inside = [score_buckets.c.measure == "clv", bucket.is_not(None), *conditions(segment, cast(Any, score_buckets.c))]
     edges: list[ColumnElement[bool]] = []
     if low is not None:  # the bounds narrow the index range; the bucket test decides
         inside.append(bucket > bucket_of(low))
-        edges.append(and_(clv >= low, clv < low * Decimal(RATIO) + Decimal("0.01"), bucket_of(clv) == bucket_of(low)))
+        edges.append(
+            and_(
+                clv >= bound(low), clv < bound(low * Decimal(RATIO) + Decimal("0.01")), bucket_of(clv) == bucket_of(low)
+            )
+        )
     if high is not None:
         inside.append(bucket < bucket_of(high))
         edges.append(
-            and_(clv <= high, clv > high / Decimal(RATIO) - Decimal("0.01"), bucket_of(clv) == bucket_of(high))
+            and_(
+                clv <= bound(high),
+                clv > bound(high / Decimal(RATIO) - Decimal("0.01")),
+                bucket_of(clv) == bucket_of(high),
+            )
         )
     total = int(await session.scalar(select(func.coalesce(func.sum(score_buckets.c.n), 0)).where(*inside)) or 0)
     for edge in edges:
