@@ -43,7 +43,8 @@ async def test_two_halves_read_what_one_connection_reads(db: asyncpg.Connection,
     assert len(split) == len(one) == len(buyers)  # known customers created after AS_OF are not prospects then
     for name, values in one.columns.items():
         assert np.array_equal(split[name], values, equal_nan=values.dtype.kind == "f"), name
-    assert one.earlier is not None and split.earlier is not None
+    assert one.earlier is not None
+    assert split.earlier is not None
     for name, values in one.earlier.columns.items():
         assert np.array_equal(split.earlier[name], values, equal_nan=values.dtype.kind == "f"), name
     now = await read_summaries(db, AS_OF, trend_window_days=90)
