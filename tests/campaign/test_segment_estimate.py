@@ -28,13 +28,9 @@ NARROW = {"and": [{"field": "clv", "op": "gte", "value": "900"}, {"field": "abc_
 NARROW_SQL = "clv >= 900 AND abc_class = 'A'"
 
 
-class Configured(Settings, PreviewSettings):
-    """The service's settings with the preview's fields, as crm_campaign.config.Settings is to include them."""
-
-
-def _settings(settings: Settings) -> Configured:
+def _settings(settings: Settings) -> Settings:
     """The test's settings, the preview's fields read from the environment (CAMPAIGN_PREVIEW_...)."""
-    return Configured(database_url=settings.database_url, environment="test", log_json=False, log_level="WARNING")
+    return Settings(database_url=settings.database_url, environment="test", log_json=False, log_level="WARNING")
 
 
 async def _fill(db: asyncpg.Connection) -> None:
@@ -114,7 +110,7 @@ async def test_a_large_audience_is_estimated_and_the_interval_covers_the_count(
     truth = {"broad": await _exact(db, BROAD_SQL), "narrow": await _exact(db, NARROW_SQL)}
     live = await _exact(db, "true")
     covered = {"broad": 0, "narrow": 0}
-    draws = 100
+    draws = 40  # seeded: the same draws every run
     monkeypatch.setenv("CAMPAIGN_PREVIEW_EXACT_BELOW", "1000")  # sample the 20k rows
     monkeypatch.setenv("CAMPAIGN_PREVIEW_SAMPLE_ROWS", str(SAMPLE_ROWS))
     app = create_app(_settings(settings))
@@ -135,6 +131,7 @@ async def test_a_large_audience_is_estimated_and_the_interval_covers_the_count(
         listed = await _preview(api, {"field": "customer_id", "op": "in", "value": ids})
         assert listed["count_exact"] is True
         assert listed["count"] == 2
-    # A 95% interval: at least 90 of 100 draws cover the exact count (each rule).
-    assert covered["broad"] >= 90, covered
-    assert covered["narrow"] >= 90, covered
+    # A 95% interval: at least 35 of 40 draws cover the exact count (each rule; 38 expected, and a true 95%
+    # interval covers fewer than 35 of 40 with probability ~1.4%).
+    assert covered["broad"] >= 35, covered
+    assert covered["narrow"] >= 35, covered
