@@ -44,8 +44,8 @@ def kept_filter(filters: dict[str, Any]) -> tuple[str, str] | None:
     return given[0] if given else ("", "")
 
 
-def _month(t: datetime) -> date | None:
-    """t's day when t is the start of a calendar month (UTC), else None."""
+def whole_month(t: datetime) -> date | None:
+    """t's day when t is the start of a calendar month (UTC), else None: where kept month totals can answer."""
     u = t.astimezone(UTC)
     return u.date() if (u.day, u.hour, u.minute, u.second, u.microsecond) == (1, 0, 0, 0, 0) else None
 
@@ -54,7 +54,7 @@ async def churned_by_month(
     session: AsyncSession, start: datetime, end: datetime, filters: dict[str, Any], *, lost_only: bool = False
 ) -> dict[date, Churned]:
     """repository.churned_by_month, from the kept totals when they can answer."""
-    kept, first, last = kept_filter(filters), _month(start), _month(end)
+    kept, first, last = kept_filter(filters), whole_month(start), whole_month(end)
     if kept is None or first is None or last is None:
         return await repository.churned_by_month(session, start, end, filters, lost_only=lost_only)
     sql = _SUMS.format(group="m,", lost=" AND NOT won_back" if lost_only else "") + " GROUP BY m HAVING sum(n) <> 0"
@@ -66,7 +66,7 @@ async def churned(
     session: AsyncSession, start: datetime, end: datetime, filters: dict[str, Any], *, lost_only: bool = False
 ) -> Churned:
     """repository.churned, from the kept totals when they can answer."""
-    kept, first, last = kept_filter(filters), _month(start), _month(end)
+    kept, first, last = kept_filter(filters), whole_month(start), whole_month(end)
     if kept is None or first is None or last is None:
         return await repository.churned(session, start, end, filters, lost_only=lost_only)
     sql = _SUMS.format(group="", lost=" AND NOT won_back" if lost_only else "")
@@ -78,7 +78,7 @@ async def reason_sets(
     session: AsyncSession, start: datetime, end: datetime, filters: dict[str, Any]
 ) -> list[tuple[tuple[str, ...], int]]:
     """repository.reason_sets, from the kept totals when they can answer."""
-    kept, first, last = kept_filter(filters), _month(start), _month(end)
+    kept, first, last = kept_filter(filters), whole_month(start), whole_month(end)
     if kept is None or first is None or last is None:
         return await repository.reason_sets(session, start, end, filters)
     rows = await session.execute(text(_SETS), {"dim": kept[0], "value": kept[1], "start": first, "end": last})

@@ -6,12 +6,13 @@ figures, and the test oracle of these)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..reports.totals import whole_month
 from . import repository
 
 _ENDED = "coalesce(closed_at, window_ends_at)"
@@ -46,17 +47,11 @@ HAVING sum(n) <> 0 OR sum(won) <> 0 OR sum(benefit) <> 0 OR sum(cost) <> 0
 """)
 
 
-def _month(t: datetime) -> date | None:
-    """t's day when t is the start of a calendar month (UTC), else None."""
-    u = t.astimezone(UTC)
-    return u.date() if (u.day, u.hour, u.minute, u.second, u.microsecond) == (1, 0, 0, 0, 0) else None
-
-
 async def report(
     session: AsyncSession, by: str, from_: datetime | None, to: datetime | None, now: datetime
 ) -> list[Any]:
     """repository.report, from the kept totals when the period allows."""
-    first, last = (None if t is None else _month(t) for t in (from_, to))
+    first, last = (None if t is None else whole_month(t) for t in (from_, to))
     if (from_ is not None and first is None) or (to is not None and last is None):
         return await repository.report(session, by, from_, to, now)
     kept_period = live_period = ""
