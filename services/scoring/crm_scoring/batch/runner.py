@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -25,19 +25,30 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from crm_shared.db import create_sessionmaker, driver_connection
+from crm_shared.db import asyncpg_connection, create_sessionmaker, driver_connection
 from crm_shared.events import new_event
 from crm_shared.outbox import publish
 
 from ..compute.fitting import BACKTEST_PURCHASE_MODELS, LIVE_PURCHASE_MODELS, fit_models, fit_to_json
 from ..compute.model_inputs import model_inputs, sample
+from ..compute.prior import Prior, decide, read_prior
 from ..compute.read_barrier import mark_read_start
 from ..compute.score import Calibration, cut_base, derive, score
 from ..compute.state import ScoringState, load_state
 from ..compute.summary import Summaries, read_summaries, share_snapshot
-from ..compute.swap import TABLE, build_next, swap_in
+from ..compute.swap import (
+    Built,
+    create_next,
+    diff_next,
+    fill_next,
+    index_next,
+    stopwatch,
+    swap_in,
+    vacuum_next,
+)
 from ..compute.write import SOURCE
 from ..config import Settings
+from ..points.monthly import month_of, read_month, write_month
 from ..rules.schemas import check_horizons
 from ..scores.models import STAGES
 from ..selection import classifier as churn_classifier
@@ -172,29 +183,49 @@ def _compute(
     return cal, scored, notes
 
 
-# The month's points from the batch's scores (`composite` is staged in cents, compute/write.MONEY). A rerun
-# in the same month touches only the points that changed (run_id: the run that last set them): an
-# INSERT ... ON CONFLICT DO UPDATE ... WHERE changed locked and so rewrote every existing row (3.9 s at 1M
-# scores, every one of them unchanged).
-_LEDGER_SQL = """
-WITH s AS (
-    SELECT customer_id, composite::numeric * 0.01 AS points, NULLIF(formula_version, -1) AS formula_version
-    FROM staged_scores
-), changed AS (
-    UPDATE points_ledger l SET points = s.points, formula_version = s.formula_version, run_id = $2,
-                               recorded_at = now()
-    FROM s
-    WHERE l.month = $1 AND l.customer_id = s.customer_id
-      AND (l.points IS DISTINCT FROM s.points OR l.formula_version IS DISTINCT FROM s.formula_version)
-    RETURNING 1
-), added AS (
-    INSERT INTO points_ledger (customer_id, month, points, formula_version, run_id)
-    SELECT s.customer_id, $1, s.points, s.formula_version, $2 FROM s
-    WHERE NOT EXISTS (SELECT FROM points_ledger l WHERE l.customer_id = s.customer_id AND l.month = $1)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM changed) + (SELECT count(*) FROM added)
-"""
+async def _build(
+    engine: AsyncEngine,
+    *,
+    as_of: datetime,
+    state: ScoringState,
+    scored: dict[str, Any],
+    prior: Prior,
+    settings: Settings,
+    write_steps: dict[str, float],
+) -> tuple[int, Built, np.ndarray]:
+    """The next scores table, filled and indexed on two connections in committed steps of their own
+    (compute/swap.py). Returns the calibration id reserved for the run, what was built and the positions of
+    the batch's rows that go through the diff."""
+    lap = stopwatch(write_steps)
+    since, diffed, carried = decide(scored, prior, _micros(as_of), state.rules.changes)
+    lap("decide")
+    async with engine.connect() as first, engine.connect() as second:
+        main, helper = [
+            await asyncpg_connection(await c.execution_options(isolation_level="AUTOCOMMIT")) for c in (first, second)
+        ]
+        # Reserved, not inserted: the calibration becomes current with the swap's commit, not before.
+        calibration_id = int(await main.fetchval("SELECT nextval(pg_get_serial_sequence('calibrations', 'id'))"))
+        await create_next(main)
+        inserted = await fill_next(
+            (main, helper),
+            {**scored, **since},
+            as_of=as_of,
+            rules=state.rules,
+            calibration_id=calibration_id,
+            segment_names=state.segment_names,
+            copy_chunk=settings.batch_write_chunk,
+        )
+        lap("fill")
+        await index_next((main, helper))
+        lap("indexes")
+        await vacuum_next(main)
+        lap("vacuum")
+    return calibration_id, Built(inserted, prior.columns["customer_id"][carried]), diffed
+
+
+def _micros(instant: datetime) -> int:
+    """`instant` as a binary timestamptz: microseconds since 2000-01-01 UTC."""
+    return (instant - datetime(2000, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 async def _write(
@@ -207,14 +238,21 @@ async def _write(
     state: ScoringState,
     cal: Calibration,
     scored: dict[str, Any],
+    calibration_id: int,
+    built: Built,
+    diffed: np.ndarray,
+    recorded: dict[str, np.ndarray],
     settings: Settings,
     write_steps: dict[str, float],
 ) -> dict[str, int]:
+    """The run's final transaction: its calibration, the diff, the month's points and the swap."""
+    lap = stopwatch(write_steps)
     conn = await driver_connection(session)
     await conn.execute(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'")
-    calibration_id = await conn.fetchval(
-        "INSERT INTO calibrations (as_of, run_id, fits, cuts, rules, selection, churn_classifier) "
-        "VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6::jsonb, $7) RETURNING id",
+    await conn.execute(
+        "INSERT INTO calibrations (id, as_of, run_id, fits, cuts, rules, selection, churn_classifier) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8)",
+        calibration_id,
         as_of,
         run_id,
         _json({name: fit_to_json(f) for name, f in cal.fits.items()}),
@@ -223,21 +261,10 @@ async def _write(
         None if cal.selection is None else _json(cal.selection.to_json()),
         None if cal.classifier is None else churn_classifier.dumps(cal.classifier),
     )
-    built = await build_next(
-        session,
-        scored,
-        as_of=as_of,
-        rules=state.rules,
-        calibration_id=calibration_id,
-        segment_names=state.segment_names,
-        read_started=read_started,
-        copy_chunk=settings.batch_write_chunk,
-        timings=write_steps,
-    )
-    month = date(as_of.year, as_of.month, 1)
-    started = time.perf_counter()
-    ledger = await conn.fetchval(_LEDGER_SQL, month, run_id)  # before the lock: it reads only the batch's scores
-    write_steps["ledger"] = round(time.perf_counter() - started, 3)
+    await diff_next(conn, scored["customer_id"][diffed], rules=state.rules, read_started=read_started)
+    lap("diff")
+    ledger = await write_month(conn, month_of(as_of), run_id, scored, recorded)  # before the lock
+    lap("ledger")
     result = await swap_in(
         session,
         built,
@@ -312,15 +339,6 @@ async def _repeatable_read(session: AsyncSession) -> asyncpg.Connection:
     return await driver_connection(session)
 
 
-async def _mark_visible(engine: AsyncEngine) -> None:
-    """VACUUM the swapped-in scores table (after the commit: VACUUM runs outside a transaction). A new table
-    has no page marked all-visible, so counts and charts read every heap page instead of the index alone
-    until autovacuum gets to it: `count(*)` of a stage at 1M scores took 445 ms before, 41 ms after."""
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.exec_driver_sql(f"VACUUM {TABLE}")
-
-
 async def run_batch(
     engine: AsyncEngine,
     settings: Settings,
@@ -381,6 +399,9 @@ async def run_batch(
                 tenant=state.rules.tenant,
                 helper=helper,
             )
+            # The live scores as this snapshot has them: what the write decides on the client (compute/prior).
+            prior = await read_prior(conn, state.segment_names) if store else None
+            recorded = await read_month(conn, month_of(as_of)) if store else {}
             await session.rollback()
             await second.rollback()
         timings["read"] = time.perf_counter() - t
@@ -406,6 +427,18 @@ async def run_batch(
         else:
             await progress("write", 0.6)
         t = time.perf_counter()
+        write_steps: dict[str, float] = timings.setdefault("write_steps", {}) if store else {}
+        if prior is not None:
+            calibration_id, built, diffed = await _build(
+                engine,
+                as_of=as_of,
+                state=state,
+                scored=scored,
+                prior=prior,
+                settings=settings,
+                write_steps=write_steps,
+            )
+            prior = None
         async with sessionmaker() as session, session.begin():
             if store:
                 stats.update(
@@ -418,8 +451,12 @@ async def run_batch(
                         state=state,
                         cal=cal,
                         scored=scored,
+                        calibration_id=calibration_id,
+                        built=built,
+                        diffed=diffed,
+                        recorded=recorded,
                         settings=settings,
-                        write_steps=timings.setdefault("write_steps", {}),
+                        write_steps=write_steps,
                     )
                 )
                 timings["write"] = time.perf_counter() - t
@@ -447,8 +484,6 @@ async def run_batch(
                 _json(stats),
                 "kept_scores" in stats,
             )
-        if store:
-            await _mark_visible(engine)
         if on_progress is not None:
             on_progress("done", 1.0)
         log.info("batch run %s done", run_id, extra={"stats": stats})

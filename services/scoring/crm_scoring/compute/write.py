@@ -59,7 +59,15 @@ _FIXED: tuple[tuple[str, str], ...] = (
     ("stage", "int2"),
     ("stage_rule", "int2"),
 )
-_PG_TYPES = {"uuid": "uuid", "int2": "int2", "int4": "int4", "int8": "int8", "float8": "float8", "bool": "bool"}
+_PG_TYPES = {
+    "uuid": "uuid",
+    "int2": "int2",
+    "int4": "int4",
+    "int8": "int8",
+    "float8": "float8",
+    "bool": "bool",
+    "timestamptz": "timestamptz",
+}
 # The figures stored as numeric(_, 2): staged as whole cents (NO_CENTS for none), rounded in NumPy as
 # PostgreSQL's round(float8::numeric, 2) rounds (compute/cents.py). PostgreSQL's float8 -> numeric goes
 # through text: at 1M scores the seven conversions were 5 of the new table's 11 s, int8 -> numeric 1.
@@ -282,17 +290,34 @@ def reason_args(rules: Rules) -> list[Any]:
 
 async def stage(conn: asyncpg.Connection, scored: dict[str, np.ndarray], n_horizons: int, copy_chunk: int) -> None:
     """The scored rows into a staging table, and the empty tables the diffs go through."""
-    columns = staged_columns(n_horizons)
+    await stage_rows(conn, scored, n_horizons, copy_chunk)
+    await create_diff_tables(conn)
+
+
+async def stage_rows(
+    conn: asyncpg.Connection,
+    scored: dict[str, np.ndarray],
+    n_horizons: int,
+    copy_chunk: int,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """The scored rows into the temp table `staged_scores` (dropped at commit), with the `extra` columns."""
+    columns = staged_columns(n_horizons) + extra
     ddl = ", ".join(f"{name} {_PG_TYPES[t]}" for name, t in columns)
     # One delivery can rescore several times in one transaction (one handler per event type).
-    await conn.execute("DROP TABLE IF EXISTS staged_scores, score_prev, score_diffs")
+    await conn.execute("DROP TABLE IF EXISTS staged_scores")
     await conn.execute(f"CREATE TEMP TABLE staged_scores ({ddl}) ON COMMIT DROP")
-    await conn.execute(_PREV_DDL)
-    await conn.execute(_DIFFS_DDL)
     for start in range(0, len(scored["customer_id"]), copy_chunk):
         chunk = {k: v[start : start + copy_chunk] for k, v in scored.items()}
         chunk.update({k: cents(chunk[k]) for k in MONEY})
         await copy_in(conn, "staged_scores", columns, chunk)
+
+
+async def create_diff_tables(conn: asyncpg.Connection) -> None:
+    """The empty temp tables a write's diffs go through (dropped at commit)."""
+    await conn.execute("DROP TABLE IF EXISTS score_prev, score_diffs")
+    await conn.execute(_PREV_DDL)
+    await conn.execute(_DIFFS_DDL)
 
 
 async def record(

@@ -1,10 +1,11 @@
 """What the batch's swap does for each table kept by triggers on customer_scores (the score cells and
 buckets): carry it over to the table swapped in with as little as possible under the swap's lock.
 
-Before the lock (`prepare_sql`, while writers go on) the next table is aggregated into a temp table; under
-the lock only the customers the catch-up replaces are taken out of it and put back (`adjust_sql`, a handful
-of rows), then the kept table is replaced from it (`replace_sql`) and the next table gets the triggers
-(`trigger_sql`). Aggregating a million customers under the lock would hold writers for seconds."""
+Before the lock (`prepare_sql`, while writers go on, committed on any connection) the next table is aggregated
+into a scratch table; under the lock only the customers the catch-up replaces are taken out of it and put back
+(`adjust_sql`, a handful of rows), then the kept table is replaced from it and the scratch table dropped
+(`replace_sql`), and the next table gets the triggers (`trigger_sql`). Aggregating a million customers under
+the lock would hold writers for seconds."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ class Kept:
         return f"{self.table}_next"
 
     def prepare_sql(self, table: str) -> list[str]:
-        """The aggregate of `table` into a temp table (dropped at commit)."""
+        """The aggregate of `table` into an unlogged scratch table (a failed run's is replaced here)."""
         return [
             f"DROP TABLE IF EXISTS {self.staged}",
-            f"CREATE TEMP TABLE {self.staged} ON COMMIT DROP AS {self.of.format(table=table)}",
+            f"CREATE UNLOGGED TABLE {self.staged} AS {self.of.format(table=table)}",
         ]
 
     def adjust_sql(self, rows: str, sign: int) -> str:
@@ -37,13 +38,14 @@ class Kept:
         )
 
     def replace_sql(self) -> list[str]:
-        """The kept table replaced by the prepared aggregate, one row per key."""
+        """The kept table replaced by the prepared aggregate, one row per key; the scratch table dropped."""
         keys = ", ".join(self.key)
         sums = ", ".join(f"sum({s})" for s in self.sums)
         return [
             f"DELETE FROM {self.table}",
             f"INSERT INTO {self.table} ({keys}, {', '.join(self.sums)}) SELECT {keys}, {sums} FROM {self.staged} "
             f"GROUP BY {keys} HAVING sum({self.sums[0]}) <> 0",
+            f"DROP TABLE {self.staged}",
         ]
 
     def trigger_sql(self, table: str) -> list[str]:
