@@ -32,6 +32,8 @@ def test_match_is_exact_for_ids_sharing_either_half():
     expected = {v: i for i, v in enumerate(theirs)}
     assert got.tolist() == [expected.get(v, -1) for v in mine]
     assert (got >= 0).sum() == 500
+    ordered = sorted(mine)  # sorted, but with first halves shared: the search must not be taken
+    assert match(_ids(ordered), _ids(theirs)).tolist() == [expected.get(v, -1) for v in ordered]
 
 
 def _changed(new: dict, old: dict, i: int, j: int, ch: Changes) -> bool:
@@ -160,3 +162,17 @@ async def test_a_live_row_the_batch_does_not_score_is_kept(api, db, engine, sett
     assert await db.fetchval("SELECT count(*) FROM customer_scores") == 3
     assert result.stats["written"] == 2
     assert await db.fetchval("SELECT stage_since FROM customer_scores WHERE customer_id = $1", b) == since
+
+
+def test_match_of_sorted_ids_takes_the_search_and_agrees_with_the_sort():
+    rng = np.random.default_rng(8)
+    raw = sorted({rng.bytes(16) for _ in range(3000)})
+    mine = _ids(raw)
+    theirs_raw = [raw[i] for i in rng.choice(len(raw), 1200, replace=False)] + [rng.bytes(16) for _ in range(300)]
+    theirs = _ids([theirs_raw[i] for i in rng.permutation(len(theirs_raw))])
+    searched = match(mine, theirs)
+    sorted_together = match(mine[::-1].copy(), theirs)[::-1]  # not sorted: the other way
+    assert searched.tolist() == sorted_together.tolist()
+    assert (searched >= 0).sum() == 1200
+    expected = {v.tobytes(): i for i, v in enumerate(theirs)}
+    assert searched.tolist() == [expected.get(v.tobytes(), -1) for v in mine]

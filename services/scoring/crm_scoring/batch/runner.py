@@ -333,6 +333,10 @@ def _with_horizons(state: ScoringState, horizons_days: Sequence[int] | None) -> 
     return dataclasses.replace(state, rules=state.rules.model_copy(update={"clv": clv}))
 
 
+async def _none() -> None:
+    return None
+
+
 async def _repeatable_read(session: AsyncSession) -> asyncpg.Connection:
     """The session's connection in a REPEATABLE READ transaction (begun here, nothing run in it yet)."""
     await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
@@ -399,15 +403,19 @@ async def run_batch(
                 tenant=state.rules.tenant,
                 helper=helper,
             )
-            # The live scores as this snapshot has them: what the write decides on the client (compute/prior).
-            prior = await read_prior(conn, state.segment_names) if store else None
-            recorded = await read_month(conn, month_of(as_of)) if store else {}
+            timings["read"] = time.perf_counter() - t
+            stats["customers"] = len(summaries)
+            await progress("fit" if refit else "score", 0.25)
+            computing = asyncio.to_thread(_compute, summaries, state, refit, timings, store)
+            prior, recorded, (cal, scored, notes) = await asyncio.gather(
+                # The live scores and the month's points as this snapshot has them, read while the models fit:
+                # the write decides on the client from them (compute/prior, points/monthly).
+                read_prior(conn, state.segment_names) if store else _none(),
+                read_month(helper, month_of(as_of)) if store else _none(),
+                computing,
+            )
             await session.rollback()
             await second.rollback()
-        timings["read"] = time.perf_counter() - t
-        stats["customers"] = len(summaries)
-        await progress("fit" if refit else "score", 0.25)
-        cal, scored, notes = await asyncio.to_thread(_compute, summaries, state, refit, timings, store)
         # The earlier split only served the choice of churn signal: freed before the write (~180 MB at 1M).
         summaries = dataclasses.replace(summaries, earlier=None)
         stats["notes"] = notes
@@ -454,7 +462,7 @@ async def run_batch(
                         calibration_id=calibration_id,
                         built=built,
                         diffed=diffed,
-                        recorded=recorded,
+                        recorded=recorded or {},
                         settings=settings,
                         write_steps=write_steps,
                     )

@@ -57,16 +57,27 @@ async def read_prior(conn: asyncpg.Connection, segment_names: list[str]) -> Prio
 
 def match(ids: np.ndarray, others: np.ndarray) -> np.ndarray:
     """For each of `ids` (16-byte records, distinct), the position of the same id in `others` (distinct), or
-    -1. Exact: both sets sorted together by their two 64-bit halves, equal neighbours are the matches."""
-    keys = np.concatenate([np.ascontiguousarray(ids), np.ascontiguousarray(others)]).view(">u8").reshape(-1, 2)
-    order = np.lexsort((keys[:, 1], keys[:, 0]))
-    ordered = keys[order]
-    same = np.flatnonzero((ordered[1:] == ordered[:-1]).all(axis=1))  # pairs: one from each set
-    first, second = order[same], order[same + 1]
-    mine = np.minimum(first, second)
+    -1. Exact: ids are equal when both 64-bit halves are. The batch's ids come sorted (the summaries are in id
+    order) with distinct first halves, so a binary search on those finds each of `others` (0.1 s at 1M
+    against 1M); otherwise both sets are sorted together and equal neighbours matched."""
+    mine, theirs = _halves(ids), _halves(others)
     out = np.full(len(ids), -1, dtype=np.int64)
-    out[mine] = np.maximum(first, second) - len(ids)
+    if len(ids) and len(others) and bool(np.all(mine[0][1:] > mine[0][:-1])):
+        at = np.minimum(np.searchsorted(mine[0], theirs[0]), len(ids) - 1)
+        hit = np.flatnonzero((mine[0][at] == theirs[0]) & (mine[1][at] == theirs[1]))
+        out[at[hit]] = hit
+        return out
+    hi, lo = np.concatenate([mine[0], theirs[0]]), np.concatenate([mine[1], theirs[1]])
+    order = np.lexsort((lo, hi))
+    same = np.flatnonzero((hi[order][1:] == hi[order][:-1]) & (lo[order][1:] == lo[order][:-1]))
+    first, second = order[same], order[same + 1]  # one from each set: each set's ids are distinct
+    out[np.minimum(first, second)] = np.maximum(first, second) - len(ids)
     return out
+
+
+def _halves(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.ascontiguousarray(ids).view(">u8").reshape(-1, 2)
+    return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
 
 
 # Thresholds are floats the SQL compares as numeric: a difference within a rounding of one goes to the diff.
