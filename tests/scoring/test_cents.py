@@ -1,9 +1,13 @@
 """Scores' money staged in cents: rounded in NumPy exactly as PostgreSQL rounds round(float8::numeric, 2)."""
 
+from decimal import Decimal
+
 import asyncpg
 import numpy as np
+import pytest
 
-from crm_scoring.compute.cents import NO_CENTS, cents
+from crm_scoring.compute.binary_copy import copy_in
+from crm_scoring.compute.cents import NO_CENTS, cents, numeric_binary
 
 
 async def test_cents_match_postgresql_rounding(db: asyncpg.Connection) -> None:
@@ -30,3 +34,22 @@ async def test_cents_match_postgresql_rounding(db: asyncpg.Connection) -> None:
 
 def test_no_figure() -> None:
     assert cents(np.array([np.nan, 1.0])).tolist() == [NO_CENTS, 100]
+
+
+async def test_binary_numerics_store_the_cents_exactly(db):
+    """Staged money in the fixed four-digit binary form (cents.numeric_binary) reads back as the same figures,
+    NaN for none, with the scale of numeric(_, 2)."""
+    figures = [0, 1, -1, 99, 100, 12_345, -12_345, 999_999_999_999, -100_000_000_000, 10**14 - 1, NO_CENTS]
+    await db.execute("CREATE TEMP TABLE staged_money (v numeric)")
+    await copy_in(db, "staged_money", (("v", "numeric"),), {"v": numeric_binary(np.array(figures, dtype=np.int64))})
+    rows = [r[0] for r in await db.fetch("SELECT v FROM staged_money")]
+    expected = [Decimal(c) / 100 for c in figures[:-1]]
+    assert rows[:-1] == expected
+    assert [str(r) for r in rows[:-1]] == [f"{d:.2f}" for d in expected]
+    assert rows[-1].is_nan()
+    assert await db.fetchval("SELECT count(*) FROM staged_money WHERE NULLIF(v, 'NaN') IS NULL") == 1
+
+
+def test_binary_numerics_refuse_what_no_numeric_14_2_holds():
+    with pytest.raises(ValueError, match="beyond numeric"):
+        numeric_binary(np.array([10**14], dtype=np.int64))

@@ -19,7 +19,7 @@ from crm_shared.outbox import publish
 from ..rules.schemas import Rules
 from ..scores.models import STAGES
 from .binary_copy import copy_in
-from .cents import NO_CENTS, cents
+from .cents import cents, numeric_binary
 
 SOURCE = "/services/scoring"
 Cause = Literal["event", "batch"]
@@ -34,11 +34,11 @@ _FIXED: tuple[tuple[str, str], ...] = (
     ("n_orders", "int4"),
     ("first_at", "float8"),
     ("last_at", "float8"),
-    ("total", "int8"),  # cents (MONEY)
-    ("avg_spend", "int8"),  # cents (MONEY)
-    ("spend_12m", "int8"),  # cents (MONEY)
+    ("total", "numeric"),  # MONEY
+    ("avg_spend", "numeric"),  # MONEY
+    ("spend_12m", "numeric"),  # MONEY
     ("monthly_frequency", "float8"),
-    ("monthly_avg_spend", "int8"),  # cents (MONEY)
+    ("monthly_avg_spend", "numeric"),  # MONEY
     ("tenure_months", "float8"),
     ("recency_days", "int4"),
     ("frequency_trend", "float8"),
@@ -50,12 +50,12 @@ _FIXED: tuple[tuple[str, str], ...] = (
     ("abc", "int2"),
     ("gold", "bool"),
     ("drag", "bool"),
-    ("composite", "int8"),  # cents (MONEY)
+    ("composite", "numeric"),  # MONEY
     ("formula_version", "int4"),
     ("p_alive", "float8"),
     ("churn_risk", "float8"),
-    ("expected_spend", "int8"),  # cents (MONEY)
-    ("clv", "int8"),  # cents (MONEY)
+    ("expected_spend", "numeric"),  # MONEY
+    ("clv", "numeric"),  # MONEY
     ("stage", "int2"),
     ("stage_rule", "int2"),
 )
@@ -67,10 +67,12 @@ _PG_TYPES = {
     "float8": "float8",
     "bool": "bool",
     "timestamptz": "timestamptz",
+    "numeric": "numeric",
 }
-# The figures stored as numeric(_, 2): staged as whole cents (NO_CENTS for none), rounded in NumPy as
-# PostgreSQL's round(float8::numeric, 2) rounds (compute/cents.py). PostgreSQL's float8 -> numeric goes
-# through text: at 1M scores the seven conversions were 5 of the new table's 11 s, int8 -> numeric 1.
+# The figures stored as numeric(_, 2): rounded to whole cents in NumPy as PostgreSQL's round(float8::numeric,
+# 2) rounds (compute/cents.py) and staged as binary numerics (NaN for none). PostgreSQL's float8 -> numeric
+# goes through text: at 1M scores the seven conversions were 5 of the new table's 11 s; from int8 cents,
+# `::numeric * 0.01`, still ~1 s.
 MONEY = ("total", "avg_spend", "spend_12m", "monthly_avg_spend", "composite", "expected_spend", "clv")
 
 
@@ -79,7 +81,7 @@ def staged_columns(n_horizons: int) -> tuple[tuple[str, str], ...]:
 
 
 def _num(col: str) -> str:
-    return f"(NULLIF(s.{col}, {NO_CENTS})::numeric * 0.01)"
+    return f"NULLIF(s.{col}, 'NaN')"
 
 
 def _flt(col: str) -> str:
@@ -309,7 +311,7 @@ async def stage_rows(
     await conn.execute(f"CREATE TEMP TABLE staged_scores ({ddl}) ON COMMIT DROP")
     for start in range(0, len(scored["customer_id"]), copy_chunk):
         chunk = {k: v[start : start + copy_chunk] for k, v in scored.items()}
-        chunk.update({k: cents(chunk[k]) for k in MONEY})
+        chunk.update({k: numeric_binary(cents(chunk[k])) for k in MONEY})
         await copy_in(conn, "staged_scores", columns, chunk)
 
 
