@@ -1,6 +1,7 @@
-"""The stage-in-a-sort-order indexes of issue 13 (migration 0006): a stage's list in every sort answers the
-same customers in the same order as a plain sort of customer_scores (index scans off), nulls section
-included; the list's shape can range-scan the new index; and the batch's table swap keeps the indexes."""
+"""The stage-in-a-sort-order indexes of issue 13 (migration 0006; led by the stage and class codes since
+0011): a stage's list in every sort answers the same customers in the same order as a plain sort of
+customer_scores (index scans off), nulls section included; the list's shape can range-scan the new index;
+and the batch's table swap keeps the indexes."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from .helpers import insert_score
 URL = "/api/v1/scores/customers"
 STAGES = ("introduction", "growth", "maturity", "decline", "churned")
 INDEXES = (
-    *(f"ix_customer_scores_stage_{c}_customer_id" for c in ("clv", "churn_risk", "composite_score")),
-    "ix_customer_scores_abc_class_clv_customer_id",
+    *(f"ix_customer_scores_stage_code_{c}_customer_id" for c in ("clv", "churn_risk", "composite_score")),
+    "ix_customer_scores_abc_code_clv_customer_id",
 )
 # sort -> ORDER BY of the reference (nulls last, as their own section ordered by id in the same direction)
 SORTS = {
@@ -75,7 +76,7 @@ async def test_a_stage_in_each_sort_answers_as_a_plain_sort(reader, db, scores, 
 @pytest.mark.parametrize("column", ["clv", "churn_risk", "composite_score"])
 async def test_the_stage_sort_shape_range_scans_its_index(db, scores, column):
     sql = (
-        f"SELECT customer_id FROM customer_scores WHERE stage IN ('growth') AND {column} IS NOT NULL"
+        f"SELECT customer_id FROM customer_scores WHERE stage_code IN (1) AND {column} IS NOT NULL"
         f" AND ({column}, customer_id) < (50, 'ffffffff-ffff-4fff-bfff-ffffffffffff'::uuid)"
         f" ORDER BY {column} DESC, customer_id DESC LIMIT 51"
     )
@@ -84,7 +85,7 @@ async def test_the_stage_sort_shape_range_scans_its_index(db, scores, column):
             "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
         )
         plan = "\n".join(r[0] for r in await db.fetch(f"EXPLAIN {sql}"))
-    assert f"ix_customer_scores_stage_{column}_customer_id" in plan, plan
+    assert f"ix_customer_scores_stage_code_{column}_customer_id" in plan, plan
 
 
 async def test_a_class_in_clv_order_range_scans_its_index(db, scores):
@@ -92,7 +93,7 @@ async def test_a_class_in_clv_order_range_scans_its_index(db, scores):
         "UPDATE customer_scores SET abc_class = (ARRAY['A', 'B', 'C'])[1 + get_byte(uuid_send(customer_id), 0) % 3]"
     )
     sql = (
-        "SELECT customer_id FROM customer_scores WHERE abc_class IN ('C') AND clv IS NOT NULL"
+        "SELECT customer_id FROM customer_scores WHERE abc_code IN (1) AND clv IS NOT NULL"
         " AND (clv, customer_id) < (500, 'ffffffff-ffff-4fff-bfff-ffffffffffff'::uuid)"
         " ORDER BY clv DESC, customer_id DESC LIMIT 51"
     )
@@ -101,7 +102,7 @@ async def test_a_class_in_clv_order_range_scans_its_index(db, scores):
             "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
         )
         plan = "\n".join(r[0] for r in await db.fetch(f"EXPLAIN {sql}"))
-    assert "ix_customer_scores_abc_class_clv_customer_id" in plan, plan
+    assert "ix_customer_scores_abc_code_clv_customer_id" in plan, plan
 
 
 @pytest.mark.parametrize("sort", ["-clv", "clv"])

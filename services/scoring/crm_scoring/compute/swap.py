@@ -89,7 +89,9 @@ def stopwatch(timings: dict[str, float]) -> Callable[[str], None]:
 async def create_next(conn: asyncpg.Connection) -> None:
     """An empty next table (a leftover of a failed run is dropped), committed: `conn` in autocommit."""
     await conn.execute(f"DROP TABLE IF EXISTS {NEXT}")
-    await conn.execute(f"CREATE TABLE {NEXT} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    await conn.execute(
+        f"CREATE TABLE {NEXT} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED)"
+    )
 
 
 async def fill_next(
@@ -234,8 +236,9 @@ async def swap_in(
     # The next table holds only the batch's rows until here: what this deletes was overtaken.
     overtaken = await conn.execute(f"DELETE FROM {NEXT} n USING caught_up c WHERE n.customer_id = c.customer_id")
     await conn.execute("DELETE FROM score_diffs d USING caught_up c WHERE d.customer_id = c.customer_id")
-    await conn.execute(
-        f"INSERT INTO {NEXT} SELECT old.* FROM {TABLE} old JOIN caught_up c ON c.customer_id = old.customer_id"
+    await conn.execute(  # the columns named: the generated ones are computed again
+        f"INSERT INTO {NEXT} ({SCORE_COLUMNS}) SELECT {', '.join(f'old.{c}' for c in SCORE_COLUMNS.split(', '))} "
+        f"FROM {TABLE} old JOIN caught_up c ON c.customer_id = old.customer_id"
     )
     for kept in KEPT:  # ... and the rows taken over join them
         await conn.execute(kept.adjust_sql(_CAUGHT_UP.format(table=TABLE), 1))

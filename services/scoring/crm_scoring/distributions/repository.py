@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_shared.db import driver_connection
 
+from ..scores.models import CODES
+
 # $1: stages (null = all), $2: ABC classes (null = all).
 FILTER = "($1::text[] IS NULL OR stage = ANY($1::text[])) AND ($2::text[] IS NULL OR abc_class = ANY($2::text[]))"
 
@@ -59,8 +61,13 @@ async def bucket_counts(
 
 async def least_clv(session: AsyncSession, stages: Sequence[str] | None, classes: Sequence[str] | None) -> Decimal:
     """The lowest CLV, exact (read from the bottom of the CLV index: asked only when some CLV is negative)."""
-    sql = f"SELECT min(clv) FROM customer_scores WHERE {FILTER}"
-    value = await (await driver_connection(session)).fetchval(sql, stages, classes)
+    sql = (
+        "SELECT min(clv) FROM customer_scores WHERE ($1::int2[] IS NULL OR stage_code = ANY($1::int2[])) "
+        "AND ($2::int2[] IS NULL OR abc_code = ANY($2::int2[]))"
+    )
+    stage_codes = None if stages is None else [CODES["stage"][1][s] for s in stages]
+    class_codes = None if classes is None else [CODES["abc_class"][1][c] for c in classes]
+    value = await (await driver_connection(session)).fetchval(sql, stage_codes, class_codes)
     assert value is not None
     return Decimal(value)
 

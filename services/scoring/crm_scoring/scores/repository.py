@@ -20,7 +20,7 @@ from ..formulas.models import FormulaVersion
 from ..model_fits.models import Calibration
 from ..purchases.models import KnownCustomer, Purchase
 from ..purchases.repository import survivors
-from .models import CustomerScore, ScoreChange, ScoreFields, StageChange
+from .models import CODES, CustomerScore, ScoreChange, ScoreFields, StageChange
 from .schemas import ScoreFilters
 
 S = CustomerScore
@@ -115,7 +115,11 @@ def conditions(filters: ScoreFilters, model: ScoreModel = CustomerScore) -> list
     out: list[ColumnElement[bool]] = []
     for name in ("stage", "abc_class", "rfm_segment"):
         values = getattr(filters, name)
-        if values:
+        if values and name in CODES and hasattr(model, CODES[name][0]):
+            # The live table's indexes lead with the small-integer copy (models.STAGE_CODE_SQL).
+            column, code = CODES[name]
+            out.append(getattr(model, column).in_([code[v] for v in values]))
+        elif values:
             out.append(getattr(model, name).in_(values))
     for name in ("gold", "drag"):
         value = getattr(filters, name)
