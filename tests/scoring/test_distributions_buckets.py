@@ -13,6 +13,7 @@ import pytest
 
 from crm_scoring.batch import runner
 from crm_scoring.batch.runner import run_batch
+from crm_scoring.compute.write import SCORE_COLUMNS
 from crm_scoring.distributions.buckets import BUCKETS_OF, KEY, RATIO, lower_edge
 from crm_scoring.distributions.estimates import Bucketed, pareto
 from crm_scoring.value.abc import pareto_curve
@@ -43,14 +44,15 @@ async def add_scores(db: asyncpg.Connection, rows: list[tuple[str, str | None, D
     """(stage, abc_class, clv, total_spend) customers, in one INSERT statement (a many-row trigger firing)."""
     template = await insert_score(db)
     await db.execute(
-        """
-        INSERT INTO customer_scores
-        SELECT (jsonb_populate_record(t, jsonb_build_object(
-            'customer_id', gen_random_uuid(), 'stage', u.stage, 'abc_class', u.cls, 'clv', u.clv,
-            'total_spend', u.spend))).*
-        FROM customer_scores t,
-             unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[]) AS u(stage, cls, clv, spend)
-        WHERE t.customer_id = $5
+        f"""
+        INSERT INTO customer_scores ({SCORE_COLUMNS})
+        SELECT {", ".join(f"(r).{c}" for c in SCORE_COLUMNS.split(", "))}
+        FROM (SELECT jsonb_populate_record(t, jsonb_build_object(
+                  'customer_id', gen_random_uuid(), 'stage', u.stage, 'abc_class', u.cls, 'clv', u.clv,
+                  'total_spend', u.spend)) AS r
+              FROM customer_scores t,
+                   unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[]) AS u(stage, cls, clv, spend)
+              WHERE t.customer_id = $5) AS made
         """,
         [r[0] for r in rows],
         [r[1] for r in rows],

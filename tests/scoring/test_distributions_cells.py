@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from crm_scoring.batch.runner import run_batch
+from crm_scoring.compute.write import SCORE_COLUMNS
 from crm_scoring.distributions.cells import CELLS_OF, KEY
 from tests.scoring.events import deliver, merged, order_adjusted, order_created
 
@@ -70,7 +71,7 @@ async def test_direct_writes_of_every_kind_are_counted(db):
     async with db.transaction():
         await insert_score(db)
         await db.execute(
-            "INSERT INTO customer_scores SELECT * FROM customer_scores LIMIT 1 "
+            f"INSERT INTO customer_scores ({SCORE_COLUMNS}) SELECT {SCORE_COLUMNS} FROM customer_scores LIMIT 1 "
             "ON CONFLICT (customer_id) DO UPDATE SET abc_class = 'A', gold = NOT excluded.gold"
         )
     await assert_cells_current(db)

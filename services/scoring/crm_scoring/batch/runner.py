@@ -146,20 +146,29 @@ async def _finish_failed(engine: AsyncEngine, run_id: int, error: str, stats: di
 
 
 def _compute(
-    summaries: Summaries, state: ScoringState, refit: bool, timings: dict[str, float], store: bool
+    summaries: Summaries,
+    split: list[Summaries],
+    state: ScoringState,
+    refit: bool,
+    timings: dict[str, float],
+    store: bool,
 ) -> tuple[Calibration, dict[str, Any], list[str]]:
-    """Fit (or keep the current fits), cut the base and score it: the CPU-bound part, run in a thread."""
+    """Fit (or keep the current fits), cut the base and score it: the CPU-bound part, run in a thread.
+    `split`: the earlier split (`Summaries.earlier`) in a list this takes it out of, so it is freed once the
+    choice is made, before the scores are (~180 MB at 1M: it made the batch's peak of memory)."""
     t = time.perf_counter()
     notes: list[str] = []
     selection, classifier = state.calibration.selection, state.calibration.classifier
     if refit:
         unit_days = state.rules.clv.unit_days
         choice = None
-        if summaries.earlier is not None:
-            then = sample(model_inputs(summaries.earlier, unit_days), CHOICE_FIT_SAMPLE)
+        if split:
+            earlier = split.pop()
+            then = sample(model_inputs(earlier, unit_days), CHOICE_FIT_SAMPLE)
             fits_then, _ = fit_models(then, state.calibration.fits, BACKTEST_PURCHASE_MODELS, spend=False)
-            choice, choice_notes = choose(summaries.earlier, summaries, fits_then, state.rules.churn, unit_days)
+            choice, choice_notes = choose(earlier, summaries, fits_then, state.rules.churn, unit_days)
             notes.extend(choice_notes)
+            del earlier, then
         timings["choose"] = time.perf_counter() - t  # the split's fits, the classifier and the candidates
         t = time.perf_counter()
         selection, classifier = (None, None) if choice is None else (choice.selection, choice.classifier)
@@ -406,7 +415,9 @@ async def run_batch(
             timings["read"] = time.perf_counter() - t
             stats["customers"] = len(summaries)
             await progress("fit" if refit else "score", 0.25)
-            computing = asyncio.to_thread(_compute, summaries, state, refit, timings, store)
+            split = [] if summaries.earlier is None else [summaries.earlier]
+            summaries = dataclasses.replace(summaries, earlier=None)
+            computing = asyncio.to_thread(_compute, summaries, split, state, refit, timings, store)
             prior, recorded, (cal, scored, notes) = await asyncio.gather(
                 # The live scores and the month's points as this snapshot has them, read while the models fit:
                 # the write decides on the client from them (compute/prior, points/monthly).
@@ -416,8 +427,6 @@ async def run_batch(
             )
             await session.rollback()
             await second.rollback()
-        # The earlier split only served the choice of churn signal: freed before the write (~180 MB at 1M).
-        summaries = dataclasses.replace(summaries, earlier=None)
         stats["notes"] = notes
         stats["money"] = summaries.money_notes()
         if stats["money"]["unconverted_orders"]:

@@ -25,7 +25,7 @@ WIRE: dict[str, str] = {
     "bool": "?",
     "timestamptz": ">i8",  # microseconds since 2000-01-01 UTC (see POSTGRES_EPOCH)
     "char(3)": "S3",  # a blank-padded char(3): always three bytes
-    "numeric": "V16",  # written only, in the fixed four-digit form of compute/cents.numeric_binary
+    "numeric": "V20",  # written only, in the fixed six-digit form of compute/cents.numeric_binary
 }
 POSTGRES_EPOCH = 946_684_800  # 2000-01-01 in Unix seconds: where PostgreSQL's binary timestamps count from
 

@@ -37,32 +37,27 @@ def cents(values: np.ndarray) -> np.ndarray:
     return out
 
 
-# A numeric in PostgreSQL's binary form with a fixed four base-10000 digits (weight 2: 10^8, 10^4, 1 and the
-# cents as the first fractional digit), so staged money keeps COPY rows fixed-width. PostgreSQL strips the
-# leading and trailing zero digits on receipt: the value is stored exactly as its own numeric_send would give
-# it. NaN (no figure) carries four zero digits, which PostgreSQL ignores for NaN.
-_NUMERIC_HEADER = (4, 2)  # digits, weight
+# A numeric in PostgreSQL's binary form with a fixed six base-10000 digits (weight 4: 10^16 down to 1, then the
+# cents as the first fractional digit): every int64 count of cents fits, and staged money keeps COPY rows
+# fixed-width. PostgreSQL strips the leading and trailing zero digits on receipt, so the value is stored
+# exactly as its own numeric_send would give it, and the column's type decides what is too large, as for any
+# numeric. NaN (no figure) carries six zero digits, which PostgreSQL ignores for NaN.
+_DIGITS, _WEIGHT = 6, 4
 _POSITIVE, _NEGATIVE, _NAN = 0x0000, 0x4000, -0x4000  # sign words (0xC000 as a signed 16-bit value)
-NUMERIC_LIMIT = 10**14  # whole cents from here have a 10^12 digit: beyond every numeric(14, 2) anyway
 
 
 def numeric_binary(values: np.ndarray) -> np.ndarray:
-    """int64 cents (NO_CENTS for none) as 16-byte binary numerics of scale 2 (NaN for none)."""
+    """int64 cents (NO_CENTS for none) as 20-byte binary numerics of scale 2 (NaN for none)."""
     c = np.asarray(values, dtype=np.int64)
     missing = c == NO_CENTS
-    magnitude = np.abs(np.where(missing, 0, c))
-    if np.any(magnitude >= NUMERIC_LIMIT):
-        worst = int(magnitude.max()) / 100
-        raise ValueError(f"a money figure of {worst:.2f} is beyond numeric(14, 2)")
-    whole, fraction = np.divmod(magnitude, 100)
-    out = np.empty((len(c), 8), dtype=">i2")
-    out[:, 0], out[:, 1] = _NUMERIC_HEADER
+    magnitude = np.abs(np.where(missing, 0, c)).astype(np.uint64)
+    whole, fraction = np.divmod(magnitude, np.uint64(100))
+    out = np.zeros((len(c), 4 + _DIGITS), dtype=">i2")
+    out[:, 0], out[:, 1] = _DIGITS, _WEIGHT
     out[:, 2] = np.where(missing, _NAN, np.where(c < 0, _NEGATIVE, _POSITIVE))
     out[:, 3] = 2  # display scale: two decimals, as numeric(_, 2) stores them
-    out[:, 4] = whole // 10**8
-    out[:, 5] = whole // 10**4 % 10**4
-    out[:, 6] = whole % 10**4
-    out[:, 7] = fraction * 100
+    for i in range(_DIGITS - 1):  # the whole part, most significant group first
+        out[:, 4 + i] = whole // np.uint64(10 ** (4 * (_DIGITS - 2 - i))) % np.uint64(10_000)
+    out[:, 3 + _DIGITS] = fraction * np.uint64(100)
     out[missing, 4:] = 0
-    return out.view("V16").reshape(-1)
-
+    return out.view(f"V{2 * (4 + _DIGITS)}").reshape(-1)
