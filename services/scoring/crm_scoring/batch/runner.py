@@ -29,11 +29,10 @@ from crm_shared.db import asyncpg_connection, create_sessionmaker, driver_connec
 from crm_shared.events import new_event
 from crm_shared.outbox import publish
 
-from ..compute.fitting import BACKTEST_PURCHASE_MODELS, LIVE_PURCHASE_MODELS, fit_models, fit_to_json
-from ..compute.model_inputs import model_inputs, sample
+from ..compute.fitting import fit_to_json
 from ..compute.prior import Prior, decide, read_prior
 from ..compute.read_barrier import mark_read_start
-from ..compute.score import Calibration, cut_base, derive, score
+from ..compute.score import Calibration, cut_and_score
 from ..compute.state import ScoringState, load_state
 from ..compute.summary import Summaries, read_summaries, share_snapshot
 from ..compute.swap import (
@@ -52,8 +51,7 @@ from ..points.monthly import month_of, read_month, write_month
 from ..rules.schemas import check_horizons
 from ..scores.models import STAGES
 from ..selection import classifier as churn_classifier
-from ..selection.choose import choose
-from ..selection.signals import needed_models
+from ..selection.calibrate import fit_and_choose
 from . import snapshot
 from .backtest import distribution, evaluate
 from .memory import map_large_allocations
@@ -65,9 +63,6 @@ STALE_AFTER_SECONDS = 600
 WRITE_LOCK_TIMEOUT = "60s"
 # Clock skew allowance for "as of now" sent by a client: older is a past date, which only backtests.
 CLOCK_SLACK = timedelta(minutes=5)
-# Buyers the models are fitted on to judge the churn candidates (the live fits take everyone): Pareto/NBD's fit
-# on 200k buyers took 6 s, and the four parameters barely move beyond this many.
-CHOICE_FIT_SAMPLE = 100_000
 
 
 class BatchAlreadyRunning(Exception):
@@ -154,40 +149,32 @@ def _compute(
     store: bool,
 ) -> tuple[Calibration, dict[str, Any], list[str]]:
     """Fit (or keep the current fits), cut the base and score it: the CPU-bound part, run in a thread.
-    `split`: the earlier split (`Summaries.earlier`) in a list this takes it out of, so it is freed once the
-    choice is made, before the scores are (~180 MB at 1M: it made the batch's peak of memory)."""
-    t = time.perf_counter()
+    `split`: the earlier split (`Summaries.earlier`) in a list the choice takes it out of, so it is freed once
+    the choice is made, before the scores are (~180 MB at 1M: it made the batch's peak of memory)."""
     notes: list[str] = []
     selection, classifier = state.calibration.selection, state.calibration.classifier
     if refit:
-        unit_days = state.rules.clv.unit_days
-        choice = None
-        if split:
-            earlier = split.pop()
-            then = sample(model_inputs(earlier, unit_days), CHOICE_FIT_SAMPLE)
-            fits_then, _ = fit_models(then, state.calibration.fits, BACKTEST_PURCHASE_MODELS, spend=False)
-            choice, choice_notes = choose(earlier, summaries, fits_then, state.rules.churn, unit_days)
-            notes.extend(choice_notes)
-            del earlier, then
-        timings["choose"] = time.perf_counter() - t  # the split's fits, the classifier and the candidates
-        t = time.perf_counter()
-        selection, classifier = (None, None) if choice is None else (choice.selection, choice.classifier)
-        models = (LIVE_PURCHASE_MODELS if store else BACKTEST_PURCHASE_MODELS) + (
-            ()
-            if selection is None
-            else needed_models(selection.purchase_model, selection.churn_signal, selection.blend_with)
+        # The live fits, the split's fits, the classifier and the candidates overlap in threads (sets timings
+        # "choose" and "fit"; selection/calibrate.py).
+        fitted = fit_and_choose(
+            summaries, state.calibration.fits, state.rules, store=store, timings=timings, split=split
         )
-        fits, fit_notes = fit_models(model_inputs(summaries, unit_days), state.calibration.fits, models)
-        notes.extend(fit_notes)
+        fits, notes = fitted.fits, fitted.notes
+        if fitted.choice is not None:
+            selection, classifier = fitted.choice.selection, fitted.choice.classifier
+        else:
+            selection, classifier = None, None
     else:
+        t = time.perf_counter()
         fits = dict(state.calibration.fits)
         if not fits:
             notes.append("no current fits to keep: CLV stays empty until a run with refit")
-    timings["fit"] = time.perf_counter() - t
+        timings["fit"] = time.perf_counter() - t
     t = time.perf_counter()
-    derived = derive(summaries)
-    cal = Calibration(None, fits, cut_base(summaries, derived, state.rules), selection, classifier)
-    scored = score(summaries, state.rules, state.formula_version, state.formula, cal, derived)
+    # The model outputs are computed in a thread while the base is cut (compute/score.cut_and_score).
+    cal, scored = cut_and_score(
+        summaries, state.rules, state.formula_version, state.formula, fits, selection, classifier
+    )
     timings["score"] = time.perf_counter() - t
     return cal, scored, notes
 

@@ -11,6 +11,8 @@ from scipy.optimize import OptimizeResult, minimize
 from crm_scoring.clv._blas import single_thread
 
 FloatArray = NDArray[np.float64]
+Start = Sequence[float] | None  # a fit's single start (e.g. the previous fit), None: the model's own starts
+Grouped = tuple[FloatArray, FloatArray] | None  # clv.summary.group's distinct rows and weights, when a caller has them
 # (natural parameters) -> (weighted total log-likelihood, gradient w.r.t. the natural parameters)
 LogLikAndGrad = Callable[[FloatArray], tuple[float, FloatArray]]
 

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from crm_scoring.clv._fit import FitResult, fit_log_params, presample
+from crm_scoring.clv._fit import FitResult, Grouped, Start, fit_log_params, presample
 from crm_scoring.clv.summary import group
 
 FloatArray = NDArray[np.float64]
@@ -162,15 +162,16 @@ def log_likelihood_and_grad(
 
 
 def fit(
-    model: str, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int, start: Sequence[float] | None = None
+    model: str, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, shift: int, start: Start = None, grouped: Grouped = None
 ) -> FitResult:
     """Maximum likelihood; `start` (e.g. the previous fit on nearly the same base) replaces the multi-start.
     On a large base without a start, the multi-start runs on a random sample and the whole base is then fitted
-    from the sample's optimum (see `_fit.presample`)."""
+    from the sample's optimum (see `_fit.presample`). `grouped`: `group(x, t_x, T)`'s distinct rows and
+    weights, when the caller fits several models on the same customers."""
     xa, ta, Ta = _arrays(x, t_x, T)
     if start is None and (sample := presample(len(xa))) is not None:
         start = fit(model, xa[sample], ta[sample], Ta[sample], shift).values()
-    distinct, weights, _ = group(xa, ta, Ta)
+    distinct, weights = group(xa, ta, Ta)[:2] if grouped is None else grouped
     prepared = prepare(distinct[:, 0], distinct[:, 1], distinct[:, 2], weights, shift)
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
@@ -287,8 +288,10 @@ class NBDModel:
     ) -> tuple[float, FloatArray]:
         return log_likelihood_and_grad(params, x, t_x, T, weights, self.shift)
 
-    def fit(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, start: Sequence[float] | None = None) -> FitResult:
-        return fit(self.name, x, t_x, T, self.shift, start)
+    def fit(
+        self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, start: Start = None, grouped: Grouped = None
+    ) -> FitResult:
+        return fit(self.name, x, t_x, T, self.shift, start, grouped)
 
     def p_alive(self, params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FloatArray:
         return p_alive(params, x, t_x, T, self.shift)

@@ -9,13 +9,17 @@ Likelihood (Fader, Hardie & Shang 2005, "A note on deriving the Pareto/NBD model
 
 The note writes I with Gauss hypergeometric functions 2F1(a, b; a+1; z), z = |alpha-beta| / (max(alpha, beta)+t),
 one form for alpha >= beta and another for alpha < beta, as a difference of two terms. Here log I and its
-derivatives in all four parameters are computed together (`_integral`): where z <= 1/2 (alpha and beta of one
-order, the usual case) by the Euler-transformed series, whose terms are all positive and shrink at least like
-z^k, so it is exact to rounding after a few dozen terms; elsewhere (one of alpha, beta thousands of times the
-other) by tanh-sinh quadrature in a variable that makes the integrand nearly flat. Both work in log space, so
-the likelihood is stable for any alpha, beta, and the gradient is that of the integral, not a finite difference.
-tests/scoring/test_clv_pareto.py checks both against the hypergeometric form and the gradient against central
-differences.
+derivatives in all four parameters are computed together (`_integral`): as the difference of two tail integrals
+F(lo) - F(hi), each by the Euler-transformed series, whose terms are all positive and shrink at least like z^k,
+so it is exact to rounding after log(eps)/log(z) terms; F depends on the row only through its exponents and the
+endpoint, so it is summed once per distinct endpoint (one-time buyers all share their lower one, 0) and each to
+its own z's precision. Where the lower endpoint's z exceeds 0.9 (one of alpha, beta many times the other,
+relative to the customer's age) it is computed by tanh-sinh quadrature in a variable that makes the integrand
+nearly flat. Summing per distinct endpoint cut a likelihood evaluation on a 100k-customer sample (78k distinct
+rows, 25k distinct endpoints) from 0.15 s to 0.03 s, and Pareto/NBD's fit on it from 3.6 s to 0.8 s. Both work
+in log space, so the likelihood is stable for any alpha, beta, and the gradient is that of the integral, not a
+finite difference. tests/scoring/test_clv_pareto.py checks both against the hypergeometric form and the gradient
+against central differences; tests/scoring/test_refit_parallel.py the series against the quadrature up to z 0.9.
 """
 
 from collections.abc import Sequence
@@ -26,8 +30,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
 
-from crm_scoring.clv._fit import FitResult, fit_log_params, presample
-from crm_scoring.clv.summary import group
+from crm_scoring.clv._fit import FitResult, Grouped, Start, fit_log_params, presample
+from crm_scoring.clv.summary import IntArray, group
 
 FloatArray = NDArray[np.float64]
 MODEL = "paretonbd"
@@ -48,9 +52,11 @@ def _tanh_sinh(half: int, step: float) -> tuple[FloatArray, FloatArray]:
 
 
 _NODES, _WEIGHTS = _tanh_sinh(20, 0.15)  # 41 nodes: |error of log I| < 1e-6 even with alpha/beta near 1e4
-# The series converges like z^k: up to this z it needs at most ~55 terms for double precision; rows further
-# out (alpha and beta far apart relative to the customer's age) are integrated numerically.
-_SERIES_MAX_Z = 0.5
+# The series converges like z^k and is summed per endpoint to its own z's precision: up to this z that is at
+# most ~390 terms, and only for the few distinct endpoints that far out (a customer's first purchase, shared by
+# every one-time buyer); rows whose lower endpoint lies further (alpha and beta thousands of times apart relative
+# to the customer's age) are integrated numerically.
+_SERIES_MAX_Z = 0.9
 _EPS = 1e-17
 
 
@@ -62,63 +68,111 @@ class _Integral(NamedTuple):
     d_beta: FloatArray  # d log I / d beta = -Q E[1 / (beta + tau)]
 
 
-def _integral(P: FloatArray, Q: FloatArray, alpha: float, beta: float, lo: FloatArray, hi: FloatArray) -> _Integral:
+class Ends(NamedTuple):
+    """The distinct endpoints among the rows' lower and upper ones (lo then hi, 2n in all): `first` indexes one
+    endpoint of each, `inverse` maps each endpoint to its distinct one. The tail integral from an endpoint
+    depends only on (P, Q, endpoint): ~78k rows of a 100k-customer sample have ~25k distinct endpoints (one-time
+    buyers share their lower one, 0), so the series runs on those only."""
+
+    first: IntArray
+    inverse: IntArray
+
+
+def distinct_ends(P: ArrayLike, Q: ArrayLike, lo: FloatArray, hi: FloatArray) -> Ends:
+    """`P` and `Q` may be any columns that are equal exactly where the exponents are (e.g. x for P = r + x):
+    the structure does not depend on the parameters, so a fit computes it once."""
+    P2, Q2 = np.broadcast_to(P, lo.shape), np.broadcast_to(Q, lo.shape)
+    _, _, inverse = group(np.concatenate([P2, P2]), np.concatenate([Q2, Q2]), np.concatenate([lo, hi]))
+    first = np.empty(int(inverse.max()) + 1 if inverse.size else 0, dtype=np.int64)
+    first[inverse] = np.arange(inverse.size)
+    return Ends(first, inverse)
+
+
+def _integral(
+    P: FloatArray, Q: FloatArray, alpha: float, beta: float, lo: FloatArray, hi: FloatArray, ends: Ends | None = None
+) -> _Integral:
     """log of the integral over [lo, hi] of (alpha+tau)^-P (beta+tau)^-Q d tau (P + Q > 1), with its derivatives:
-    by series where it converges fast (the usual case: alpha and beta of one order), else by quadrature."""
+    by series where it converges fast (the usual case: alpha and beta of one order), else by quadrature.
+    `ends`: `distinct_ends` of these rows, when the caller has it."""
     z_lo = abs(alpha - beta) / (max(alpha, beta) + lo)
     series = z_lo <= _SERIES_MAX_Z
     if series.all():
-        return _by_series(P, Q, alpha, beta, lo, hi)
-    out = [np.empty_like(lo) for _ in range(5)]
-    for rows, method in ((series, _by_series), (~series, _by_quadrature)):
-        if rows.any():
-            part = method(P[rows], Q[rows], alpha, beta, lo[rows], hi[rows])
-            for column, values in zip(out, part, strict=True):
-                column[rows] = values
+        return _by_series(P, Q, alpha, beta, lo, hi, ends)
+    if not series.any():
+        return _by_quadrature(P, Q, alpha, beta, lo, hi)
+    out = list(_by_series(P, Q, alpha, beta, lo, hi, ends))  # NaN on the rows beyond the series' reach
+    rows = ~series
+    part = _by_quadrature(P[rows], Q[rows], alpha, beta, lo[rows], hi[rows])
+    for column, values in zip(out, part, strict=True):
+        column[rows] = values
     return _Integral(*out)
 
 
-def _by_series(P: FloatArray, Q: FloatArray, alpha: float, beta: float, lo: FloatArray, hi: FloatArray) -> _Integral:
-    """With M = max(alpha, beta), m the other, A and B their exponents, a = A + B - 1 and z = (M-m)/(M+e), the
-    integral up to e is -F(e) with F(e) = (M+e)^-A (m+e)^(1-B) / a * sum_k (A)_k / (a+1)_k z^k (the Euler
-    transform of the note's 2F1(a, B; a+1; z)). Every term is positive and each is at most z times the one
-    before, so the sum is exact to rounding after log(eps)/log(z) terms, and its derivatives come along."""
+def _tails(A: FloatArray, B: FloatArray, M: float, m: float, e: FloatArray) -> tuple[FloatArray, ...]:
+    """log F(e) and its derivatives in A, B, M and m at each point, F(e) = integral from e to infinity of
+    (M+tau)^-A (m+tau)^-B d tau = (M+e)^-A (m+e)^(1-B) / a * sum_k (A)_k / (a+1)_k z^k, a = A + B - 1,
+    z = (M-m)/(M+e) (the Euler transform of the note's 2F1(a, B; a+1; z)). Every term is positive and each is at
+    most z times the one before, so a point's sum is exact to rounding after log(eps (1-z))/log(z) terms: the
+    points go in order of falling z and term k is added to those that still need it only (a shrinking prefix),
+    instead of giving every point the count the largest z needs. NaN where z > _SERIES_MAX_Z."""
+    a = A + B - 1.0
+    z = (M - m) / (M + e)
+    reach = z <= _SERIES_MAX_Z
+    with np.errstate(divide="ignore", invalid="ignore"):
+        needed = np.where(z > 0, np.ceil(np.log(_EPS * (1.0 - z)) / np.log(np.where(z > 0, z, 0.5))) + 1.0, 1.0)
+    needed = np.where(reach, needed, 0.0).astype(np.int64)
+    order = np.argsort(-needed, kind="stable")
+    A_o, a_o, z_o = A[order], a[order], z[order]
+    active = np.searchsorted(-needed[order], -np.arange(1, int(needed.max(initial=0)) + 1), side="right")
+    size = e.size
+    t = np.ones(size)  # (A)_k / (a+1)_k z^k
+    s, s_a, s_b, s_k = np.ones(size), np.zeros(size), np.zeros(size), np.zeros(size)
+    h_a, h_b = np.zeros(size), np.zeros(size)  # d log t_k / dA and / dB
+    for k, j in enumerate(active):
+        # the first j points (in falling z) still need term k + 1
+        inv_a1 = 1.0 / (a_o[:j] + 1.0 + k)
+        inv_A = 1.0 / (A_o[:j] + k)
+        t[:j] *= (A_o[:j] + k) * inv_a1 * z_o[:j]
+        h_a[:j] += inv_A - inv_a1
+        h_b[:j] -= inv_a1
+        s[:j] += t[:j]
+        s_a[:j] += t[:j] * h_a[:j]
+        s_b[:j] += t[:j] * h_b[:j]
+        s_k[:j] += (k + 1) * t[:j]
+    back = np.empty_like(order)
+    back[order] = np.arange(size)
+    s, s_a, s_b, s_k = s[back], s_a[back], s_b[back], s_k[back]
+    log_M, log_m = np.log(M + e), np.log(m + e)
+    log_f = -A * log_M + (1.0 - B) * log_m + np.log(s) - np.log(a)
+    d_A = -log_M + s_a / s - 1.0 / a
+    d_B = -log_m + s_b / s - 1.0 / a
+    # d log sum / dz = sum k t_k / (z sum); at z = 0 it is the first term's coefficient A / (a+1).
+    d_z = np.where(z > 0, s_k / np.where(z > 0, z, 1.0) / s, A / (a + 1.0))
+    d_M = -A / (M + e) + d_z * (m + e) / (M + e) ** 2
+    d_m = (1.0 - B) / (m + e) - d_z / (M + e)
+    return tuple(np.where(reach, v, np.nan) for v in (log_f, d_A, d_B, d_M, d_m))
+
+
+def _by_series(
+    P: FloatArray, Q: FloatArray, alpha: float, beta: float, lo: FloatArray, hi: FloatArray, ends: Ends | None = None
+) -> _Integral:
+    """The integral over [lo, hi] as F(lo) - F(hi) (`_tails`, M = max(alpha, beta), m the other, A and B their
+    exponents), F computed once per distinct endpoint. NaN on rows whose lower endpoint is beyond the series'
+    reach (z > _SERIES_MAX_Z: `_integral` integrates those numerically)."""
     alpha_big = alpha >= beta
     M, m = (alpha, beta) if alpha_big else (beta, alpha)
     A, B = (P, Q) if alpha_big else (Q, P)
-    a = A + B - 1.0
     n = lo.size
-    e = np.concatenate([lo, hi])
-    A2, B2, a2 = np.tile(A, 2), np.tile(B, 2), np.tile(a, 2)
-    z = (M - m) / (M + e)
-    z_max = float(z.max()) if z.size else 0.0
-    terms = 1 if z_max <= 0 else int(np.ceil(np.log(_EPS * (1 - z_max)) / np.log(z_max))) + 1
-    t = np.ones_like(e)  # (A)_k / (a+1)_k z^k
-    s, s_a, s_b, s_k = np.ones_like(e), np.zeros_like(e), np.zeros_like(e), np.zeros_like(e)
-    h_a, h_b = np.zeros_like(e), np.zeros_like(e)  # d log t_k / dA and / dB
-    for k in range(terms):
-        inv_a1 = 1.0 / (a2 + 1.0 + k)
-        inv_A = 1.0 / (A2 + k)
-        t = t * ((A2 + k) * inv_a1 * z)
-        h_a += inv_A - inv_a1
-        h_b -= inv_a1
-        s += t
-        s_a += t * h_a
-        s_b += t * h_b
-        s_k += (k + 1) * t
-    log_M, log_m = np.log(M + e), np.log(m + e)
-    log_f = -A2 * log_M + (1.0 - B2) * log_m + np.log(s) - np.log(a2)
-    d_A = -log_M + s_a / s - 1.0 / a2
-    d_B = -log_m + s_b / s - 1.0 / a2
-    # d log sum / dz = sum k t_k / (z sum); at z = 0 it is the first term's coefficient A / (a+1).
-    d_z = np.where(z > 0, s_k / np.where(z > 0, z, 1.0) / s, A2 / (a2 + 1.0))
-    d_M = -A2 / (M + e) + d_z * (m + e) / (M + e) ** 2
-    d_m = (1.0 - B2) / (m + e) - d_z / (M + e)
+    if ends is None:
+        ends = distinct_ends(P, Q, lo, hi)
+    at = ends.first
+    A2, B2, e2 = np.concatenate([A, A])[at], np.concatenate([B, B])[at], np.concatenate([lo, hi])[at]
+    log_f, d_A, d_B, d_M, d_m = (v[ends.inverse] for v in _tails(A2, B2, M, m, e2))
     # I = F(lo) - F(hi) = F(lo) (1 - ratio): the two endpoints' derivatives combine with weights 1 and -ratio.
     ratio = np.exp(log_f[n:] - log_f[:n])
     keep = 1.0 - ratio
     empty = keep <= 0
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         log_value = np.where(empty, -np.inf, log_f[:n] + np.log(np.where(empty, 1.0, keep)))
     safe = np.where(empty, 1.0, keep)
 
@@ -182,11 +236,11 @@ class _Terms(NamedTuple):
     integral: _Integral
 
 
-def _terms(params: Params, x: FloatArray, t_x: FloatArray, T: FloatArray) -> _Terms:
+def _terms(params: Params, x: FloatArray, t_x: FloatArray, T: FloatArray, ends: Ends | None = None) -> _Terms:
     r, alpha, s, beta = (float(v) for v in params)
     common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    integral = _integral(r + x, np.full_like(x, s + 1.0), alpha, beta, t_x, T)
+    integral = _integral(r + x, np.full_like(x, s + 1.0), alpha, beta, t_x, T, ends)
     return _Terms(common, alive, np.log(s) + integral.log_value, integral)
 
 
@@ -200,10 +254,16 @@ def log_likelihood_and_grad(
     params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
 ) -> tuple[float, FloatArray]:
     """Weighted total log-likelihood and its gradient w.r.t. (r, alpha, s, beta)."""
-    r, alpha, s, beta = (float(v) for v in params)
     xa, ta, Ta = _arrays(x, t_x, T)
     w = np.ones_like(xa) if weights is None else np.asarray(weights, dtype=float)
-    tm = _terms(params, xa, ta, Ta)
+    return _loglik_grad(params, xa, ta, Ta, w, None)
+
+
+def _loglik_grad(
+    params: Params, xa: FloatArray, ta: FloatArray, Ta: FloatArray, w: FloatArray, ends: Ends | None
+) -> tuple[float, FloatArray]:
+    r, alpha, s, beta = (float(v) for v in params)
+    tm = _terms(params, xa, ta, Ta, ends)
     lse = np.logaddexp(tm.alive, tm.left)
     wa = np.exp(tm.alive - lse)  # P(alive), the softmax weight of the first branch
     wl = np.exp(tm.left - lse)
@@ -216,17 +276,19 @@ def log_likelihood_and_grad(
     return ll, np.array([np.dot(w, d_r), np.dot(w, d_alpha), np.dot(w, d_s), np.dot(w, d_beta)])
 
 
-def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, start: Sequence[float] | None = None) -> FitResult:
+def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, start: Start = None, grouped: Grouped = None) -> FitResult:
     """Maximum likelihood on the distinct (x, t_x, T) rows, weighted; `start` replaces the multi-start, and a
-    large base multi-starts on a sample first (as for the NBD models)."""
+    large base multi-starts on a sample first (as for the NBD models). `grouped`: `group(x, t_x, T)`'s distinct
+    rows and weights, when the caller has them."""
     xa, ta, Ta = _arrays(x, t_x, T)
     if start is None and (sample := presample(len(xa))) is not None:
         start = fit(xa[sample], ta[sample], Ta[sample]).values()
-    rows, weights, _ = group(xa, ta, Ta)
+    rows, weights = group(xa, ta, Ta)[:2] if grouped is None else grouped
     gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
+    ends = distinct_ends(gx, 0.0, gt, gT)  # the integral's P = r + x and Q = s + 1: equal where x is
 
     def loglik_grad(theta: FloatArray) -> tuple[float, FloatArray]:
-        return log_likelihood_and_grad(theta, gx, gt, gT, weights)
+        return _loglik_grad(theta, gx, gt, gT, weights, ends)
 
     # One start: the purchase rate from the moments of x/T (mean rate r/alpha) and a drop-out rate of about one
     # per observed lifetime (the mean age sets beta). The likelihood is well behaved around it; a second start
@@ -318,8 +380,10 @@ class ParetoNBDModel:
     ) -> tuple[float, FloatArray]:
         return log_likelihood_and_grad(params, x, t_x, T, weights)
 
-    def fit(self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, start: Sequence[float] | None = None) -> FitResult:
-        return fit(x, t_x, T, start)
+    def fit(
+        self, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, start: Start = None, grouped: Grouped = None
+    ) -> FitResult:
+        return fit(x, t_x, T, start, grouped)
 
     def p_alive(self, params: Params, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FloatArray:
         return p_alive(params, x, t_x, T)

@@ -69,15 +69,29 @@ def clv(
     The loop runs over periods (a dozen or so), never over customers.
     """
     model = purchase_model(purchase_fit)
-    params = purchase_fit.values()
+    ends = _period_ends(horizon_periods, period_length)
+    cumulative = model.conditional_expected_purchases_at(purchase_fit.values(), ends, x, t_x, T)
+    return (
+        margin
+        * np.asarray(expected_spend, dtype=float)
+        * _discounted(cumulative, annual_discount_rate, periods_per_year)
+    )
+
+
+def _period_ends(periods: int, length: float) -> list[float]:
+    return [k * length for k in range(1, periods + 1)]
+
+
+def _discounted(cumulative: Sequence[FloatArray], annual_discount_rate: float, periods_per_year: float) -> FloatArray:
+    """Purchases expected in each period (differences of the cumulative expectations at the periods' ends),
+    each discounted at the end of its period."""
     per_period = (1.0 + annual_discount_rate) ** (1.0 / periods_per_year) - 1.0
-    total = np.zeros(np.shape(x), dtype=float)
+    total = np.zeros_like(cumulative[0])
     previous = np.zeros_like(total)
-    ends = [k * period_length for k in range(1, horizon_periods + 1)]
-    for k, cumulative in enumerate(model.conditional_expected_purchases_at(params, ends, x, t_x, T), start=1):
-        total += (cumulative - previous) / (1.0 + per_period) ** k
-        previous = cumulative
-    return margin * np.asarray(expected_spend, dtype=float) * total
+    for k, values in enumerate(cumulative, start=1):
+        total += (values - previous) / (1.0 + per_period) ** k
+        previous = values
+    return total
 
 
 @dataclass(frozen=True)
@@ -103,36 +117,33 @@ def score_customers(
     period_days: float = 365.25 / 12.0,
     annual_discount_rate: float = 0.10,
     margin: float = 0.30,
+    grouped: tuple[FloatArray, NDArray[np.int64]] | None = None,
 ) -> CustomerValue:
     """All per-customer outputs at once; times x/t_x/T are in the model unit of `unit_days` days.
 
     The special functions run once per distinct (x, t_x, T): with day-resolution data a base of a million
     customers has a fraction as many, and CLV is linear in the expected spend, so the discounted purchase
     stream is computed per distinct row and multiplied by each customer's spend. Without a spend fit,
-    expected spend and CLV are NaN."""
+    expected spend and CLV are NaN. `grouped`: `group(x, t_x, T)`'s distinct rows and inverse, when the caller
+    has them (the batch scores other signals on the same rows)."""
     xa = np.asarray(x, dtype=float)
     model = purchase_model(purchase_fit)
     params = purchase_fit.values()
-    rows, _, inverse = group(xa, t_x, T)
+    if grouped is None:
+        rows, _, inverse = group(xa, t_x, T)
+    else:
+        rows, inverse = grouped
     gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
     pa = model.p_alive(params, gx, gt, gT)[inverse]
-    at = model.conditional_expected_purchases_at(params, [h / unit_days for h in horizons_days], gx, gt, gT)
-    expected = {h: values[inverse] for h, values in zip(horizons_days, at, strict=True)}
+    ts = [h / unit_days for h in horizons_days]
+    ends = [] if spend_fit is None else _period_ends(horizon_periods, period_days / unit_days)
+    # The horizons and the CLV's period ends in one call: P(alive) and the (x, T) grouping are computed once.
+    at = model.conditional_expected_purchases_at(params, ts + ends, gx, gt, gT)
+    expected = {h: values[inverse] for h, values in zip(horizons_days, at[: len(ts)], strict=True)}
     if spend_fit is None:
         spend = value = np.full(xa.shape, np.nan)
     else:
         spend = gammagamma.conditional_expected_spend(spend_fit.values(), xa, m_x)
-        per_unit_spend = clv(
-            purchase_fit,
-            gx,
-            gt,
-            gT,
-            np.ones_like(gx),
-            horizon_periods=horizon_periods,
-            period_length=period_days / unit_days,
-            periods_per_year=365.25 / period_days,
-            annual_discount_rate=annual_discount_rate,
-            margin=margin,
-        )[inverse]
-        value = per_unit_spend * spend
+        per_unit_spend = margin * _discounted(at[len(ts) :], annual_discount_rate, 365.25 / period_days)  # = clv()
+        value = per_unit_spend[inverse] * spend
     return CustomerValue(pa, 1.0 - pa, expected, spend, value)

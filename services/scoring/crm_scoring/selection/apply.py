@@ -14,7 +14,7 @@ from ..compute.summary import Summaries
 from . import classifier as clf
 from .choose import Selection
 from .features import features
-from .signals import FALLBACK, MODEL_SIGNALS, model_signal
+from .signals import FALLBACK, MODEL_SIGNALS, model_signal, signal_on_rows
 
 
 def _computable(
@@ -52,9 +52,11 @@ def churn_risk(
     *,
     horizon_days: int,
     unit_days: float,
+    grouped: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, str | None]:
     """Per customer (NaN without a purchase) and the signal used. `horizon_days`: the rules' horizon, used
-    when no selection was made (a selection keeps the horizon it was judged on)."""
+    when no selection was made (a selection keeps the horizon it was judged on). `grouped`: the buyers'
+    distinct (x, t_x, T) rows and inverse (clv.summary.group), when the caller has them."""
     out = np.full(len(s), np.nan)
     signal = signal_in_use(selection, model, fits)
     has = mi.has_purchase
@@ -62,14 +64,21 @@ def churn_risk(
         return out, signal
     horizon = (selection.horizon_days if selection is not None else horizon_days) / unit_days
     x, t_x, T = mi.x[has], mi.t_x[has], mi.T[has]
+
+    def model_risk(name: str) -> np.ndarray:
+        if grouped is None:
+            return model_signal(name, fits, x, t_x, T, horizon)
+        rows, inverse = grouped
+        return signal_on_rows(name, fits, rows, horizon)[inverse]
+
     if signal in MODEL_SIGNALS:
-        out[has] = model_signal(signal, fits, x, t_x, T, horizon)
+        out[has] = model_risk(signal)
         return out, signal
     assert model is not None
     assert selection is not None
     p = clf.p_quiet(model, features(s)[has])
     if signal == "blend":
         assert selection.blend_with is not None
-        p = (p + model_signal(selection.blend_with, fits, x, t_x, T, horizon)) / 2
+        p = (p + model_risk(selection.blend_with)) / 2
     out[has] = p
     return out, signal

@@ -14,7 +14,7 @@ chooses exactly as a live run on that date would have.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,8 +31,8 @@ from ..compute.summary import Summaries
 from ..rules.schemas import Churn
 from . import classifier
 from .features import features
-from .ranking import auc, auc_difference
-from .signals import CLASSIFIED, FALLBACK, MODEL_SIGNALS, available, model_signal
+from .ranking import auc, auc_difference, components, paired_difference
+from .signals import CLASSIFIED, FALLBACK, MODEL_SIGNALS, available, signal_on_rows
 from .split import split
 
 MIN_HELD_OUT = 100  # fewer held-out buyers (or fewer than 10 of either outcome): no choice by evidence
@@ -111,12 +111,17 @@ def _margins(scores: Mapping[str, np.ndarray], ranked: Mapping[str, float], quie
     """Each ranked candidate's paired z over the default signal (none when the default is not ranked)."""
     if FALLBACK not in ranked:
         return {}
+    others = [name for name in ranked if name != FALLBACK]
+    m = int(quiet.sum())
+    if all(np.isfinite(scores[name]).all() for name in (FALLBACK, *others)) and min(m, quiet.size - m) >= 2:
+        # Every score on the same rows: each one's components once (the default's served every pair).
+        base = components(scores[FALLBACK], quiet)
+        return {name: paired_difference(components(scores[name], quiet), base).z for name in others}
     out: dict[str, float] = {}
-    for name in ranked:
-        if name != FALLBACK:
-            diff = auc_difference(scores[name], scores[FALLBACK], quiet)
-            if diff is not None:
-                out[name] = diff.z
+    for name in others:
+        diff = auc_difference(scores[name], scores[FALLBACK], quiet)
+        if diff is not None:
+            out[name] = diff.z
     return out
 
 
@@ -133,12 +138,13 @@ def _by_evidence(ranked: Mapping[str, float], margins: Mapping[str, float]) -> s
 def choose(
     then: Summaries,
     now: Summaries,
-    fits_then: Mapping[str, FitResult],
+    fits_then: Mapping[str, FitResult] | Callable[[], Mapping[str, FitResult]],
     rules: Churn,
     unit_days: float,
 ) -> tuple[Choice | None, list[str]]:
     """The signal and purchase model to score `now` with, from the split at `then` (= now - horizon); None (with
-    a note) when the history before the split is too thin to judge."""
+    a note) when the history before the split is too thin to judge. `fits_then` may be a callable that waits for
+    fits still being computed (e.g. a future's `result`): the classifier is trained before they are needed."""
     horizon_days = now.as_of_day - then.as_of_day  # the split's own window (the runner takes it from the rules)
     sp = split(then, now, rules.validation_share)
     val, quiet = sp.validation, sp.quiet
@@ -149,15 +155,19 @@ def choose(
             f"({n_val_quiet} without a purchase after), too few to judge; using {FALLBACK}"
         ]
     val = _at_most(val, MAX_JUDGED, seed=2)
+    # The classifier first: it needs no fit, so it trains while the split's fits may still be running.
+    X = features(then)[sp.buyers]
+    model = classifier.train(X[~sp.validation], quiet[~sp.validation])
+    if callable(fits_then):
+        fits_then = fits_then()
     mi = model_inputs(then, unit_days)
     x, t_x, T = mi.x[sp.buyers], mi.t_x[sp.buyers], mi.T[sp.buyers]
     horizon = horizon_days / unit_days
+    rows, _, inverse = group(x[val], t_x[val], T[val])  # once for every model signal
     scores: dict[str, np.ndarray] = {
-        name: model_signal(name, fits_then, x[val], t_x[val], T[val], horizon) for name in available(fits_then)
+        name: signal_on_rows(name, fits_then, rows, horizon)[inverse] for name in available(fits_then)
     }
     aucs: dict[str, float | None] = {name: auc(s, quiet[val]) for name, s in scores.items()}
-    X = features(then)[sp.buyers]
-    model = classifier.train(X[~sp.validation], quiet[~sp.validation])
     best_model_signal = max(
         (n for n in aucs if MODEL_SIGNALS[n][1] == "p_no_purchase" and aucs[n] is not None),
         key=lambda n: aucs[n] or 0.0,

@@ -36,6 +36,33 @@ class Difference:
         return math.copysign(math.inf, self.difference) if self.difference else 0.0
 
 
+@dataclass(frozen=True)
+class Components:
+    """DeLong's structural components of one score's AUC on given rows: per positive, the share of negatives it
+    outranks (v10); per negative, the share of positives above it (v01)."""
+
+    v10: np.ndarray
+    v01: np.ndarray
+
+
+def components(score: np.ndarray, positive: np.ndarray) -> Components:
+    """From midranks as in Sun & Xu (2014). A caller comparing several scores on the same rows computes each
+    score's once (three rankings each) rather than once per pair."""
+    m = int(positive.sum())
+    n = positive.size - m
+    x, y = score[positive], score[~positive]
+    rank_all = rankdata(score)
+    return Components((rank_all[positive] - rankdata(x)) / n, 1.0 - (rank_all[~positive] - rankdata(y)) / m)
+
+
+def paired_difference(a: Components, b: Components) -> Difference:
+    """AUC(a) - AUC(b) with DeLong's standard error, from two scores' components on the same rows."""
+    m, n = a.v10.size, a.v01.size
+    s10, s01 = np.cov(np.vstack([a.v10, b.v10])), np.cov(np.vstack([a.v01, b.v01]))
+    variance = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    return Difference(float(a.v10.mean()) - float(b.v10.mean()), math.sqrt(max(float(variance), 0.0)))
+
+
 def auc_difference(a: np.ndarray, b: np.ndarray, positive: np.ndarray) -> Difference | None:
     """DeLong, DeLong & Clarke-Pearson (1988) for two correlated AUCs, computed from midranks as in Sun & Xu
     (2014): each positive's and each negative's share of the AUC (the structural components) per score; their
@@ -47,13 +74,4 @@ def auc_difference(a: np.ndarray, b: np.ndarray, positive: np.ndarray) -> Differ
     n = pos.size - m
     if m < 2 or n < 2:
         return None
-    v10, v01 = [], []
-    for score in (a[ok], b[ok]):
-        x, y = score[pos], score[~pos]
-        rank_all = rankdata(score)
-        v10.append((rank_all[pos] - rankdata(x)) / n)  # per positive: share of negatives it outranks
-        v01.append(1.0 - (rank_all[~pos] - rankdata(y)) / m)  # per negative: share of positives above it
-    aucs = [float(v.mean()) for v in v10]
-    s10, s01 = np.cov(np.vstack(v10)), np.cov(np.vstack(v01))
-    variance = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
-    return Difference(aucs[0] - aucs[1], math.sqrt(max(float(variance), 0.0)))
+    return paired_difference(components(a[ok], pos), components(b[ok], pos))

@@ -33,16 +33,22 @@ def model_signal(
 ) -> np.ndarray:
     """The signal for customers (x, t_x, T) in the model's time unit; `horizon` in the same unit. The special
     functions run once per distinct row."""
+    rows, _, inverse = group(np.asarray(x, dtype=float), t_x, T)
+    return signal_on_rows(name, fits, rows, horizon)[inverse]
+
+
+def signal_on_rows(name: str, fits: Mapping[str, FitResult], rows: np.ndarray, horizon: float) -> np.ndarray:
+    """`model_signal` on distinct (x, t_x, T) rows (clv.summary.group's): a caller scoring several signals on
+    the same customers groups them once."""
     model_name, kind = MODEL_SIGNALS[name]
     fit = fits[model_name]
     model, params = PURCHASE_MODELS[model_name], fit.values()
-    rows, _, inverse = group(np.asarray(x, dtype=float), t_x, T)
     gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
     if kind == "p_no_purchase":
         values = model.p_no_purchase(params, horizon, gx, gt, gT)
     else:
         values = 1.0 - model.p_alive(params, gx, gt, gT)
-    return np.clip(values[inverse], 0.0, 1.0)
+    return np.clip(values, 0.0, 1.0)
 
 
 def needed_models(purchase_model: str | None, *signals: str | None) -> tuple[PurchaseModel, ...]:
