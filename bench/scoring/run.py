@@ -244,7 +244,8 @@ def run_batch(
 def print_batch(label: str, b: BatchTiming) -> None:
     timings = b.stats.get("timings", {})
     total = float(timings.get("total", b.wall))
-    phases = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.items() if k not in ("total", "write_steps"))
+    phases = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.items() if not isinstance(v, dict) and k != "total")
+    read_steps = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.get("read_steps", {}).items())
     steps = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.get("write_steps", {}).items())
     counts = {
         k: v
@@ -255,6 +256,8 @@ def print_batch(label: str, b: BatchTiming) -> None:
     share = b.wall / BATCH_TARGET_SECONDS
     print(f"{label}: {b.wall:.2f} s wall for the CLI process ({share:.2f}x the {BATCH_TARGET_SECONDS:.0f} s target)")
     print(f"    runner total {total:.2f} s; phases (s): {phases}")
+    if read_steps:
+        print(f"    read steps (s): {read_steps}")
     if steps:
         print(f"    write steps (s): {steps}")
         locked = sum(float(timings["write_steps"].get(k, 0)) for k in ("catch_up", "swap", "history_and_events"))

@@ -41,10 +41,10 @@ from ..compute.swap import (
     diff_next,
     fill_next,
     index_next,
-    stopwatch,
     swap_in,
     vacuum_next,
 )
+from ..compute.timing import stopwatch
 from ..compute.write import SOURCE
 from ..config import Settings
 from ..points.monthly import month_of, read_month, write_month
@@ -398,6 +398,7 @@ async def run_batch(
                 earlier=earlier,
                 tenant=state.rules.tenant,
                 helper=helper,
+                timings=timings.setdefault("read_steps", {}),
             )
             timings["read"] = time.perf_counter() - t
             stats["customers"] = len(summaries)

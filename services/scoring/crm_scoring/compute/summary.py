@@ -18,13 +18,14 @@ dates are the purchase days, and `day_number` numbers `as_of` in the same zone.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -34,6 +35,7 @@ from ..batch.memory import trim_heap
 from ..currency_rates.convert import rate_table
 from ..rules.schemas import Tenant
 from .binary_copy import copy_out, copy_out_parts, unix_seconds
+from .timing import stopwatch
 
 EPOCH = date(1970, 1, 1)
 SECONDS_PER_DAY = 86_400
@@ -215,6 +217,9 @@ KEY_BITS = 63  # the packed sort key of `_aggregate_slice` (int64), else the lex
 HALF = "80000000-0000-0000-0000-000000000000"  # the ids' midpoint, where a two-connection read splits
 
 
+Aggregated: TypeAlias = tuple[np.ndarray, dict[str, np.ndarray]]  # distinct customer ids, per-customer aggregates
+
+
 def aggregate(
     customer: np.ndarray,
     at: np.ndarray,
@@ -360,12 +365,14 @@ async def read_summaries(
     earlier: datetime | None = None,
     tenant: Tenant | None = None,
     helper: asyncpg.Connection | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Summaries:
     """Summaries of every customer (customers=None) or of the given ones, as of `as_of`. With `earlier`, the
     buyers' summaries as of that date too (`.earlier`), from the same read: the orders placed by then, as they
     stand at `as_of` (an order cancelled since is left out of both). `tenant`: the currency and zone (default:
     the tenant rule set in force). `helper`: a second connection in the same snapshot (`share_snapshot`) that
-    reads half of the whole base's orders meanwhile."""
+    reads half of the whole base's orders meanwhile. `timings` receives seconds per step."""
+    lap = stopwatch({} if timings is None else timings)
     tenant = tenant or await _tenant(conn)
     args: list[object] = [as_of]
     order_filter = customer_filter = ""
@@ -383,29 +390,47 @@ async def read_summaries(
             for c, op in ((conn, "<"), (helper, ">="))
         ]
     orders = await copy_out_parts(parts, _ORDER_COLUMNS, expected_rows=expected)
+    lap("orders")
     orders["at"] = unix_seconds(orders["at"])
     local = local_epochs(orders["at"], tenant.time_zone)
     cents, currency = orders["net"], rates.codes(orders.pop("currency"))
     orders["net"] = rates.convert(cents / 100.0, currency, np.floor(local / SECONDS_PER_DAY))
     del cents, currency
+    lap("convert")
     expected = await _row_estimate(conn, "known_customers") if customers is None else 0
-    known = await copy_out(
-        conn, _CUSTOMERS_SQL.format(filter=customer_filter), _CUSTOMER_COLUMNS, *args, expected_rows=expected
-    )
     # Both splits aggregated before either is assembled, so the orders (~330 MB at 10M) are gone by then.
-    local_days = None if tenant.time_zone == "UTC" else local  # UTC: the same numbers
     as_of_day = day_number(as_of, tenant.time_zone)
-    bought = aggregate(orders["customer_id"], orders["at"], orders["net"], as_of_day, trend_window_days, local_days)
-    bought_then = None
-    if earlier is not None:
-        by_then = orders["at"] <= earlier.timestamp()
+
+    def aggregate_both(
+        columns: dict[str, np.ndarray], local_days: np.ndarray | None
+    ) -> tuple[Aggregated, Aggregated | None]:
+        customer, at, net = columns["customer_id"], columns["at"], columns["net"]
+        bought = aggregate(customer, at, net, as_of_day, trend_window_days, local_days)
+        if earlier is None:
+            return bought, None
         then_day = day_number(earlier, tenant.time_zone)
-        bought_then = aggregate(
-            orders["customer_id"], orders["at"], orders["net"], then_day, trend_window_days, local_days, by_then
+        keep = at <= earlier.timestamp()
+        return bought, aggregate(customer, at, net, then_day, trend_window_days, local_days, keep)
+
+    known_sql = _CUSTOMERS_SQL.format(filter=customer_filter)
+    local_days = None if tenant.time_zone == "UTC" else local  # UTC: the same numbers
+    if customers is None:
+        # The whole base: the server sends the known customers while the client aggregates the orders.
+        known, (bought, bought_then) = await asyncio.gather(
+            copy_out(conn, known_sql, _CUSTOMER_COLUMNS, *args, expected_rows=expected),
+            asyncio.to_thread(aggregate_both, orders, local_days),
         )
+    else:
+        known = await copy_out(conn, known_sql, _CUSTOMER_COLUMNS, *args)
+        bought, bought_then = aggregate_both(orders, local_days)
+    lap("aggregate")
     del orders, local, local_days
-    before = None if earlier is None or bought_then is None else _assemble(*bought_then, None, earlier, tenant)
-    return _assemble(*bought, known, as_of, tenant, before)
+    before = None
+    if earlier is not None and bought_then is not None:
+        before = _assemble(bought_then[0], bought_then[1], None, earlier, tenant)
+    summaries = _assemble(bought[0], bought[1], known, as_of, tenant, before)
+    lap("assemble")
+    return summaries
 
 
 async def share_snapshot(conn: asyncpg.Connection, helper: asyncpg.Connection) -> None:

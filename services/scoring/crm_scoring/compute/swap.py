@@ -17,8 +17,7 @@ its read saw (compute/prior.py); only the rows that may have changed go through 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +35,7 @@ from ..purchases.models import KnownCustomer
 from ..rules.schemas import Rules
 from ..scores.models import CustomerScore
 from .binary_copy import copy_in
+from .timing import stopwatch
 from .write import (
     DIFF_COLUMNS,
     SCORE_COLUMNS,
@@ -71,19 +71,6 @@ def _index_ddl() -> list[tuple[str, str]]:
 class Built:
     inserted: int  # rows written from the batch's scores
     carried: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="V16"))  # live rows no batch row replaces
-
-
-def stopwatch(timings: dict[str, float]) -> Callable[[str], None]:
-    """`lap(name)` records the seconds since the previous lap (or the start) under `name`."""
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
-    return lap
 
 
 async def create_next(conn: asyncpg.Connection) -> None:
