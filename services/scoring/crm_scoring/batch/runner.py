@@ -1,10 +1,12 @@
 """The batch recompute: read every customer's summary as of a date, refit the models, cut the base, score
-everyone and write it all back in one transaction, with progress recorded on the run.
+everyone and swap the new scores in, with progress recorded on the run.
 
-Phases and what runs where: `read` is one binary COPY of the netted orders, aggregated in NumPy; `fit` and
-`score` are NumPy/SciPy in a worker thread (the service keeps serving meanwhile); `write` builds a new
-scores table beside the live one and swaps it in under a short lock (compute/swap). Customers rescored by
-an event after the read started keep their newer scores (compute/read_barrier).
+Phases and what runs where: `read` is a binary COPY of the netted orders over two connections in one
+snapshot, aggregated in NumPy threads; `choose`, `fit` and `score` are NumPy/SciPy in worker threads (the
+service keeps serving meanwhile), while the snapshot's live scores and month's points are read; `write`
+builds a new scores table beside the live one on two connections and swaps it in, with the run's calibration,
+history and points, in one short final transaction (compute/swap). Customers rescored by an event after the
+read started keep their newer scores (compute/read_barrier).
 """
 
 from __future__ import annotations
@@ -147,10 +149,12 @@ def _compute(
     refit: bool,
     timings: dict[str, float],
     store: bool,
+    chosen: Callable[[], object] = lambda: None,
 ) -> tuple[Calibration, dict[str, Any], list[str]]:
     """Fit (or keep the current fits), cut the base and score it: the CPU-bound part, run in a thread.
     `split`: the earlier split (`Summaries.earlier`) in a list the choice takes it out of, so it is freed once
-    the choice is made, before the scores are (~180 MB at 1M: it made the batch's peak of memory)."""
+    the choice is made, before the scores are (~180 MB at 1M: it made the batch's peak of memory). `chosen` is
+    called once the fits are made, before the scoring."""
     notes: list[str] = []
     selection, classifier = state.calibration.selection, state.calibration.classifier
     if refit:
@@ -170,6 +174,7 @@ def _compute(
         if not fits:
             notes.append("no current fits to keep: CLV stays empty until a run with refit")
         timings["fit"] = time.perf_counter() - t
+    chosen()
     t = time.perf_counter()
     # The model outputs are computed in a thread while the base is cut (compute/score.cut_and_score).
     cal, scored = cut_and_score(
@@ -329,10 +334,6 @@ def _with_horizons(state: ScoringState, horizons_days: Sequence[int] | None) -> 
     return dataclasses.replace(state, rules=state.rules.model_copy(update={"clv": clv}))
 
 
-async def _none() -> None:
-    return None
-
-
 async def _repeatable_read(session: AsyncSession) -> asyncpg.Connection:
     """The session's connection in a REPEATABLE READ transaction (begun here, nothing run in it yet)."""
     await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
@@ -405,14 +406,32 @@ async def run_batch(
             await progress("fit" if refit else "score", 0.25)
             split = [] if summaries.earlier is None else [summaries.earlier]
             summaries = dataclasses.replace(summaries, earlier=None)
-            computing = asyncio.to_thread(_compute, summaries, split, state, refit, timings, store)
-            prior, recorded, (cal, scored, notes) = await asyncio.gather(
-                # The live scores and the month's points as this snapshot has them, read while the models fit:
-                # the write decides on the client from them (compute/prior, points/monthly).
-                read_prior(conn, state.segment_names) if store else _none(),
-                read_month(helper, month_of(as_of)) if store else _none(),
-                computing,
-            )
+            loop, chosen = asyncio.get_running_loop(), asyncio.Event()
+
+            async def live_rows() -> tuple[Prior | None, dict[str, np.ndarray] | None]:
+                """The live scores and the month's points as this snapshot has them (the write decides on the
+                client from them: compute/prior, points/monthly), read while the base is scored: after the
+                choice, whose split would otherwise be held beside them (together ~1 GB at 1M)."""
+                if not store:
+                    return None, None
+                await chosen.wait()
+                return await asyncio.gather(read_prior(conn, state.segment_names), read_month(helper, month_of(as_of)))
+
+            async with asyncio.TaskGroup() as group:  # a failure in either cancels the other
+                computed = group.create_task(
+                    asyncio.to_thread(
+                        _compute,
+                        summaries,
+                        split,
+                        state,
+                        refit,
+                        timings,
+                        store,
+                        lambda: loop.call_soon_threadsafe(chosen.set),
+                    )
+                )
+                read = group.create_task(live_rows())
+            (cal, scored, notes), (prior, recorded) = computed.result(), read.result()
             await session.rollback()
             await second.rollback()
         stats["notes"] = notes
