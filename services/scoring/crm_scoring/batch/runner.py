@@ -215,6 +215,7 @@ async def _build(
             calibration_id=calibration_id,
             segment_names=state.segment_names,
             copy_chunk=settings.batch_write_chunk,
+            timings=write_steps,
         )
         lap("fill")
         await index_next((main, helper))

@@ -165,7 +165,13 @@ def encode(columns: Sequence[tuple[str, str]], values: dict[str, np.ndarray]) ->
 async def copy_in(
     conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]], values: dict[str, np.ndarray]
 ) -> None:
+    await copy_stream(conn, table, columns, encode(columns, values))
+
+
+async def copy_stream(
+    conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]], stream: bytearray
+) -> None:
+    """A stream made by `encode` into `table`."""
     # A bytearray goes to asyncpg as a buffer (a file object would be read in 512 kB pieces in a thread); its
     # documentation accepts "an object supporting the buffer protocol", its type hints do not list one.
-    stream = encode(columns, values)
     await conn.copy_to_table(table, source=stream, columns=[c for c, _ in columns], format="binary")  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ its read saw (compute/prior.py); only the rows that may have changed go through 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,9 +91,12 @@ async def fill_next(
     calibration_id: int | None,
     segment_names: list[str],
     copy_chunk: int = 100_000,
+    timings: dict[str, float] | None = None,
 ) -> int:
     """The batch's rows into the next table, a contiguous part per connection at once, each in a transaction
-    of its own. `scored` holds `stage_since` (binary-timestamp microseconds, compute/prior.decide)."""
+    of its own. `scored` holds `stage_since` (binary-timestamp microseconds, compute/prior.decide). `timings`
+    gets the slowest part's staging and insert seconds."""
+    timings = {} if timings is None else timings
     n = len(scored["customer_id"])
     edges = np.linspace(0, n, len(conns) + 1).astype(np.int64)
     n_horizons = len(rules.clv.horizons_days)
@@ -105,12 +109,20 @@ async def fill_next(
     async def part(conn: asyncpg.Connection, low: int, high: int) -> int:
         rows = {k: v[low:high] for k, v in scored.items()}
         async with conn.transaction():
+            started = time.perf_counter()
             await stage_rows(conn, rows, n_horizons, copy_chunk, extra=(("stage_since", "timestamptz"),))
+            staged = time.perf_counter()
             status = await conn.execute(sql, *args)
+        _slowest(timings, "fill_stage", staged - started)
+        _slowest(timings, "fill_insert", time.perf_counter() - staged)
         return int(status.split()[-1])
 
     counts = await _all(part(c, int(lo), int(hi)) for c, lo, hi in zip(conns, edges[:-1], edges[1:], strict=True))
     return sum(counts)
+
+
+def _slowest(timings: dict[str, float], name: str, seconds: float) -> None:
+    timings[name] = round(max(timings.get(name, 0.0), seconds), 3)
 
 
 async def index_next(conns: Sequence[asyncpg.Connection]) -> None:

@@ -4,6 +4,7 @@ the same transaction (outbox) for the batch and for incremental rescoring alike.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -18,7 +19,7 @@ from crm_shared.outbox import publish
 
 from ..rules.schemas import Rules
 from ..scores.models import STAGES
-from .binary_copy import copy_in
+from .binary_copy import copy_stream, encode
 from .cents import cents, numeric_binary
 
 SOURCE = "/services/scoring"
@@ -309,10 +310,27 @@ async def stage_rows(
     # One delivery can rescore several times in one transaction (one handler per event type).
     await conn.execute("DROP TABLE IF EXISTS staged_scores")
     await conn.execute(f"CREATE TEMP TABLE staged_scores ({ddl}) ON COMMIT DROP")
-    for start in range(0, len(scored["customer_id"]), copy_chunk):
+
+    def encoded(start: int) -> bytearray:
         chunk = {k: v[start : start + copy_chunk] for k, v in scored.items()}
         chunk.update({k: numeric_binary(cents(chunk[k])) for k in MONEY})
-        await copy_in(conn, "staged_scores", columns, chunk)
+        return encode(columns, chunk)
+
+    # Each chunk is encoded in a thread while the one before it is sent (1.7 s of NumPy per 1M rows, which on
+    # the event loop held up the other connections' COPYs of a batch).
+    starts = range(0, len(scored["customer_id"]), copy_chunk)
+    upcoming = asyncio.ensure_future(asyncio.to_thread(encoded, starts[0])) if starts else None
+    for i in range(len(starts)):
+        assert upcoming is not None
+        stream = await upcoming
+        upcoming = asyncio.ensure_future(asyncio.to_thread(encoded, starts[i + 1])) if i + 1 < len(starts) else None
+        try:
+            await copy_stream(conn, "staged_scores", columns, stream)
+        except BaseException:
+            if upcoming is not None:
+                await asyncio.wait([upcoming])  # no encoding left running behind a failed write
+            raise
+        del stream
 
 
 async def create_diff_tables(conn: asyncpg.Connection) -> None:
