@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from crm_shared.settings import ServiceSettings
@@ -11,5 +12,8 @@ class Settings(ServiceSettings):
     # Batch recompute: rows per COPY chunk written back, and events per outbox row.
     batch_write_chunk: int = 100_000
     batch_events_per_message: int = 5_000
+    # Connections the batch builds the next scores table on (its rows split among them, then its index
+    # builds): one backend each, so about the database server's cores.
+    batch_write_connections: int = Field(default=2, ge=1, le=16)
     # Where a rebuild reads the customer service's NDJSON order export (the gateway or the service itself).
     customer_service_url: str = "http://127.0.0.1:8001"

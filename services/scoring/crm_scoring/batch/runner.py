@@ -12,6 +12,7 @@ read started keep their newer scores (compute/read_barrier).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -194,21 +195,27 @@ async def _build(
     settings: Settings,
     write_steps: dict[str, float],
 ) -> tuple[int, Built, np.ndarray]:
-    """The next scores table, filled and indexed on two connections in committed steps of their own
+    """The next scores table, filled and indexed on several connections in committed steps of their own
     (compute/swap.py). Returns the calibration id reserved for the run, what was built and the positions of
     the batch's rows that go through the diff."""
     lap = stopwatch(write_steps)
     since, diffed, carried = decide(scored, prior, _micros(as_of), state.rules.changes)
     lap("decide")
-    async with engine.connect() as first, engine.connect() as second:
-        main, helper = [
-            await asyncpg_connection(await c.execution_options(isolation_level="AUTOCOMMIT")) for c in (first, second)
+    async with contextlib.AsyncExitStack() as stack:
+        conns = [
+            await asyncpg_connection(
+                await (await stack.enter_async_context(engine.connect())).execution_options(
+                    isolation_level="AUTOCOMMIT"
+                )
+            )
+            for _ in range(settings.batch_write_connections)
         ]
+        main = conns[0]
         # Reserved, not inserted: the calibration becomes current with the swap's commit, not before.
         calibration_id = int(await main.fetchval("SELECT nextval(pg_get_serial_sequence('calibrations', 'id'))"))
         await create_next(main)
         inserted = await fill_next(
-            (main, helper),
+            conns,
             {**scored, **since},
             as_of=as_of,
             rules=state.rules,
@@ -218,7 +225,7 @@ async def _build(
             timings=write_steps,
         )
         lap("fill")
-        await index_next((main, helper))
+        await index_next(conns)
         lap("indexes")
         await vacuum_next(main)
         lap("vacuum")
