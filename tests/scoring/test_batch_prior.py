@@ -10,6 +10,7 @@ import numpy as np
 from crm_scoring.batch.runner import run_batch
 from crm_scoring.compute.cents import NO_CENTS
 from crm_scoring.compute.prior import Prior, decide, match
+from crm_scoring.compute.swap import NEXT
 from crm_scoring.rules.schemas import Changes
 from tests.scoring.events import deliver, order_created
 
@@ -176,3 +177,44 @@ def test_match_of_sorted_ids_takes_the_search_and_agrees_with_the_sort():
     assert (searched >= 0).sum() == 1200
     expected = {v.tobytes(): i for i, v in enumerate(theirs)}
     assert searched.tolist() == [expected.get(v.tobytes(), -1) for v in mine]
+
+
+async def test_a_run_failing_while_it_builds_changes_nothing_and_the_next_run_clears_up(
+    api, db, engine, settings, monkeypatch
+):
+    """The next table is built in committed steps outside the run's final transaction (compute/swap.py): a
+    failure there leaves the live scores, the calibrations and the month's points as they were, and what it
+    built is dropped by the next run, which succeeds."""
+    from crm_scoring.batch import runner
+
+    ids = [uuid.uuid4() for _ in range(8)]
+    await deliver(api, *(order_created(c, NOW - timedelta(days=5 + i), f"{20 + i}.00") for i, c in enumerate(ids)))
+    await run_batch(engine, settings, as_of=NOW)
+    await deliver(api, order_created(ids[0], NOW - timedelta(days=1), "500.00"))  # rescored by the event
+    before = await db.fetch("SELECT * FROM customer_scores ORDER BY customer_id")
+    calibrations = await db.fetchval("SELECT count(*) FROM calibrations")
+    points = await db.fetch("SELECT customer_id, points, run_id FROM points_ledger ORDER BY customer_id")
+
+    async def broken(conns):
+        await conns[0].execute(f"CREATE INDEX broken_next ON {NEXT} (customer_id)")
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(runner, "index_next", broken)
+    try:
+        await run_batch(engine, settings, as_of=NOW + timedelta(minutes=1))
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the run should have failed")
+    assert await db.fetchval("SELECT status FROM batch_runs ORDER BY id DESC LIMIT 1") == "failed"
+    assert await db.fetch("SELECT * FROM customer_scores ORDER BY customer_id") == before
+    assert await db.fetchval("SELECT count(*) FROM calibrations") == calibrations
+    assert await db.fetch("SELECT customer_id, points, run_id FROM points_ledger ORDER BY customer_id") == points
+    assert await db.fetchval("SELECT to_regclass($1) IS NOT NULL", NEXT)  # left for the next run
+
+    monkeypatch.undo()
+    result = await run_batch(engine, settings, as_of=NOW + timedelta(minutes=2))
+    assert result.stats["written"] == len(ids)
+    assert await db.fetchval("SELECT to_regclass($1) IS NULL", NEXT)
+    assert await db.fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = 'broken_next'") == 0
+    assert await db.fetchval("SELECT order_count FROM customer_scores WHERE customer_id = $1", ids[0]) == 2
