@@ -6,10 +6,10 @@ building the indexes afterwards (measured: 33-53 s against 3-7 s plus the builds
 next table up to date with what events wrote meanwhile, and swaps the tables (`swap_in`): a lock of about a
 second, which event handlers wait out.
 
-The next table is built outside the batch's final transaction, in committed steps on two connections, so
-the server's two backends share the work (`fill_next`, `index_next`, `vacuum_next`): nobody reads it under
-its name, a failed run leaves it for the next run to drop, and readers see the new scores only when the
-final transaction swaps it in. What the old design joined for on the server (whether the stage changed,
+The next table is built outside the batch's final transaction, in committed steps on several connections
+(two by default), so the server's backends share the work (`fill_next`, `index_next`, `vacuum_next`): nobody
+reads it under its name, a failed run leaves it for the next run to drop, and readers see the new scores only
+when the final transaction swaps it in. What the old design joined for on the server (whether the stage changed,
 which rows may have changed, which live rows no batch row replaces) the batch decides from the live rows
 its read saw (compute/prior.py); only the rows that may have changed go through the exact diff (`diff_next`).
 """
@@ -52,8 +52,8 @@ from .write import (
 TABLE = CustomerScore.__tablename__
 NEXT = f"{TABLE}_next"
 KEPT = (CELLS, BUCKETS)  # tables kept by triggers on the scores (distributions/kept.py)
-# Each backend building indexes gets this much sort memory, and no parallel workers: the two connections
-# already keep both cores busy, and workers would only contend with them.
+# Each backend building indexes gets this much sort memory, and no parallel workers: the connections already
+# keep the server's cores busy, and workers would only contend with them.
 INDEX_MEMORY = "256MB"
 _ID = (("customer_id", "uuid"),)
 
