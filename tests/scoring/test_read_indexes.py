@@ -155,3 +155,32 @@ async def test_the_batch_leaves_its_scores_table_all_visible(api, db, engine, se
     assert visible == pages
     present = {r[0] for r in await db.fetch("SELECT indexname FROM pg_indexes WHERE tablename = 'customer_scores'")}
     assert set(INDEXES) <= present
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({"stage": ["growth"]}, "ix_customer_scores_stage_code_clv_customer_id"),
+        ({"abc_class": ["C"]}, "ix_customer_scores_abc_code_clv_customer_id"),
+    ],
+)
+async def test_the_lists_own_statement_reads_the_code_index(db, scores, filters, index):
+    """The scores list's statement itself (scores/repository.py: its filters as stage and class codes), not a
+    hand-written copy, range-scans the code-led index in the default CLV order."""
+    from sqlalchemy import select
+    from sqlalchemy.dialects import postgresql
+
+    from crm_scoring.scores.models import CustomerScore
+    from crm_scoring.scores.repository import _keyset, conditions
+    from crm_scoring.scores.schemas import ScoreFilters
+
+    base = select(CustomerScore.customer_id).where(*conditions(ScoreFilters(**filters)))
+    base = base.where(CustomerScore.clv.is_not(None))
+    stmt = _keyset(base, [CustomerScore.clv, CustomerScore.customer_id], True, None, 51)
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    async with db.transaction():
+        await db.execute(
+            "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+        )
+        plan = "\n".join(r[0] for r in await db.fetch(f"EXPLAIN {sql}"))
+    assert index in plan, plan
