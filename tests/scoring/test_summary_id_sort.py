@@ -119,7 +119,7 @@ def test_id_runs_sort_by_bytes_and_mark_each_new_id() -> None:
     rng = np.random.default_rng(31)
     ids = ids_sharing_prefixes(rng, 400)
     rows = np.frombuffer(b"".join(ids), dtype="V16")[rng.integers(0, len(ids), 3_000)]
-    order, first = _id_runs(*summary._halves(rows))
+    order, first = _id_runs(*summary.id_halves(rows))
     got = [r.tobytes() for r in rows[order]]
     assert got == sorted(got)
     assert first.tolist() == [i == 0 or got[i] != got[i - 1] for i in range(len(got))]

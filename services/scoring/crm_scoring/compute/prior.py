@@ -17,6 +17,7 @@ from ..rules.schemas import Changes
 from ..scores.models import STAGES
 from .binary_copy import copy_out
 from .cents import NO_CENTS, cents
+from .summary import id_halves, row_estimate
 from .swap import TABLE
 
 _COLUMNS = (
@@ -51,7 +52,7 @@ class Prior:
 
 
 async def read_prior(conn: asyncpg.Connection, segment_names: list[str]) -> Prior:
-    expected = max(int(await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = $1::regclass", TABLE)), 0)
+    expected = await row_estimate(conn, TABLE)
     return Prior(await copy_out(conn, _SQL, _COLUMNS, list(STAGES), segment_names, expected_rows=expected))
 
 
@@ -60,7 +61,7 @@ def match(ids: np.ndarray, others: np.ndarray) -> np.ndarray:
     -1. Exact: ids are equal when both 64-bit halves are. The batch's ids come sorted (the summaries are in id
     order) with distinct first halves, so a binary search on those finds each of `others` (0.1 s at 1M
     against 1M); otherwise both sets are sorted together and equal neighbours matched."""
-    mine, theirs = _halves(ids), _halves(others)
+    mine, theirs = id_halves(ids), id_halves(others)
     out = np.full(len(ids), -1, dtype=np.int64)
     if len(ids) and len(others) and bool(np.all(mine[0][1:] > mine[0][:-1])):
         at = np.minimum(np.searchsorted(mine[0], theirs[0]), len(ids) - 1)
@@ -73,11 +74,6 @@ def match(ids: np.ndarray, others: np.ndarray) -> np.ndarray:
     first, second = order[same], order[same + 1]  # one from each set: each set's ids are distinct
     out[np.minimum(first, second)] = np.maximum(first, second) - len(ids)
     return out
-
-
-def _halves(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pairs = np.ascontiguousarray(ids).view(">u8").reshape(-1, 2)
-    return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
 
 
 # Thresholds are floats the SQL compares as numeric: a difference within a rounding of one goes to the diff.

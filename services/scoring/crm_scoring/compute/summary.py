@@ -158,14 +158,14 @@ def local_epochs(at: np.ndarray, zone: str) -> np.ndarray:
     return at + offset
 
 
-def _halves(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def id_halves(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A 16-byte id as two unsigned 64-bit halves: sortable, comparable, exact."""
     pairs = np.ascontiguousarray(ids).view(">u8").reshape(-1, 2)  # a view: no second copy of the ids
     return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
 
 
 def _id_runs(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An order that sorts 16-byte ids (given as `_halves`) by their bytes, and a mask of the sorted positions
+    """An order that sorts 16-byte ids (given as `id_halves`) by their bytes, and a mask of the sorted positions
     where a new id starts. NumPy's vectorised quicksort of the high halves is ~5x faster than a lexsort of
     both halves (faster still than a sort of 16-byte strings); only the runs of equal high halves holding
     different ids (ids sharing their first 8 bytes: rare for random ids) are then lexsorted by both. Equal ids
@@ -284,7 +284,7 @@ def _aggregate_slice(
     # halves), the day's offset, and the time scaled to the bits left (2**47 steps at 250k orders: ~0.7 us over
     # 3 years). The scaled time never decreases with the time, so only orders on the same step can come out of
     # order, and `_key_order` sorts those few by time and position.
-    by_id, first = _id_runs(*_halves(customer))
+    by_id, first = _id_runs(*id_halves(customer))
     rank = np.empty(n, dtype=np.int64)
     rank[by_id] = np.cumsum(first) - 1
     del by_id, first
@@ -307,7 +307,7 @@ def _aggregate_slice(
         del key
     else:  # no room for the time (KEY_BITS lowered by a test; or times not finite): the lexsort
         del rank
-        hi, lo = _halves(customer)
+        hi, lo = id_halves(customer)
         order = np.lexsort((at, lo, hi) if day is None else (at, day, lo, hi))
         del hi, lo
     new_customer = np.zeros(n, dtype=bool)
@@ -381,7 +381,7 @@ async def read_summaries(
         order_filter = "AND p.customer_id = ANY($2::uuid[])"
         customer_filter = "AND k.customer_id = ANY($2::uuid[])"
     rates = await rate_table(conn, tenant.reporting_currency)
-    expected = await _row_estimate(conn, "purchases") if customers is None else 0
+    expected = await row_estimate(conn, "purchases") if customers is None else 0
     parts = [(conn, _ORDERS_SQL.format(filter=order_filter), args)]
     if helper is not None and customers is None:
         # Two halves by the ids' first bit (random ids: even halves), one backend each.
@@ -397,7 +397,7 @@ async def read_summaries(
     orders["net"] = rates.convert(cents / 100.0, currency, np.floor(local / SECONDS_PER_DAY))
     del cents, currency
     lap("convert")
-    expected = await _row_estimate(conn, "known_customers") if customers is None else 0
+    expected = await row_estimate(conn, "known_customers") if customers is None else 0
     # Both splits aggregated before either is assembled, so the orders (~330 MB at 10M) are gone by then.
     as_of_day = day_number(as_of, tenant.time_zone)
 
@@ -440,7 +440,7 @@ async def share_snapshot(conn: asyncpg.Connection, helper: asyncpg.Connection) -
     await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
 
 
-async def _row_estimate(conn: asyncpg.Connection, table: str) -> int:
+async def row_estimate(conn: asyncpg.Connection, table: str) -> int:
     """The planner's row count of a table (0 before its first ANALYZE): what a whole-base read allocates for."""
     return max(int(await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = $1::regclass", table)), 0)
 
@@ -466,7 +466,7 @@ def _assemble(
     # searched, 5-8x slower), where an id is listed if a buyer or a prospect holds it. Its place among the listed
     # ids is where a buyer's aggregates and a known customer's attributes go.
     known_ids = known["customer_id"] if known is not None else buyers[:0]
-    hi, lo = _halves(np.concatenate([buyers, known_ids]))
+    hi, lo = id_halves(np.concatenate([buyers, known_ids]))
     order, first = _id_runs(hi, lo)
     starts = np.flatnonzero(first)
     group = np.empty(len(order), dtype=np.int64)  # each row's id, numbered in id order

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -71,7 +71,7 @@ def _index_ddl() -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class Built:
     inserted: int  # rows written from the batch's scores
-    carried: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="V16"))  # live rows no batch row replaces
+    carried: np.ndarray  # the ids of the live rows no batch row replaces
 
 
 async def create_next(conn: asyncpg.Connection) -> None:
