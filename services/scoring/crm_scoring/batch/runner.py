@@ -32,6 +32,7 @@ from crm_shared.db import asyncpg_connection, create_sessionmaker, driver_connec
 from crm_shared.events import new_event
 from crm_shared.outbox import publish
 
+from ..compute.binary_copy import binary_timestamp
 from ..compute.fitting import fit_to_json
 from ..compute.prior import Prior, decide, read_prior
 from ..compute.read_barrier import mark_read_start
@@ -199,7 +200,7 @@ async def _build(
     (compute/swap.py). Returns the calibration id reserved for the run, what was built and the positions of
     the batch's rows that go through the diff."""
     lap = stopwatch(write_steps)
-    since, diffed, carried = decide(scored, prior, _micros(as_of), state.rules.changes)
+    since, diffed, carried = decide(scored, prior, binary_timestamp(as_of), state.rules.changes)
     lap("decide")
     async with contextlib.AsyncExitStack() as stack:
         conns = [
@@ -230,11 +231,6 @@ async def _build(
         await vacuum_next(main)
         lap("vacuum")
     return calibration_id, Built(inserted, prior.columns["customer_id"][carried]), diffed
-
-
-def _micros(instant: datetime) -> int:
-    """`instant` as a binary timestamptz: microseconds since 2000-01-01 UTC."""
-    return (instant - datetime(2000, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 async def _write(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
@@ -28,6 +29,11 @@ WIRE: dict[str, str] = {
     "numeric": "V20",  # written only, in the fixed six-digit form of compute/cents.numeric_binary
 }
 POSTGRES_EPOCH = 946_684_800  # 2000-01-01 in Unix seconds: where PostgreSQL's binary timestamps count from
+
+
+def binary_timestamp(instant: datetime) -> int:
+    """An aware instant as a binary timestamptz: microseconds since 2000-01-01 UTC (exact)."""
+    return (instant - datetime.fromtimestamp(POSTGRES_EPOCH, UTC)) // timedelta(microseconds=1)
 
 
 def unix_seconds(microseconds: np.ndarray) -> np.ndarray:
