@@ -140,6 +140,10 @@ async def test_sigterm_drains_without_a_failed_request(
                         await fresh.get("/healthz")
                 except httpx.ConnectError:
                     return True
+                except httpx.RemoteProtocolError:
+                    # Accepted into the kernel's backlog just before the listener closed, then dropped unanswered:
+                    # not served either (seen once in CI).
+                    return True
                 return False
 
             await until(refused, within=DELAY + 10)
