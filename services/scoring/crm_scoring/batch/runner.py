@@ -38,6 +38,7 @@ from ..compute.prior import Prior, decide, read_prior
 from ..compute.read_barrier import mark_read_start
 from ..compute.score import Calibration, cut_and_score
 from ..compute.state import ScoringState, load_state
+from ..compute.stored import Context
 from ..compute.summary import Summaries, read_summaries, share_snapshot
 from ..compute.swap import (
     Built,
@@ -215,15 +216,9 @@ async def _build(
         # Reserved, not inserted: the calibration becomes current with the swap's commit, not before.
         calibration_id = int(await main.fetchval("SELECT nextval(pg_get_serial_sequence('calibrations', 'id'))"))
         await create_next(main)
+        context = Context(binary_timestamp(as_of), calibration_id, state.segment_names, state.rules)
         inserted = await fill_next(
-            conns,
-            {**scored, **since},
-            as_of=as_of,
-            rules=state.rules,
-            calibration_id=calibration_id,
-            segment_names=state.segment_names,
-            copy_chunk=settings.batch_write_chunk,
-            timings=write_steps,
+            conns, {**scored, **since}, context, copy_chunk=settings.batch_write_chunk, timings=write_steps
         )
         lap("fill")
         await index_next(conns)

@@ -5,6 +5,7 @@ them here; the API reads and drops them through repository.py, and exports them 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_shared.db import driver_connection
 
-from ..compute.write import SCORE_COLUMNS, reason_args, select_list, stage
+from ..compute.binary_copy import binary_timestamp
+from ..compute.stored import KEPT_COLUMNS, Context, copy_rows
 from ..rules.schemas import Rules
 from ..scores import service as scores_service
 from ..scores.schemas import ScoreFilters
@@ -23,17 +25,6 @@ from .schemas import RunScoreListItem
 # Read beside the live list's fields for a copy's items.
 RUN_LIST_FIELDS = ("expected_purchases", "expected_spend")
 
-# The stored row's columns less the live table's own (stage_since, computed_at).
-KEPT_COLUMNS = ", ".join(c for c in SCORE_COLUMNS.split(", ") if c not in ("stage_since", "computed_at"))
-
-
-def _copy_sql(n_horizons: int) -> str:
-    """$1.. as for select_list (no calibration: $2 is null), then $11 = the run."""
-    return f"""
-INSERT INTO {RunScore.__tablename__} (run_id, {KEPT_COLUMNS})
-SELECT $11, {KEPT_COLUMNS} FROM (SELECT {select_list(n_horizons)} FROM staged_scores s) AS x({SCORE_COLUMNS})
-"""
-
 
 async def keep(
     session: AsyncSession,
@@ -41,16 +32,18 @@ async def keep(
     *,
     run_id: int,
     rules: Rules,
-    as_of: Any,
+    as_of: datetime,
     segment_names: list[str],
     copy_chunk: int,
 ) -> int:
-    """Copy the run's scores, in the session's transaction; returns the number of customers kept."""
+    """Copy the run's scores (their stored forms, without calibration: a backtest keeps none), in the
+    session's transaction; returns the number of customers kept."""
     conn = await driver_connection(session)
-    n_horizons = len(rules.clv.horizons_days)
-    await stage(conn, scored, n_horizons, copy_chunk)
-    status = await conn.execute(_copy_sql(n_horizons), as_of, None, segment_names, *reason_args(rules), run_id)
-    return int(status.split()[-1])
+    context = Context(binary_timestamp(as_of), None, segment_names, rules)
+    await copy_rows(
+        conn, RunScore.__tablename__, scored, context, columns=KEPT_COLUMNS, copy_chunk=copy_chunk, run_id=run_id
+    )
+    return len(scored["customer_id"])
 
 
 def run_item(run: BatchRun) -> Callable[[Row[Any]], RunScoreListItem]:

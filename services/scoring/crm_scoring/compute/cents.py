@@ -1,4 +1,5 @@
-"""Float figures to whole cents, rounded exactly as PostgreSQL's round(x::numeric, 2) rounds them.
+"""Float figures to whole cents (or other decimal places), rounded exactly as PostgreSQL's round(x::numeric, 2)
+rounds them.
 
 PostgreSQL turns a float8 into numeric through its 15-significant-digit text (DBL_DIG), then rounds half away
 from zero: 1.015 (stored as 1.01499999999999990...) reads "1.015" and rounds to 1.02, where rounding the
@@ -14,26 +15,31 @@ import numpy as np
 
 NO_CENTS = -9_223_372_036_854_775_807  # NaN (no figure): stored as NULL; below any numeric(14, 2) in cents
 DIGITS = 15  # PostgreSQL's float8 -> numeric keeps DBL_DIG significant digits
-LARGE = 1e12  # from here 15 significant digits stop short of the cents
-CENT = Decimal("0.01")
 
 
 def cents(values: np.ndarray) -> np.ndarray:
     """int64 cents of float values (NaN -> NO_CENTS)."""
+    return rounded(values, 2)
+
+
+def rounded(values: np.ndarray, places: int) -> np.ndarray:
+    """int64 units of 10^-places of float values, as round(x::numeric, places) gives them (NaN -> NO_CENTS)."""
     x = np.asarray(values, dtype=np.float64)
     missing = np.isnan(x)
     x = np.where(missing, 0.0, x)
-    scaled = np.abs(x) * 100.0
+    scaled = np.abs(x) * 10.0**places
     whole = np.floor(scaled)
     half = whole + 0.5
-    # The half cent written with 15 significant digits: a value that close to it prints as it.
+    # The half unit written with 15 significant digits: a value that close to it prints as it.
     tolerance = 0.5 * 10.0 ** (np.floor(np.log10(half)) - (DIGITS - 1))
     up = (scaled >= half) | (half - scaled <= tolerance)
     out = (np.where(up, whole + 1.0, whole) * np.sign(x)).astype(np.int64)
     out[missing] = NO_CENTS  # set as an integer: NO_CENTS has no exact float
-    # From 1e12 up, 15 digits no longer reach the cents (1e13 reads "1e+13"): each one as PostgreSQL does it.
-    for i in np.flatnonzero(np.abs(x) >= LARGE):
-        out[i] = int(Decimal(f"{x[i]:.{DIGITS}g}").quantize(CENT, ROUND_HALF_UP) * 100)
+    # From 10^(14 - places) up, 15 digits no longer reach the last place (1e13 reads "1e+13"): each one as
+    # PostgreSQL does it.
+    unit = Decimal(1).scaleb(-places)
+    for i in np.flatnonzero(np.abs(x) >= 10.0 ** (DIGITS - 1 - places)):
+        out[i] = int(Decimal(f"{x[i]:.{DIGITS}g}").quantize(unit, ROUND_HALF_UP).scaleb(places))
     return out
 
 
@@ -56,8 +62,11 @@ def numeric_binary(values: np.ndarray) -> np.ndarray:
     out[:, 0], out[:, 1] = _DIGITS, _WEIGHT
     out[:, 2] = np.where(missing, _NAN, np.where(c < 0, _NEGATIVE, _POSITIVE))
     out[:, 3] = 2  # display scale: two decimals, as numeric(_, 2) stores them
-    for i in range(_DIGITS - 1):  # the whole part, most significant group first
-        out[:, 4 + i] = whole // np.uint64(10 ** (4 * (_DIGITS - 2 - i))) % np.uint64(10_000)
+    # The whole part's base-10000 groups, least significant first, up to the largest value's (the rest stay 0).
+    group = _DIGITS - 2
+    while group >= 0 and whole.any():
+        whole, out[:, 4 + group] = np.divmod(whole, np.uint64(10_000))
+        group -= 1
     out[:, 3 + _DIGITS] = fraction * np.uint64(100)
     out[missing, 4:] = 0
     return out.view(f"V{2 * (4 + _DIGITS)}").reshape(-1)

@@ -11,7 +11,7 @@ Rules in priority order (thresholds from the `lifecycle` rule set); the first th
   8 growth        spend trend at or above growth_trend
   9 maturity      otherwise
 The rule number is stored with the stage; the reason text is rendered from it and the customer's figures
-(see write.REASON_SQL), so batch and incremental scoring explain a stage in the same words.
+(compute/reasons.py), so batch and incremental scoring explain a stage in the same words.
 """
 
 from __future__ import annotations

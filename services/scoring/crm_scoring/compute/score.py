@@ -195,7 +195,7 @@ def score(
     d: Derived | None = None,
     clv_block: Callable[[], dict[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every stored figure per customer, as arrays named like the staging columns (see write.staged_columns).
+    """Every stored figure per customer, as arrays (their stored forms: compute/stored.py).
     `d`: the summaries' derived figures when the caller already has them (the batch cuts the base on them).
     `clv_block`: the model outputs' getter when they are being computed elsewhere (`cut_and_score`)."""
     n = len(s)

@@ -36,18 +36,9 @@ from ..purchases.models import KnownCustomer
 from ..rules.schemas import Rules
 from ..scores.models import CustomerScore
 from .binary_copy import copy_in
+from .stored import Context, copy_rows
 from .timing import stopwatch
-from .write import (
-    DIFF_COLUMNS,
-    SCORE_COLUMNS,
-    WriteResult,
-    changed_sql,
-    create_diff_tables,
-    reason_args,
-    record,
-    select_list,
-    stage_rows,
-)
+from .write import DIFF_COLUMNS, SCORE_COLUMNS, WriteResult, changed_sql, create_diff_tables, record
 
 TABLE = CustomerScore.__tablename__
 NEXT = f"{TABLE}_next"
@@ -85,37 +76,24 @@ async def create_next(conn: asyncpg.Connection) -> None:
 async def fill_next(
     conns: Sequence[asyncpg.Connection],
     scored: dict[str, np.ndarray],
+    context: Context,
     *,
-    as_of: datetime,
-    rules: Rules,
-    calibration_id: int | None,
-    segment_names: list[str],
     copy_chunk: int = 100_000,
     timings: dict[str, float] | None = None,
 ) -> int:
-    """The batch's rows into the next table, a contiguous part per connection at once, each in a transaction
-    of its own. `scored` holds `stage_since` (binary-timestamp microseconds, compute/prior.decide). `timings`
-    gets the slowest part's staging and insert seconds."""
+    """The batch's rows in their stored forms (compute/stored.py) into the next table, a contiguous part per
+    connection at once, each in a transaction of its own. `scored` holds `stage_since` (binary-timestamp
+    microseconds, compute/prior.decide); `computed_at` is the part's transaction's start. `timings` gets the
+    slowest part's seconds."""
     timings = {} if timings is None else timings
-    n = len(scored["customer_id"])
-    edges = np.linspace(0, n, len(conns) + 1).astype(np.int64)
-    n_horizons = len(rules.clv.horizons_days)
-    args: list[Any] = [as_of, calibration_id, segment_names, *reason_args(rules)]
-    sql = (
-        f"INSERT INTO {NEXT} ({SCORE_COLUMNS}) "
-        f"SELECT {select_list(n_horizons, 's.stage_since', computed_at='now()')} FROM staged_scores s"
-    )
+    edges = np.linspace(0, len(scored["customer_id"]), len(conns) + 1).astype(np.int64)
 
     async def part(conn: asyncpg.Connection, low: int, high: int) -> int:
-        rows = {k: v[low:high] for k, v in scored.items()}
+        started = time.perf_counter()
         async with conn.transaction():
-            started = time.perf_counter()
-            await stage_rows(conn, rows, n_horizons, copy_chunk, extra=(("stage_since", "timestamptz"),))
-            staged = time.perf_counter()
-            status = await conn.execute(sql, *args)
-        _slowest(timings, "fill_stage", staged - started)
-        _slowest(timings, "fill_insert", time.perf_counter() - staged)
-        return int(status.split()[-1])
+            await copy_rows(conn, NEXT, {k: v[low:high] for k, v in scored.items()}, context, copy_chunk=copy_chunk)
+        _slowest(timings, "fill_copy", time.perf_counter() - started)
+        return high - low
 
     counts = await _all(part(c, int(lo), int(hi)) for c, lo, hi in zip(conns, edges[:-1], edges[1:], strict=True))
     return sum(counts)

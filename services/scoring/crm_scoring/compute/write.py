@@ -1,10 +1,10 @@
-"""Writing scored customers back: binary COPY into a staging table, then one set-based upsert that also
-captures the previous values, so stage changes and material score changes are recorded and published in
-the same transaction (outbox) for the batch and for incremental rescoring alike."""
+"""Writing rescored customers back: their stored forms (compute/stored.py) by binary COPY into a staging table,
+then one set-based upsert that also captures the previous values, so stage changes and material score changes
+are recorded and published in the same transaction (outbox). The batch records its changes the same way
+(`record`, from its own diff: compute/swap.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -18,9 +18,8 @@ from crm_shared.events import new_event
 from crm_shared.outbox import publish
 
 from ..rules.schemas import Rules
-from ..scores.models import STAGES
-from .binary_copy import copy_stream, encode
-from .cents import cents, numeric_binary
+from .binary_copy import binary_timestamp
+from .stored import COLUMNS, Context, copy_rows, staging_ddl
 
 SOURCE = "/services/scoring"
 Cause = Literal["event", "batch"]
@@ -29,112 +28,7 @@ Cause = Literal["event", "batch"]
 # Below the outbox's delivery timeout (10 s), so the delivery sees how it ended.
 SWAP_WAIT = "8s"
 
-_FIXED: tuple[tuple[str, str], ...] = (
-    ("customer_id", "uuid"),
-    ("n_days", "int4"),
-    ("n_orders", "int4"),
-    ("first_at", "float8"),
-    ("last_at", "float8"),
-    ("total", "numeric"),  # MONEY
-    ("avg_spend", "numeric"),  # MONEY
-    ("spend_12m", "numeric"),  # MONEY
-    ("monthly_frequency", "float8"),
-    ("monthly_avg_spend", "numeric"),  # MONEY
-    ("tenure_months", "float8"),
-    ("recency_days", "int4"),
-    ("frequency_trend", "float8"),
-    ("spend_trend", "float8"),
-    ("r", "int2"),
-    ("f", "int2"),
-    ("m", "int2"),
-    ("segment", "int2"),
-    ("abc", "int2"),
-    ("gold", "bool"),
-    ("drag", "bool"),
-    ("composite", "numeric"),  # MONEY
-    ("formula_version", "int4"),
-    ("p_alive", "float8"),
-    ("churn_risk", "float8"),
-    ("expected_spend", "numeric"),  # MONEY
-    ("clv", "numeric"),  # MONEY
-    ("stage", "int2"),
-    ("stage_rule", "int2"),
-)
-_PG_TYPES = {
-    "uuid": "uuid",
-    "int2": "int2",
-    "int4": "int4",
-    "int8": "int8",
-    "float8": "float8",
-    "bool": "bool",
-    "timestamptz": "timestamptz",
-    "numeric": "numeric",
-}
-# The figures stored as numeric(_, 2): rounded to whole cents in NumPy as PostgreSQL's round(float8::numeric,
-# 2) rounds (compute/cents.py) and staged as binary numerics (NaN for none). PostgreSQL's float8 -> numeric
-# goes through text: at 1M scores the seven conversions were 5 of the new table's 11 s; from int8 cents,
-# `::numeric * 0.01`, still ~1 s.
-MONEY = ("total", "avg_spend", "spend_12m", "monthly_avg_spend", "composite", "expected_spend", "clv")
-
-
-def staged_columns(n_horizons: int) -> tuple[tuple[str, str], ...]:
-    return _FIXED + tuple((f"exp_{i}", "float8") for i in range(n_horizons))
-
-
-def _num(col: str) -> str:
-    return f"NULLIF(s.{col}, 'NaN')"
-
-
-def _flt(col: str) -> str:
-    return f"NULLIF(s.{col}, 'NaN')"
-
-
-def _pct(col: str) -> str:
-    return f"coalesce(round(NULLIF(s.{col}, 'NaN') * 100)::text || '%', 'n/a')"
-
-
-# $4.. are the lifecycle thresholds and the trend window, so the text always states the rule in force.
-REASON_SQL = f"""CASE s.stage_rule
-    WHEN 1 THEN 'known customer, no purchase yet'
-    WHEN 2 THEN format('no purchase for %s days (churned after %s)', s.recency_days, $4::int)
-    WHEN 3 THEN format('P(alive) %s is below %s', round({_flt("p_alive")}::numeric, 3), $5::float8)
-    WHEN 4 THEN format('one purchase day so far, %s days ago', s.recency_days)
-    WHEN 5 THEN format('P(alive) %s is below %s', round({_flt("p_alive")}::numeric, 3), $6::float8)
-    WHEN 6 THEN format('purchase days %s and spend %s over the last %s days against the %s days before '
-                       '(decline at %s%% or lower on both)', {_pct("frequency_trend")}, {_pct("spend_trend")},
-                       $9::int, $9::int, round($7::float8 * 100))
-    WHEN 7 THEN format('%s purchase days so far (growth up to %s)', s.n_days, $8::int)
-    WHEN 8 THEN format('spend %s over the last %s days against the %s days before (growth from +%s%%)',
-                       {_pct("spend_trend")}, $9::int, $9::int, round($10::float8 * 100))
-    ELSE format('%s purchase days, P(alive) %s, spend trend %s: stable', s.n_days,
-                coalesce(round({_flt("p_alive")}::numeric, 3)::text, 'n/a'), {_pct("spend_trend")})
-END"""
-
-STAGES_SQL = "ARRAY[" + ", ".join(f"'{s}'" for s in STAGES) + "]"
-
-
-SCORE_COLUMNS = (
-    "customer_id, as_of, first_purchase_at, last_purchase_at, purchase_days, order_count, total_spend, avg_spend, "
-    "spend_12m, monthly_frequency, monthly_avg_spend, tenure_months, recency_days, frequency_trend, spend_trend, "
-    "r, f, m, rfm_segment, abc_class, gold, drag, composite_score, formula_version, p_alive, churn_risk, "
-    "expected_purchases, expected_spend, clv, calibration_id, stage, stage_reason, stage_since, computed_at"
-)
-
-
-def select_list(n_horizons: int, stage_since: str = "$1", computed_at: str = "clock_timestamp()") -> str:
-    """The stored row computed from a staged one (alias `s`): $1 = as_of, $2 = calibration id, $3 = segment
-    names, $4.. the lifecycle thresholds (see REASON_SQL). `computed_at` is the time of the write, not of
-    the transaction's start: what a batch keeps as newer (see read_barrier)."""
-    exp = ", ".join(_flt(f"exp_{i}") for i in range(n_horizons))
-    return f"""s.customer_id, $1::timestamptz, to_timestamp({_flt("first_at")}), to_timestamp({_flt("last_at")}),
-        s.n_days, s.n_orders, {_num("total")}, {_num("avg_spend")}, {_num("spend_12m")},
-        {_flt("monthly_frequency")}, {_num("monthly_avg_spend")}, {_flt("tenure_months")},
-        NULLIF(s.recency_days, -1), {_flt("frequency_trend")}, {_flt("spend_trend")}, s.r, s.f, s.m,
-        ($3::text[])[s.segment + 1], (ARRAY['C', 'B', 'A'])[s.abc], s.gold, s.drag, {_num("composite")},
-        NULLIF(s.formula_version, -1), {_flt("p_alive")}, {_flt("churn_risk")},
-        CASE WHEN s.p_alive = 'NaN' THEN NULL ELSE ARRAY[{exp}] END, {_num("expected_spend")}, {_num("clv")},
-        CASE WHEN s.p_alive = 'NaN' THEN NULL ELSE $2::int END,
-        ({STAGES_SQL})[s.stage + 1], {REASON_SQL}, {stage_since}, {computed_at}"""
+SCORE_COLUMNS = ", ".join([*COLUMNS, "computed_at"])
 
 
 def changed_sql(new: str, old: str, first: int) -> str:
@@ -161,20 +55,20 @@ _UPDATE_SET = ", ".join(
 )
 
 
-def _upsert_sql(n_horizons: int) -> str:
-    returning = ", ".join(f"cs.{c}" for c in DIFF_COLUMNS.split(", "))
-    return f"""
+# computed_at: the time of the write, not of the transaction's start: what a batch keeps as newer (see
+# read_barrier).
+_UPSERT_SQL = f"""
 WITH up AS (
     INSERT INTO customer_scores AS cs ({SCORE_COLUMNS})
-    SELECT {select_list(n_horizons)}
+    SELECT {", ".join(f"s.{c}" for c in COLUMNS)}, clock_timestamp()
     FROM staged_scores s
     ON CONFLICT (customer_id) DO UPDATE SET {_UPDATE_SET},
         stage_since = CASE WHEN cs.stage = EXCLUDED.stage THEN cs.stage_since ELSE EXCLUDED.stage_since END
-    RETURNING {returning}
+    RETURNING {", ".join(f"cs.{c}" for c in DIFF_COLUMNS.split(", "))}
 )
 INSERT INTO score_diffs
 SELECT up.*, prev.customer_id IS NOT NULL, prev.stage, prev.composite_score, prev.clv, prev.p_alive,
-       {changed_sql("up", "prev", 11)}
+       {changed_sql("up", "prev", 1)}
 FROM up LEFT JOIN score_prev prev ON prev.customer_id = up.customer_id
 """
 
@@ -277,60 +171,14 @@ def _events(rows: list[asyncpg.Record], as_of: datetime, cause: Cause) -> list[d
     return events
 
 
-def reason_args(rules: Rules) -> list[Any]:
-    """$4..$10: the lifecycle thresholds and the trend window the reason texts quote."""
-    lc = rules.lifecycle
-    return [
-        lc.churned_days,
-        lc.churned_p_alive,
-        lc.decline_p_alive,
-        lc.decline_trend,
-        lc.growth_max_purchase_days,
-        rules.clv.trend_window_days,
-        lc.growth_trend,
-    ]
-
-
-async def stage(conn: asyncpg.Connection, scored: dict[str, np.ndarray], n_horizons: int, copy_chunk: int) -> None:
-    """The scored rows into a staging table, and the empty tables the diffs go through."""
-    await stage_rows(conn, scored, n_horizons, copy_chunk)
-    await create_diff_tables(conn)
-
-
-async def stage_rows(
-    conn: asyncpg.Connection,
-    scored: dict[str, np.ndarray],
-    n_horizons: int,
-    copy_chunk: int,
-    extra: tuple[tuple[str, str], ...] = (),
-) -> None:
-    """The scored rows into the temp table `staged_scores` (dropped at commit), with the `extra` columns."""
-    columns = staged_columns(n_horizons) + extra
-    ddl = ", ".join(f"{name} {_PG_TYPES[t]}" for name, t in columns)
+async def stage(conn: asyncpg.Connection, scored: dict[str, np.ndarray], context: Context, copy_chunk: int) -> None:
+    """The scored rows' stored forms into the temp table `staged_scores` (dropped at commit), and the empty
+    tables the diffs go through. `scored` holds `stage_since`."""
     # One delivery can rescore several times in one transaction (one handler per event type).
     await conn.execute("DROP TABLE IF EXISTS staged_scores")
-    await conn.execute(f"CREATE TEMP TABLE staged_scores ({ddl}) ON COMMIT DROP")
-
-    def encoded(start: int) -> bytearray:
-        chunk = {k: v[start : start + copy_chunk] for k, v in scored.items()}
-        chunk.update({k: numeric_binary(cents(chunk[k])) for k in MONEY})
-        return encode(columns, chunk)
-
-    # Each chunk is encoded in a thread while the one before it is sent (1.7 s of NumPy per 1M rows, which on
-    # the event loop held up the other connections' COPYs of a batch).
-    starts = range(0, len(scored["customer_id"]), copy_chunk)
-    upcoming = asyncio.ensure_future(asyncio.to_thread(encoded, starts[0])) if starts else None
-    for i in range(len(starts)):
-        assert upcoming is not None
-        stream = await upcoming
-        upcoming = asyncio.ensure_future(asyncio.to_thread(encoded, starts[i + 1])) if i + 1 < len(starts) else None
-        try:
-            await copy_stream(conn, "staged_scores", columns, stream)
-        except BaseException:
-            if upcoming is not None:
-                await asyncio.wait([upcoming])  # no encoding left running behind a failed write
-            raise
-        del stream
+    await conn.execute(staging_ddl("staged_scores", COLUMNS))
+    await copy_rows(conn, "staged_scores", scored, context, copy_chunk=copy_chunk)
+    await create_diff_tables(conn)
 
 
 async def create_diff_tables(conn: asyncpg.Connection) -> None:
@@ -369,13 +217,13 @@ async def write_scores(
 ) -> WriteResult:
     """Upsert the scored rows, record history and publish events, all in the session's transaction."""
     conn = await driver_connection(session)
-    n_horizons = len(rules.clv.horizons_days)
-    await stage(conn, scored, n_horizons, copy_chunk)
-    await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_WAIT}'")  # the first statement on customer_scores
+    micros = binary_timestamp(as_of)
+    context = Context(micros, calibration_id, segment_names, rules)
+    rows = {**scored, "stage_since": np.full(len(scored["customer_id"]), micros, dtype=np.int64)}
+    await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_WAIT}'")  # before the first statement on customer_scores
+    await stage(conn, rows, context, copy_chunk)
     await conn.execute(_PREV_SQL)
     ch = rules.changes
-    args: list[Any] = [as_of, calibration_id, segment_names, *reason_args(rules)]
-    args += [ch.composite_points, ch.clv_relative, ch.p_alive]
-    status = await conn.execute(_upsert_sql(n_horizons), *args)
+    status = await conn.execute(_UPSERT_SQL, ch.composite_points, ch.clv_relative, ch.p_alive)
     counts = await record(session, conn, as_of=as_of, cause=cause, events_per_message=events_per_message)
     return WriteResult(int(status.split()[-1]), *counts)
