@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The churn classifier's libraries, which scoring modules import when first used (selection/classifier.py):
+# imported with the service, so the first event after a start does not wait ~1.3 s for them.
+import skops.io  # noqa: F401
+import sklearn.ensemble  # noqa: F401
+
 from fastapi import FastAPI
 
 from crm_shared.app import create_service_app

@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
@@ -57,11 +58,12 @@ from ..rules.schemas import check_horizons
 from ..scores.models import STAGES
 from ..selection import classifier as churn_classifier
 from ..selection.calibrate import fit_and_choose
-from . import snapshot
+from . import prewarm, snapshot
 from .backtest import distribution, evaluate
 from .memory import map_large_allocations
 
 log = logging.getLogger("crm.scoring.batch")
+Result = TypeVar("Result")
 Progress = Callable[[str, float], None]
 # A run whose heartbeat is older than this died with its process; it no longer blocks new runs.
 STALE_AFTER_SECONDS = 600
@@ -185,6 +187,13 @@ def _compute(
     )
     timings["score"] = time.perf_counter() - t
     return cal, scored, notes
+
+
+def _after(thread: threading.Thread | None, job: Callable[..., Result], *args: Any) -> Result:
+    """`job(*args)` once `thread` is done (the prewarmed imports)."""
+    if thread is not None:
+        thread.join()
+    return job(*args)
 
 
 async def _build(
@@ -363,6 +372,9 @@ async def run_batch(
     rules' horizons for a backtest's expected purchases."""
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC)
     map_large_allocations()
+    # Only a refit's choice needs them after the read; a run without refit loads the current classifier (and
+    # so imports them) before it reads: importing the same modules in two threads at once can deadlock.
+    imports = prewarm.start() if refit else None
     if store and (keep_scores or until is not None or horizons_days is not None):
         raise ValueError("keep_scores, until and horizons_days are for backtests: a stored run's scores are live")
     if until is not None and until <= as_of:
@@ -388,7 +400,8 @@ async def run_batch(
         async with sessionmaker() as session, sessionmaker() as second:
             conn, helper = await _repeatable_read(session), await _repeatable_read(second)
             await share_snapshot(conn, helper)
-            state = _with_horizons(await load_state(session), horizons_days)
+            # A refit chooses its own churn classifier: the current one is not loaded.
+            state = _with_horizons(await load_state(session, classifier=not refit), horizons_days)
             # With a refit the run also chooses the churn signal, on the history split one horizon back.
             earlier = as_of - timedelta(days=state.rules.churn.horizon_days) if refit else None
             summaries = await read_summaries(
@@ -419,6 +432,8 @@ async def run_batch(
             async with asyncio.TaskGroup() as group:  # a failure in either cancels the other
                 computed = group.create_task(
                     asyncio.to_thread(
+                        _after,
+                        imports,
                         _compute,
                         summaries,
                         split,

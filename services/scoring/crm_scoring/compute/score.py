@@ -11,10 +11,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from ..clv._blas import single_thread
 from ..clv._fit import FitResult
@@ -33,6 +32,9 @@ from .fitting import usable
 from .lifecycle import stages
 from .model_inputs import ModelInputs, model_inputs
 from .summary import BRAND_CONTRIBUTIONS, DAYS_PER_MONTH, PAYMENT_TERMS, Summaries
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 Result = TypeVar("Result")
 # P(alive) and the lifecycle stages read MBG/NBD (its thresholds are set on it; see clv/value.py); expected

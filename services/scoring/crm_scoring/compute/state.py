@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,10 +16,13 @@ from ..model_fits.models import Calibration as CalibrationRow
 from ..rules.repository import load_rules
 from ..rules.schemas import Rules
 from ..selection.choose import Selection
-from ..selection.classifier import CACHE, Classifier, loads
+from ..selection.classifier import CACHE, loads
 from ..selection.signals import CLASSIFIED
 from .fitting import fit_from_json
 from .score import Calibration
+
+if TYPE_CHECKING:
+    from ..selection.classifier import Classifier
 
 log = logging.getLogger("crm.scoring")
 
@@ -62,9 +65,13 @@ async def _classifier(session: AsyncSession, calibration_id: int) -> Classifier 
     return model
 
 
-async def current_calibration(session: AsyncSession) -> Calibration:
+async def current_calibration(session: AsyncSession, *, classifier: bool = True) -> Calibration:
+    """The latest calibration, with its churn classifier when its signal needs one (unless `classifier` is
+    False: a batch that refits chooses its own)."""
     row = await session.scalar(select(CalibrationRow).order_by(CalibrationRow.id.desc()).limit(1))
-    needs_model = row is not None and row.selection is not None and row.selection.get("churn_signal") in CLASSIFIED
+    needs_model = (
+        classifier and row is not None and row.selection is not None and row.selection.get("churn_signal") in CLASSIFIED
+    )
     return calibration_from_row(row, await _classifier(session, row.id) if needs_model else None)  # type: ignore[union-attr]
 
 
@@ -76,6 +83,7 @@ async def active_formula(session: AsyncSession) -> tuple[int | None, Formula | N
         return None, None
 
 
-async def load_state(session: AsyncSession) -> ScoringState:
+async def load_state(session: AsyncSession, *, classifier: bool = True) -> ScoringState:
     version, formula = await active_formula(session)
-    return ScoringState(await load_rules(session), version, formula, await current_calibration(session))
+    calibration = await current_calibration(session, classifier=classifier)
+    return ScoringState(await load_rules(session), version, formula, calibration)

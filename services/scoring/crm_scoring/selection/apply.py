@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from ..clv._fit import FitResult
 from ..compute.fitting import usable
@@ -15,6 +15,9 @@ from . import classifier as clf
 from .choose import Selection
 from .features import features
 from .signals import FALLBACK, MODEL_SIGNALS, model_signal, signal_on_rows
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 
 def _computable(

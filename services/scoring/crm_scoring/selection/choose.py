@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import norm
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from ..clv._fit import FitResult
 from ..clv.summary import group
@@ -34,6 +32,9 @@ from .features import features
 from .ranking import auc, auc_difference, components, paired_difference
 from .signals import CLASSIFIED, FALLBACK, MODEL_SIGNALS, available, signal_on_rows
 from .split import split
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 MIN_HELD_OUT = 100  # fewer held-out buyers (or fewer than 10 of either outcome): no choice by evidence
 # Beyond these many customers a figure is as well judged from a random sample (an AUC's standard error at
@@ -104,6 +105,8 @@ def _holdout_errors(
 
 
 def _z_needed(candidates: int) -> float:
+    from scipy.stats import norm  # imported when first used: scipy.stats takes ~0.5 s (batch/prewarm.py)
+
     return float(norm.ppf(1.0 - SWITCH_ALPHA / max(candidates, 1)))
 
 

@@ -7,19 +7,24 @@ one seed to the next; these settings gave 0.767 whatever the seed. It runs on on
 fits models in other threads meanwhile, and with two threads on two busy cores OpenMP's spinning made a fit
 on 50k rows take 2.6 s instead of 0.54 s. Stored with skops, which loads only the
 types it is told to trust (unlike pickle, a row in the database cannot make the service run code).
+
+scikit-learn and skops are imported when first used (together ~1.3 s): a batch imports them in a thread while
+it reads (batch/prewarm.py), and the service's rescoring needs them only once a classifier has been chosen.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
-import skops.io as sio
-from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
-Classifier = HistGradientBoostingClassifier
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    Classifier = HistGradientBoostingClassifier
 MAX_TRAINING_ROWS = 50_000  # a random sample beyond this: the fit's cost grows, its ranking barely improves
 MIN_CLASS_SIZE = 50  # fewer customers of either class than this: no classifier
 _TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
@@ -32,6 +37,8 @@ def train(X: np.ndarray, quiet: np.ndarray, seed: int = 0) -> HistGradientBoosti
     if len(X) > MAX_TRAINING_ROWS:
         keep = np.random.default_rng(seed).choice(len(X), MAX_TRAINING_ROWS, replace=False)
         X, quiet = X[keep], quiet[keep]
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     model = HistGradientBoostingClassifier(
         max_iter=100,
         learning_rate=0.05,
@@ -53,11 +60,16 @@ def p_quiet(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
 
 
 def dumps(model: HistGradientBoostingClassifier) -> bytes:
+    import skops.io as sio
+
     return bytes(sio.dumps(model))
 
 
 def loads(data: bytes) -> HistGradientBoostingClassifier:
     """Refuses (skops' UntrustedTypesFoundException) anything but a gradient-boosting classifier's parts."""
+    import skops.io as sio
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     model = sio.loads(data, trusted=_TRUSTED)
     if not isinstance(model, HistGradientBoostingClassifier):
         raise TypeError(f"a stored churn classifier is a {type(model).__name__}")

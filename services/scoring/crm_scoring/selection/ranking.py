@@ -6,7 +6,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
+
+
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share theirs), as scipy.stats.rankdata gives them; scipy.stats is imported when
+    first used (~0.5 s; batch/prewarm.py)."""
+    from scipy.stats import rankdata as ranks
+
+    return np.asarray(ranks(values), dtype=np.float64)
 
 
 def auc(score: np.ndarray, positive: np.ndarray) -> float | None:
