@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The churn classifier's libraries, which scoring modules import when first used (selection/classifier.py):
-# imported with the service, so the first event after a start does not wait ~1.3 s for them.
+import sklearn.ensemble  # noqa: F401  (see below)
 import skops.io  # noqa: F401
-import sklearn.ensemble  # noqa: F401
-
 from fastapi import FastAPI
 
 from crm_shared.app import create_service_app
@@ -25,6 +22,8 @@ from .purchases.handlers import HANDLERS
 from .rules.endpoints import router as rules_router
 from .scores.endpoints import router as scores_router
 
+# skops and scikit-learn: the churn classifier's libraries, which scoring modules import when first used
+# (selection/classifier.py), imported with the service so the first event after a start does not wait ~1.3 s.
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
 
