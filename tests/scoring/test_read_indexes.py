@@ -1,7 +1,7 @@
 """The stage-in-a-sort-order indexes of issue 13 (migration 0006; led by the stage and class codes since
-0011): a stage's list in every sort answers the same customers in the same order as a plain sort of
-customer_scores (index scans off), nulls section included; the list's shape can range-scan the new index;
-and the batch's table swap keeps the indexes."""
+0011, money in whole cents since 0012): a stage's list in every sort answers the same customers in the same
+order as a plain sort of customer_scores (index scans off), nulls section included; the list's shape can
+range-scan the new index; and the batch's table swap keeps the indexes."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from .helpers import insert_score
 URL = "/api/v1/scores/customers"
 STAGES = ("introduction", "growth", "maturity", "decline", "churned")
 INDEXES = (
-    *(f"ix_customer_scores_stage_code_{c}_customer_id" for c in ("clv", "churn_risk", "composite_score")),
-    "ix_customer_scores_abc_code_clv_customer_id",
+    *(f"ix_customer_scores_stage_code_{c}_customer_id" for c in ("clv_cents", "churn_risk", "composite_cents")),
+    "ix_customer_scores_abc_code_clv_cents_customer_id",
 )
 # sort -> ORDER BY of the reference (nulls last, as their own section ordered by id in the same direction)
 SORTS = {
@@ -73,7 +73,7 @@ async def test_a_stage_in_each_sort_answers_as_a_plain_sort(reader, db, scores, 
     assert len(got) > 10
 
 
-@pytest.mark.parametrize("column", ["clv", "churn_risk", "composite_score"])
+@pytest.mark.parametrize("column", ["clv_cents", "churn_risk", "composite_cents"])
 async def test_the_stage_sort_shape_range_scans_its_index(db, scores, column):
     sql = (
         f"SELECT customer_id FROM customer_scores WHERE stage_code IN (1) AND {column} IS NOT NULL"
@@ -93,16 +93,16 @@ async def test_a_class_in_clv_order_range_scans_its_index(db, scores):
         "UPDATE customer_scores SET abc_class = (ARRAY['A', 'B', 'C'])[1 + get_byte(uuid_send(customer_id), 0) % 3]"
     )
     sql = (
-        "SELECT customer_id FROM customer_scores WHERE abc_code IN (1) AND clv IS NOT NULL"
-        " AND (clv, customer_id) < (500, 'ffffffff-ffff-4fff-bfff-ffffffffffff'::uuid)"
-        " ORDER BY clv DESC, customer_id DESC LIMIT 51"
+        "SELECT customer_id FROM customer_scores WHERE abc_code IN (1) AND clv_cents IS NOT NULL"
+        " AND (clv_cents, customer_id) < (50000, 'ffffffff-ffff-4fff-bfff-ffffffffffff'::uuid)"
+        " ORDER BY clv_cents DESC, customer_id DESC LIMIT 51"
     )
     async with db.transaction():
         await db.execute(
             "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
         )
         plan = "\n".join(r[0] for r in await db.fetch(f"EXPLAIN {sql}"))
-    assert "ix_customer_scores_abc_code_clv_customer_id" in plan, plan
+    assert "ix_customer_scores_abc_code_clv_cents_customer_id" in plan, plan
 
 
 @pytest.mark.parametrize("sort", ["-clv", "clv"])
@@ -160,8 +160,8 @@ async def test_the_batch_leaves_its_scores_table_all_visible(api, db, engine, se
 @pytest.mark.parametrize(
     ("filters", "index"),
     [
-        ({"stage": ["growth"]}, "ix_customer_scores_stage_code_clv_customer_id"),
-        ({"abc_class": ["C"]}, "ix_customer_scores_abc_code_clv_customer_id"),
+        ({"stage": ["growth"]}, "ix_customer_scores_stage_code_clv_cents_customer_id"),
+        ({"abc_class": ["C"]}, "ix_customer_scores_abc_code_clv_cents_customer_id"),
     ],
 )
 async def test_the_lists_own_statement_reads_the_code_index(db, scores, filters, index):
@@ -175,8 +175,8 @@ async def test_the_lists_own_statement_reads_the_code_index(db, scores, filters,
     from crm_scoring.scores.schemas import ScoreFilters
 
     base = select(CustomerScore.customer_id).where(*conditions(ScoreFilters(**filters)))
-    base = base.where(CustomerScore.clv.is_not(None))
-    stmt = _keyset(base, [CustomerScore.clv, CustomerScore.customer_id], True, None, 51)
+    base = base.where(CustomerScore.clv_cents.is_not(None))
+    stmt = _keyset(base, [CustomerScore.clv_cents, CustomerScore.customer_id], True, None, 51)
     sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     async with db.transaction():
         await db.execute(
@@ -184,3 +184,51 @@ async def test_the_lists_own_statement_reads_the_code_index(db, scores, filters,
         )
         plan = "\n".join(r[0] for r in await db.fetch(f"EXPLAIN {sql}"))
     assert index in plan, plan
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"clv_min": "250", "clv_max": "500", "sort": "clv"},
+        {"clv_min": "250.01", "sort": "-clv", "stage": "growth"},
+        {"composite_min": "20", "composite_max": "64.99", "sort": "-composite_score"},
+        {"clv_max": "99999999999999.99", "sort": "clv"},
+        {"clv_min": "-99999999999999.99", "composite_min": "0.01", "sort": "composite_score"},
+    ],
+)
+async def test_money_bounds_and_sorts_in_cents_select_as_the_figures_do(reader, db, scores, params):
+    """The list walks and bounds money in its whole-cents columns: the same customers, in the same order, as
+    the numeric figures bounded and sorted by a plain query; and the count agrees."""
+    got = await _walk(reader, params)
+    terms, args = [], []
+    for name, op in (("clv_min", ">="), ("clv_max", "<="), ("composite_min", ">="), ("composite_max", "<=")):
+        if name in params:
+            column = "clv" if name.startswith("clv") else "composite_score"
+            args.append(Decimal(params[name]))
+            terms.append(f"{column} {op} ${len(args)}")
+    if "stage" in params:
+        args.append(params["stage"])
+        terms.append(f"stage = ${len(args)}")
+    async with db.transaction():
+        await db.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off")
+        await db.execute("SET LOCAL enable_bitmapscan = off")
+        order = SORTS[params["sort"]]
+        rows = await db.fetch(
+            f"SELECT customer_id FROM customer_scores WHERE {' AND '.join(terms)} ORDER BY {order}", *args
+        )
+    assert got == [str(r[0]) for r in rows]
+    assert got
+    count = await reader.get(f"{URL}/count", params={k: v for k, v in params.items() if k != "sort"})
+    assert count.status_code == 200, count.text
+    assert count.json()["count"] == len(got)
+
+
+def test_cents_of_bounds_between_two_cents() -> None:
+    from crm_scoring.scores.repository import INT8, _cents, cents_ceil, cents_floor
+
+    assert (cents_ceil(Decimal("2.001")), cents_floor(Decimal("2.009"))) == (201, 200)
+    assert (cents_ceil(Decimal("-2.001")), cents_floor(Decimal("-2.001"))) == (-200, -201)
+    assert (cents_ceil(Decimal("2.5")), cents_floor(Decimal("2.5"))) == (250, 250)
+    assert _cents(Decimal("1e30"), None) == INT8[1]
+    assert _cents(Decimal("-Infinity"), None) == INT8[0]
+    assert _cents(Decimal("NaN"), None) == INT8[1]  # numeric NaN sorts above every figure

@@ -37,6 +37,10 @@ ABC_CLASSES = ("C", "B", "A")  # abc_code 1, 2, 3 (as the batch scores them)
 # which made those five index builds the batch's costliest (at 1M scores 13.4 s of 20.6 s, 9.2 s with codes).
 STAGE_CODE_SQL = "CASE stage " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES)) + " END"
 ABC_CODE_SQL = "CASE abc_class " + " ".join(f"WHEN '{c}' THEN {i + 1}" for i, c in enumerate(ABC_CLASSES)) + " END"
+# Whole cents of the CLV and the composite score (both of scale 2: the same order, exactly), kept by PostgreSQL,
+# for the indexes that sort by them: an eight-byte integer key compares inline where numeric went through its
+# own comparator, unabbreviated past the leading key. At 1M scores the five builds took ~40% less CPU.
+CENTS: dict[str, str] = {"clv": "clv_cents", "composite_score": "composite_cents"}  # money column -> its cents
 # filter -> (code column, value -> code)
 CODES: dict[str, tuple[str, dict[str, int]]] = {
     "stage": ("stage_code", {s: i for i, s in enumerate(STAGES)}),
@@ -101,18 +105,18 @@ class CustomerScore(ScoreFields, Base):
         # A class in CLV order (`abc_class=C`, default sort -clv): class C holds the lowest CLVs, so the walk
         # down the CLV index dropped most rows first. Measured at 1M scores: 232 ms -> 0.2 ms (344 ms p95
         # through the gateway before). Also serves `abc_class=` alone, as the single-column index it replaces.
-        Index("ix_customer_scores_abc_code_clv_customer_id", "abc_code", "clv", "customer_id"),
+        Index("ix_customer_scores_abc_code_clv_cents_customer_id", "abc_code", "clv_cents", "customer_id"),
         Index("ix_customer_scores_stage_code_customer_id", "stage_code", "customer_id"),
-        Index("ix_customer_scores_clv_customer_id", "clv", "customer_id"),
-        Index("ix_customer_scores_composite_score_customer_id", "composite_score", "customer_id"),
+        Index("ix_customer_scores_clv_cents_customer_id", "clv_cents", "customer_id"),
+        Index("ix_customer_scores_composite_cents_customer_id", "composite_cents", "customer_id"),
         Index("ix_customer_scores_churn_risk_customer_id", "churn_risk", "customer_id"),
         # A stage in a sort order (`stage=growth&sort=-churn_risk`): a range scan of the one stage instead of
         # walking the sort index and dropping the other stages' rows. Measured at 1M scores, sort -churn_risk
         # of `introduction` (8%) / `maturity` (5%): 1,626 / 2,136 ms -> 0.2 ms.
-        Index("ix_customer_scores_stage_code_clv_customer_id", "stage_code", "clv", "customer_id"),
+        Index("ix_customer_scores_stage_code_clv_cents_customer_id", "stage_code", "clv_cents", "customer_id"),
         Index("ix_customer_scores_stage_code_churn_risk_customer_id", "stage_code", "churn_risk", "customer_id"),
         Index(
-            "ix_customer_scores_stage_code_composite_score_customer_id", "stage_code", "composite_score", "customer_id"
+            "ix_customer_scores_stage_code_composite_cents_customer_id", "stage_code", "composite_cents", "customer_id"
         ),
     )
 
@@ -121,6 +125,10 @@ class CustomerScore(ScoreFields, Base):
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     stage_code: Mapped[int] = mapped_column(SmallInteger, Computed(STAGE_CODE_SQL, persisted=True))
     abc_code: Mapped[int | None] = mapped_column(SmallInteger, Computed(ABC_CODE_SQL, persisted=True))
+    clv_cents: Mapped[int | None] = mapped_column(BigInteger, Computed("(clv * 100)::bigint", persisted=True))
+    composite_cents: Mapped[int] = mapped_column(
+        BigInteger, Computed("(composite_score * 100)::bigint", persisted=True)
+    )
 
 
 class ScoreChange(Base):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Iterable, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Numeric, Row, Select, and_, distinct, exists, func, literal, or_, select, true
@@ -20,7 +21,7 @@ from ..formulas.models import FormulaVersion
 from ..model_fits.models import Calibration
 from ..purchases.models import KnownCustomer, Purchase
 from ..purchases.repository import survivors
-from .models import CODES, CustomerScore, ScoreChange, ScoreFields, StageChange
+from .models import CENTS, CODES, CustomerScore, ScoreChange, ScoreFields, StageChange
 from .schemas import ScoreFilters
 
 S = CustomerScore
@@ -128,7 +129,11 @@ def conditions(filters: ScoreFilters, model: ScoreModel = CustomerScore) -> list
     bounds = (("clv", "clv"), ("p_alive", "p_alive"), ("churn_risk", "churn_risk"), ("composite", "composite_score"))
     for name, column_name in bounds:
         low, high = getattr(filters, f"{name}_min"), getattr(filters, f"{name}_max")
-        if low is not None:
+        cents = _cents_column(model, column_name)
+        if cents is not None:  # the live table's indexes keep money in whole cents (models.CENTS)
+            out += [cents >= cents_ceil(low)] if low is not None else []
+            out += [cents <= cents_floor(high)] if high is not None else []
+        elif low is not None:
             out.append(getattr(model, column_name) >= bound(low))
         if high is not None:
             out.append(getattr(model, column_name) <= bound(high))
@@ -139,6 +144,39 @@ def bound(value: Decimal | float) -> ColumnElement[Any]:
     """A filter's bound as a plain number: bound to the column's own type, numeric(14, 2), it was cast to it,
     and a bound beyond the column's range (`clv_min=10000000000000`, which matches no one) overflowed: a 500."""
     return literal(value, Numeric()) if isinstance(value, Decimal) else literal(value)
+
+
+INT8 = (-(2**63), 2**63 - 1)
+_BEYOND_INT8 = Decimal(10**17)  # money this large or larger has more cents than int8 holds
+
+
+def _cents_column(model: Any, column_name: str) -> Any:
+    """The whole-cents copy of a money column, where `model`'s table keeps one (the live scores)."""
+    name = CENTS.get(column_name)
+    return getattr(model, name) if name is not None and hasattr(model, name) else None
+
+
+def _cents(value: Decimal, rounding: Callable[[Decimal], int] | None) -> int:
+    """A money figure in whole cents (`rounding`: math.ceil or floor for a bound between two cents; None for
+    a value of the column itself), within int8: values and bounds of numeric(14, 2) are far inside it, so a
+    clamped one still compares as the figure would (a cursor's value is the client's to send)."""
+    if value.is_nan():
+        return INT8[1]  # numeric NaN sorts above every figure
+    if not value.is_finite() or abs(value) >= _BEYOND_INT8:
+        return INT8[1] if value > 0 else INT8[0]
+    scaled = value.scaleb(2)
+    whole = int(scaled.quantize(Decimal(1), ROUND_HALF_EVEN)) if rounding is None else rounding(scaled)
+    return min(max(whole, INT8[0]), INT8[1])
+
+
+def cents_ceil(value: Decimal) -> int:
+    """The fewest cents at least `value`: `cents >= cents_ceil(v)` is `money >= v`, `< ` is `<`."""
+    return _cents(value, math.ceil)
+
+
+def cents_floor(value: Decimal) -> int:
+    """The most cents at most `value`: `cents <= cents_floor(v)` is `money <= v`, `>` is `>`."""
+    return _cents(value, math.floor)
 
 
 RANGE_FILTERS = tuple(f"{n}_{end}" for n in ("clv", "p_alive", "churn_risk", "composite") for end in ("min", "max"))
@@ -171,6 +209,10 @@ async def list_page(
     columns = (getattr(model, n) for n in (*LIST_FIELDS, *extra_fields))
     base = select(*columns).where(*scope, *conditions(filters, model))
     key, ident = getattr(model, field), model.customer_id
+    if (cents := _cents_column(model, field)) is not None:  # money sorts walk their whole-cents index
+        key = cents
+        if after is not None and after[0] is not None:
+            after = (_cents(Decimal(after[0]), None), after[1])
 
     async def fetch(stmt: Select[Any]) -> list[Row[Any]]:
         return list((await session.execute(stmt)).all())
@@ -225,10 +267,18 @@ async def _count_by_clv_buckets(session: AsyncSession, filters: ScoreFilters) ->
     low, high = filters.clv_min, filters.clv_max
     segment = ScoreFilters(stage=filters.stage, abc_class=filters.abc_class)
     table_terms = conditions(segment)
-    clv, bucket_of, bucket = CustomerScore.clv, func.score_bucket, score_buckets.c.bucket
+    # The table's terms on the CLV in whole cents: the range its index keeps (models.CENTS).
+    clv, cents, bucket_of, bucket = (
+        CustomerScore.clv,
+        CustomerScore.clv_cents,
+        func.score_bucket,
+        score_buckets.c.bucket,
+    )
     if low is not None and high is not None and await session.scalar(select(bucket_of(low) == bucket_of(high))):
         one_bucket = (
-            select(func.count()).select_from(CustomerScore).where(clv >= bound(low), clv <= bound(high), *table_terms)
+            select(func.count())
+            .select_from(CustomerScore)
+            .where(cents >= cents_ceil(low), cents <= cents_floor(high), *table_terms)
         )
         return int(await session.scalar(one_bucket) or 0)
     inside = [score_buckets.c.measure == "clv", bucket.is_not(None), *conditions(segment, cast(Any, score_buckets.c))]
@@ -237,15 +287,17 @@ async def _count_by_clv_buckets(session: AsyncSession, filters: ScoreFilters) ->
         inside.append(bucket > bucket_of(low))
         edges.append(
             and_(
-                clv >= bound(low), clv < bound(low * Decimal(RATIO) + Decimal("0.01")), bucket_of(clv) == bucket_of(low)
+                cents >= cents_ceil(low),
+                cents < cents_ceil(low * Decimal(RATIO) + Decimal("0.01")),
+                bucket_of(clv) == bucket_of(low),
             )
         )
     if high is not None:
         inside.append(bucket < bucket_of(high))
         edges.append(
             and_(
-                clv <= bound(high),
-                clv > bound(high / Decimal(RATIO) - Decimal("0.01")),
+                cents <= cents_floor(high),
+                cents > cents_floor(high / Decimal(RATIO) - Decimal("0.01")),
                 bucket_of(clv) == bucket_of(high),
             )
         )
