@@ -107,11 +107,21 @@ async def test_replayed_once_scoring_can_hold_it(api, db):
             "JOIN information_schema.tables t USING (table_schema, table_name) "
             "WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND c.numeric_precision = 14"
         )
-        # The whole-cents copies the sorting indexes read (models.CENTS) go first: a column a generated one
-        # reads cannot change type, and an operator widening the money would rebuild them after.
-        await db.execute("ALTER TABLE customer_scores DROP COLUMN clv_cents, DROP COLUMN composite_cents")
+        # The whole-cents copies of money (generated columns) go first and come back after: a column a
+        # generated one reads cannot change type.
+        cents = {
+            "customer_scores": {"clv_cents": "clv", "composite_cents": "composite_score"},
+            "purchases": {"amount_cents": "amount", "refunded_cents": "refunded_amount"},
+        }
+        for table, columns in cents.items():
+            await db.execute(f"ALTER TABLE {table} " + ", ".join(f"DROP COLUMN {c}" for c in columns))
         for table, column in money_columns:
             await db.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE numeric(20, 2)")
+        for table, columns in cents.items():
+            added = (
+                f"ADD COLUMN {c} bigint GENERATED ALWAYS AS (({m} * 100)::bigint) STORED" for c, m in columns.items()
+            )
+            await db.execute(f"ALTER TABLE {table} " + ", ".join(added))
         replayed = await admin.post(f"{DEAD_LETTERS}/{dead_id}/replay", headers=idem())
         assert replayed.json() == {"id": dead_id, "event_id": poison["id"], "outcome": "applied", "reason": None}
     assert await db.fetchval("SELECT count(*) FROM inbox_dead_letters") == 0
