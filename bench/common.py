@@ -8,6 +8,7 @@ import json
 import os
 import statistics
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,6 +91,21 @@ def suite(admin_url: str, *, service_workers: int = 1, gateway_workers: int = 1)
             gateway.stop()
         finally:
             service.stop()
+
+
+def machine_reference(rows: int = 20_000_000, repeats: int = 3) -> float:
+    """Seconds of a fixed single-threaded CPU job (NumPy sorting `rows` random doubles, best of `repeats`): the
+    machine's speed at the time. Shared 2-core machines vary by up to ~2x within an hour (the same encode
+    measured 2.1 and 4.0 us a row); a run's figures compare with another's by their ratio to it."""
+    import numpy as np
+
+    values = np.random.default_rng(0).random(rows)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.sort(values, kind="quicksort")
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -34,7 +34,7 @@ from crm_shared.embedded_pg import create_database, database_url, drop_database,
 from crm_shared.migrations import upgrade_head
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from common import percentile, postgres  # noqa: E402
+from common import machine_reference, percentile, postgres  # noqa: E402
 from latency import LatencyResult, forget, measure  # noqa: E402
 from synth import SynthParams, draw, dsn, load  # noqa: E402
 
@@ -241,7 +241,8 @@ def run_batch(
     )
 
 
-def print_batch(label: str, b: BatchTiming) -> None:
+def print_batch(label: str, b: BatchTiming, reference: float | None = None) -> None:
+    """`reference`: common.machine_reference() measured just before the run (the machine's speed then)."""
     timings = b.stats.get("timings", {})
     total = float(timings.get("total", b.wall))
     phases = ", ".join(f"{k} {float(v):.2f}" for k, v in timings.items() if not isinstance(v, dict) and k != "total")
@@ -255,6 +256,8 @@ def print_batch(label: str, b: BatchTiming) -> None:
     pg = f", PostgreSQL CPU {b.postgres_cpu:.1f} s" if b.postgres_cpu is not None else ""
     share = b.wall / BATCH_TARGET_SECONDS
     print(f"{label}: {b.wall:.2f} s wall for the CLI process ({share:.2f}x the {BATCH_TARGET_SECONDS:.0f} s target)")
+    if reference is not None:
+        print(f"    machine reference just before: {reference:.3f} s (wall / reference {b.wall / reference:.0f})")
     print(f"    runner total {total:.2f} s; phases (s): {phases}")
     if read_steps:
         print(f"    read steps (s): {read_steps}")
@@ -386,7 +389,8 @@ def main() -> None:
                 print(f"timing `python -m crm_scoring.batch{flag}`...", flush=True)
             for i in range(args.batch_runs):
                 label = "batch run 1 (inserts every score row)" if i == 0 else f"batch run {i + 1} (updates them)"
-                print_batch(label, run_batch(admin_url, url, args.as_of, refit=True))
+                reference = machine_reference()
+                print_batch(label, run_batch(admin_url, url, args.as_of, refit=True), reference)
             if args.no_refit:
                 print_batch("batch run without refit", run_batch(admin_url, url, args.as_of, refit=False))
             if args.profile:
