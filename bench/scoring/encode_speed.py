@@ -73,7 +73,7 @@ def synthesize(rows: int, seed: int) -> dict[str, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--chunk", type=int, default=100_000, help="rows per COPY chunk (SCORING_BATCH_WRITE_CHUNK)")
+    parser.add_argument("--chunk", type=int, default=50_000, help="rows per COPY chunk (SCORING_BATCH_WRITE_CHUNK)")
     parser.add_argument("--seed", type=int, default=12)
     args = parser.parse_args()
     map_large_allocations()  # as the batch runs

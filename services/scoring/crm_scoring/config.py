@@ -9,8 +9,9 @@ class Settings(ServiceSettings):
 
     service_name: str = "scoring"
     database_name: str = "crm_scoring"
-    # Batch recompute: rows per COPY chunk written back, and events per outbox row.
-    batch_write_chunk: int = 100_000
+    # Batch recompute: rows per COPY chunk written back (~500 bytes a row in their stored forms; two chunks per
+    # connection in memory at once, one sent while the next is encoded), and events per outbox row.
+    batch_write_chunk: int = 50_000
     batch_events_per_message: int = 5_000
     # Connections the batch builds the next scores table on (its rows split among them, then its index
     # builds): one backend each, so about the database server's cores.

@@ -242,10 +242,20 @@ def encode_rows(fields: Sequence[Field]) -> np.ndarray:
     for i, (field, start) in enumerate(zip(fields, starts, strict=True)):
         record[f"l{i}"] = field.length
         width = field.data.shape[1]
-        data = np.ascontiguousarray(field.data)
-        for j, (offset, fmt) in enumerate(_pieces(width)):
-            size = np.dtype(fmt).itemsize
-            record[f"d{i}_{j}"] = np.ascontiguousarray(data[:, offset : offset + size]).view(fmt).reshape(rows)
+        pieces = _pieces(width)
+        if pieces:
+            # The value bytes seen as a record of the same pieces: each piece is copied field to field.
+            source = np.dtype(
+                {
+                    "names": [f"p{j}" for j in range(len(pieces))],
+                    "formats": [f for _, f in pieces],
+                    "offsets": [o for o, _ in pieces],
+                    "itemsize": width,
+                }
+            )
+            values = np.ascontiguousarray(field.data).view(source).reshape(rows)
+            for j in range(len(pieces)):
+                record[f"d{i}_{j}"] = values[f"p{j}"]
         short = field.length < width
         if width and short.any():
             keep = np.ones(matrix.shape, dtype=bool) if keep is None else keep

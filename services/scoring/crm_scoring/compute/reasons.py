@@ -9,6 +9,8 @@ the rows pick theirs (binary_copy.Field.lookup)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..rules.schemas import Rules
@@ -51,7 +53,7 @@ def stage_reasons(
     frequency_trend: np.ndarray,
     spend_trend: np.ndarray,
     rules: Rules,
-    made: dict[bytes, bytes] | None = None,
+    made: dict[Any, bytes] | None = None,
 ) -> Field:
     """Each customer's reason text from its rule number (1-9) and figures (NaN for a figure there is none of).
     `made`: the texts made so far for the same rules (by their rule and figures), reused and added to."""
@@ -75,16 +77,42 @@ def stage_reasons(
     ):
         at = np.isin(rule, rules_quoting)
         quoted[at, column] = figure[at]
-    quoted[np.isnan(quoted)] = np.nan  # one NaN bit pattern, so equal rows compare equal as bytes
-    distinct, pick = np.unique(quoted.view("V32").reshape(rows), return_inverse=True)
+    distinct, first, pick = _distinct(quoted)
     texts = []
-    for key in distinct.tolist():
+    for key, row in zip(distinct.tolist(), first.tolist(), strict=True):
         text = made.get(key)
         if text is None:
-            r, a, b, c = np.frombuffer(key, dtype=np.float64).tolist()
+            r, a, b, c = quoted[row].tolist()
             text = made[key] = _reason(r, a, b, c, rules).encode()
         texts.append(text)
     return Field.lookup(pick.reshape(rows), texts)
+
+
+_FIGURE_BITS = 20  # per figure in a packed key: figures within +-2^19, and a code for none
+_NONE = 2**_FIGURE_BITS - 1
+
+
+def _distinct(quoted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows of `quoted` as keys (hashable, equal for equal rows within one batch), the first row of
+    each and each row's key index. Rows pack into one 64-bit integer (rule and three figures) when every figure
+    is small, as nearly always (days, thousandths, percentages); else they are compared as 32 bytes (4x
+    slower to sort)."""
+    figures = quoted[:, 1:]
+    none = np.isnan(figures)
+    whole = np.where(none, 0, figures)
+    half = 2 ** (_FIGURE_BITS - 1)
+    if np.all(np.abs(whole) < half):
+        codes = np.where(none, _NONE, whole + half).astype(np.uint64)
+        keys = quoted[:, 0].astype(np.uint64)
+        for i in range(3):
+            keys |= codes[:, i] << np.uint64(4 + _FIGURE_BITS * i)
+        distinct, first, pick = np.unique(keys, return_index=True, return_inverse=True)
+        return distinct, first, pick
+    canonical = np.where(np.isnan(quoted), np.nan, quoted)  # one NaN bit pattern: equal rows compare equal
+    distinct, first, pick = np.unique(
+        np.ascontiguousarray(canonical).view("V32").reshape(-1), return_index=True, return_inverse=True
+    )
+    return distinct, first, pick
 
 
 def _reason(rule: float, a: float, b: float, c: float, rules: Rules) -> str:

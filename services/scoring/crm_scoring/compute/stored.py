@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -49,7 +50,7 @@ class Context:
     calibration_id: int | None  # the customers with model outputs refer to it
     segment_names: Sequence[str]  # the RFM segment code's names
     rules: Rules  # the thresholds the reasons quote, the horizons
-    reasons: dict[bytes, bytes] = field(default_factory=dict)  # the reason texts made so far (compute/reasons)
+    reasons: dict[Any, bytes] = field(default_factory=dict)  # the reason texts made so far (compute/reasons)
 
 
 def staging_ddl(table: str, columns: Sequence[str]) -> str:
