@@ -210,8 +210,14 @@ async def test_a_run_failing_while_it_builds_changes_nothing_and_the_next_run_cl
     assert await db.fetch("SELECT * FROM customer_scores ORDER BY customer_id") == before
     assert await db.fetchval("SELECT count(*) FROM calibrations") == calibrations
     assert await db.fetch("SELECT customer_id, points, run_id FROM points_ledger ORDER BY customer_id") == points
-    assert await db.fetchval("SELECT to_regclass($1) IS NOT NULL", NEXT)  # left for the next run
+    # The failed run dropped what it built: the next table (with the index the failure left on it) and the
+    # scratch tables of the score cells and buckets.
+    assert await db.fetchval("SELECT to_regclass($1) IS NULL", NEXT)
+    assert await db.fetchval("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_next'") == 0
 
+    # One it could not drop (say its connection was gone) is dropped by the next run.
+    await db.execute(f"CREATE TABLE {NEXT} (customer_id uuid)")
+    await db.execute(f"CREATE INDEX broken_next ON {NEXT} (customer_id)")
     monkeypatch.undo()
     result = await run_batch(engine, settings, as_of=NOW + timedelta(minutes=2))
     assert result.stats["written"] == len(ids)

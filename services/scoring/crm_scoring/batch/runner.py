@@ -45,6 +45,7 @@ from ..compute.swap import (
     Built,
     create_next,
     diff_next,
+    drop_next,
     fill_next,
     index_next,
     swap_in,
@@ -529,4 +530,16 @@ async def run_batch(
     except BaseException as exc:
         timings["total"] = time.perf_counter() - started
         await asyncio.shield(_finish_failed(engine, run_id, f"{type(exc).__name__}: {exc}", stats))
+        if store:
+            await asyncio.shield(_drop_leftovers(engine))
         raise
+
+
+async def _drop_leftovers(engine: AsyncEngine) -> None:
+    """A failed run's next scores table and scratch tables (compute/swap.drop_next); a failure to drop them is
+    logged, and the next run drops them."""
+    try:
+        async with engine.connect() as connection:
+            await drop_next(await asyncpg_connection(await connection.execution_options(isolation_level="AUTOCOMMIT")))
+    except Exception:
+        log.warning("could not drop the failed run's next scores table (the next run will)", exc_info=True)

@@ -8,7 +8,7 @@ second, which event handlers wait out.
 
 The next table is built outside the batch's final transaction, in committed steps on several connections
 (two by default), so the server's backends share the work (`fill_next`, `index_next`, `vacuum_next`): nobody
-reads it under its name, a failed run leaves it for the next run to drop, and readers see the new scores only
+reads it under its name, a failed run drops it (or the next run does), and readers see the new scores only
 when the final transaction swaps it in. What the old design joined for on the server (whether the stage changed,
 which rows may have changed, which live rows no batch row replaces) the batch decides from the live rows
 its read saw (compute/prior.py); only the rows that may have changed go through the exact diff (`diff_next`).
@@ -47,6 +47,7 @@ KEPT = (CELLS, BUCKETS)  # tables kept by triggers on the scores (distributions/
 # keep the server's cores busy, and workers would only contend with them.
 INDEX_MEMORY = "256MB"
 _ID = (("customer_id", "uuid"),)
+LEFTOVER_WAIT = "5s"
 
 
 def _index_ddl() -> list[tuple[str, str]]:
@@ -63,6 +64,15 @@ def _index_ddl() -> list[tuple[str, str]]:
 class Built:
     inserted: int  # rows written from the batch's scores
     carried: np.ndarray  # the ids of the live rows no batch row replaces
+
+
+async def drop_next(conn: asyncpg.Connection) -> None:
+    """A failed run's next table and scratch tables (`conn` in autocommit), dropped at once rather than by the
+    next run (at 1M scores ~700 MB of disk). Waits at most LEFTOVER_WAIT for a lock a build statement still
+    being cancelled holds; the next run's `create_next` drops what is left."""
+    await conn.execute(f"SET lock_timeout = '{LEFTOVER_WAIT}'")
+    for table in (NEXT, *(kept.staged for kept in KEPT)):
+        await conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 async def create_next(conn: asyncpg.Connection) -> None:
