@@ -1,8 +1,9 @@
-"""PostgreSQL binary COPY of fixed-width rows to and from NumPy structured arrays.
+"""PostgreSQL binary COPY between NumPy arrays and the server.
 
-A million-row result decoded row by row into Python objects costs seconds; with every column fixed-width
-and NOT NULL (nulls travel as NaN or sentinel codes), each COPY row is a fixed-size record, so NumPy reads
-each chunk of the stream, and writes the whole stream, in one call.
+A million-row result decoded row by row into Python objects costs seconds. Out: with every column fixed-width
+and NOT NULL (nulls travel as NaN or sentinel codes), each COPY row is a fixed-size record, so NumPy reads each
+chunk of the stream in one call. In: rows of any width (NULLs, texts, arrays) are packed column by column
+(`Field`, `encode_rows`).
 """
 
 from __future__ import annotations
@@ -153,23 +154,6 @@ async def copy_out_parts(
     return into.result()
 
 
-def encode(columns: Sequence[tuple[str, str]], values: dict[str, np.ndarray]) -> bytearray:
-    """A binary COPY stream of the given column arrays (equal lengths, no nulls), written in place: one
-    buffer, not the records plus their bytes plus the framed copy."""
-    dtype = row_dtype(columns)
-    n = len(next(iter(values.values()))) if values else 0
-    stream = bytearray(len(SIGNATURE) + n * dtype.itemsize + len(TRAILER))
-    stream[: len(SIGNATURE)] = SIGNATURE
-    stream[len(stream) - len(TRAILER) :] = TRAILER
-    rec = np.frombuffer(stream, dtype=dtype, offset=len(SIGNATURE), count=n)
-    rec["_n"] = len(columns)
-    for name, _ in columns:
-        rec[f"_len_{name}"] = dtype[name].itemsize
-        rec[name] = values[name]
-    del rec  # the stream is handed on whole; no view of it stays
-    return stream
-
-
 @dataclass(frozen=True)
 class Field:
     """One column of rows in binary COPY form, for rows whose width varies (NULLs, texts, arrays): each row's
@@ -274,16 +258,15 @@ def frame(bodies: Sequence[np.ndarray]) -> list[memoryview]:
 async def copy_in(
     conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]], values: dict[str, np.ndarray]
 ) -> None:
-    await copy_stream(conn, table, [name for name, _ in columns], encode(columns, values))
+    """The given column arrays (equal lengths, fixed-width WIRE types, no nulls) into `table`."""
+    fields = [Field.of(values[name], pg_type) for name, pg_type in columns]
+    await copy_stream(conn, table, [name for name, _ in columns], frame([encode_rows(fields)]))
 
 
-async def copy_stream(
-    conn: asyncpg.Connection, table: str, columns: Sequence[str], stream: bytearray | list[memoryview]
-) -> None:
-    """A stream made by `encode` or `frame` into `table`'s `columns`."""
-    # A bytearray goes to asyncpg as a buffer (a file object would be read in 512 kB pieces in a thread); its
-    # documentation accepts "an object supporting the buffer protocol", its type hints do not list one.
-    source: Any = stream if isinstance(stream, bytearray) else _pieces_of(stream)
+async def copy_stream(conn: asyncpg.Connection, table: str, columns: Sequence[str], stream: list[memoryview]) -> None:
+    """A stream made by `frame` into `table`'s `columns`, its pieces sent as they are (not joined first)."""
+    # asyncpg sends each piece by the buffer protocol; its type hints name bytes only.
+    source: Any = _pieces_of(stream)
     await conn.copy_to_table(table, source=source, columns=list(columns), format="binary")
 
 
