@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crm_scoring.selection.ranking import auc, auc_difference
+from crm_scoring.selection.ranking import auc, auc_difference, rankdata
 
 
 def _brute_auc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -64,3 +64,21 @@ def test_identical_scores_differ_by_nothing_and_one_outcome_gives_none() -> None
     d = auc_difference(with_nan, a, positive)
     assert d is not None
     assert d.difference == pytest.approx(auc(a[10:], positive[10:]) - auc(a[10:], positive[10:]))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(3).normal(size=5_000),
+        np.random.default_rng(4).integers(0, 30, 5_000).astype(float),  # many ties
+        np.round(np.random.default_rng(5).gamma(1.0, 1.0, 5_000), 2),
+        np.array([-0.0, 0.0, 1.0, -np.inf, np.inf, 1.0]),
+        np.array([2.5]),
+        np.zeros(0),
+    ],
+    ids=["distinct", "ties", "rounded", "signed zeros and infinities", "one", "none"],
+)
+def test_ranks_are_scipys_average_ranks(values: np.ndarray) -> None:
+    from scipy.stats import rankdata as scipy_rankdata
+
+    assert np.array_equal(rankdata(values), scipy_rankdata(values))

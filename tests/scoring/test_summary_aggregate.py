@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from crm_scoring.compute import summary
-from crm_scoring.compute.summary import aggregate
+from crm_scoring.compute.summary import aggregate, aggregate_split
 
 DAY = 86_400
 
@@ -79,10 +79,11 @@ def test_slices_with_local_days_give_the_whole_result(monkeypatch: pytest.Monkey
 
 
 @pytest.mark.parametrize("slice_orders", [1_000_000, 300], ids=["whole", "slices"])
-def test_a_kept_mask_counts_what_a_copy_of_those_orders_counts(
+def test_the_earlier_split_counts_what_a_copy_of_its_orders_counts(
     slice_orders: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The earlier split of a batch (orders placed by a date) aggregated through a mask, never copied."""
+    """The earlier split of a batch (orders placed by a date), from the sort of all the orders: the same bits
+    as those orders aggregated on their own, and the whole the same as `aggregate` gives."""
     monkeypatch.setattr(summary, "SLICE_ORDERS", slice_orders)
     rng = np.random.default_rng(11)
     n = 2_000
@@ -92,7 +93,24 @@ def test_a_kept_mask_counts_what_a_copy_of_those_orders_counts(
     local = at + 2 * 3600
     keep = at <= 19_500 * DAY
     copied_ids, copied = aggregate(customer[keep], at[keep], net[keep], 19_500, 90, local[keep])
-    ids, masked = aggregate(customer, at, net, 19_500, 90, local, keep)
+    whole_ids, whole = aggregate(customer, at, net, 19_700, 90, local)
+    (both_ids, both), (ids, split) = aggregate_split(customer, at, net, 19_700, 90, local, 19_500, 19_500 * DAY)
     assert ids.tobytes() == copied_ids.tobytes()
     for name, values in copied.items():
-        assert np.array_equal(masked[name], values), name
+        assert np.array_equal(split[name], values), name
+    assert both_ids.tobytes() == whole_ids.tobytes()
+    for name, values in whole.items():
+        assert np.array_equal(both[name], values), name
+
+
+def test_an_earlier_split_before_every_order_is_empty() -> None:
+    rng = np.random.default_rng(13)
+    customer = np.frombuffer(b"".join(uuid.uuid4().bytes for _ in range(20)), dtype="V16")[rng.integers(0, 20, 200)]
+    at = 19_000 * DAY + rng.uniform(0, 300 * DAY, 200)
+    net = rng.gamma(2, 30, 200).round(2)
+    (ids, whole), (none, split) = aggregate_split(customer, at, net, 19_400, 90, None, 18_000, 18_000 * DAY)
+    want_ids, want = aggregate(customer, at, net, 19_400, 90)
+    assert ids.tobytes() == want_ids.tobytes()
+    assert all(np.array_equal(whole[name], values) for name, values in want.items())
+    assert len(none) == 0
+    assert all(len(values) == 0 for values in split.values())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from crm_scoring.compute import summary
-from crm_scoring.compute.summary import _assemble, _id_runs, aggregate
+from crm_scoring.compute.summary import _assemble, _id_runs, aggregate, aggregate_split
 from crm_scoring.rules.schemas import Tenant
 
 DAY = 86_400
@@ -90,8 +90,18 @@ def test_aggregate_matches_a_per_customer_computation(
     monkeypatch.setattr(summary, "SLICE_ORDERS", slice_orders)
     rng = np.random.default_rng(23)
     _, customer, at, net, local = orders(rng)
-    keep = rng.random(len(at)) < 0.7 if masked else np.ones(len(at), dtype=bool)
-    got_ids, agg = aggregate(customer, at, net, AS_OF_DAY, WINDOW, local, keep if masked else None)
+    if masked:  # the earlier split, from the same sort as the whole (checked against the reference too)
+        cutoff = float(np.quantile(at, 0.7))
+        keep = at <= cutoff
+        whole, (got_ids, agg) = aggregate_split(customer, at, net, AS_OF_DAY, WINDOW, local, AS_OF_DAY, cutoff)
+        everyone = reference(customer, at, net, local, np.ones(len(at), dtype=bool))
+        assert [b.tobytes() for b in whole[0]] == sorted(everyone)
+        for i, c in enumerate(whole[0]):
+            for name, value in everyone[c.tobytes()].items():
+                assert whole[1][name][i] == pytest.approx(value, abs=1e-9), (name, i)
+    else:
+        keep = np.ones(len(at), dtype=bool)
+        got_ids, agg = aggregate(customer, at, net, AS_OF_DAY, WINDOW, local)
 
     expected = reference(customer, at, net, local, keep)
     assert [b.tobytes() for b in got_ids] == sorted(expected)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -99,6 +100,9 @@ def main() -> None:
     if args.until is not None and (args.until <= (args.as_of or now) or args.until > now + CLOCK_SLACK):
         parser.error("--until must be after --as-of and not in the future")
     main_args = (args.as_of, not args.no_refit, store, args.keep_scores, args.until, args.horizons)
+    # What the imports made lives as long as the process: the collector leaves it alone from here (its passes
+    # over every module's objects were ~0.3 s of a 1M-customer run).
+    gc.freeze()
     sys.exit(asyncio.run(_main(*main_args)))
 
 

@@ -40,14 +40,20 @@ class RateTable:
         order = np.argsort(known, kind="stable")
         ranked = known[order]
         values = _as_int(currency)
+        if len(values) and (values == values[0]).all():  # one currency (the usual case): looked up once
+            values = values[:1]
         at = np.minimum(np.searchsorted(ranked, values), len(ranked) - 1)
-        return np.where(ranked[at] == values, order[at] + 1, 0).astype(np.int16)
+        codes = np.where(ranked[at] == values, order[at] + 1, 0).astype(np.int16)
+        return codes if len(codes) == len(currency) else np.full(len(currency), codes[0], dtype=np.int16)
 
     def convert(self, net: np.ndarray, code: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Each order's net in the reporting currency, to the cent; NaN where no rate was in force on its day
-        (code 0: a currency without rates; a day before the first rate)."""
-        out = np.full(len(net), np.nan)
+        (code 0: a currency without rates; a day before the first rate). `net` itself when every order is in
+        the reporting currency."""
         own = code == 1
+        if own.all():
+            return net
+        out = np.full(len(net), np.nan)
         out[own] = net[own]
         for k in range(1, len(self.currencies)):
             rows = np.flatnonzero(code == k + 1)
@@ -61,8 +67,12 @@ class RateTable:
 
 def _as_int(codes: np.ndarray) -> np.ndarray:
     """Three-byte strings as the integers of their bytes, big-endian."""
-    b = np.ascontiguousarray(codes, dtype="S3").view(np.uint8).reshape(-1, 3).astype(np.uint32)
-    return (b[:, 0] << 16) | (b[:, 1] << 8) | b[:, 2]
+    b = np.ascontiguousarray(codes, dtype="S3").view(np.uint8).reshape(-1, 3)
+    out = b[:, 0].astype(np.uint32)  # shifted and or'ed in place: one 4-byte array, not 3-byte rows widened
+    for column in (1, 2):
+        out <<= 8
+        out |= b[:, column]
+    return out
 
 
 async def rate_table(conn: asyncpg.Connection, reporting_currency: str) -> RateTable:
