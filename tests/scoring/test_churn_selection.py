@@ -129,6 +129,22 @@ def test_a_stored_classifier_round_trips_and_nothing_else_loads(drawn) -> None:
     assert classifier.train(X[:40], quiet[:40]) is None  # too few of either outcome
 
 
+def test_features_of_some_rows_are_those_rows_of_everyones(drawn) -> None:
+    """A batch makes the features of the rows it trains on and judges only: the same numbers."""
+    then, _, _ = drawn
+    from crm_scoring.selection.features import features
+
+    rows = np.random.default_rng(3).permutation(len(then))[: len(then) // 3]
+    np.testing.assert_array_equal(features(then, rows), features(then)[rows])
+    quiet = np.random.default_rng(4).random(len(rows)) < 0.4
+    picked = classifier.training_rows(quiet)
+    assert picked is not None
+    X = features(then)[rows]
+    trained, fitted = classifier.train(X, quiet), classifier.fit(features(then, rows[picked]), quiet[picked])
+    assert trained is not None
+    np.testing.assert_array_equal(classifier.p_quiet(trained, X), classifier.p_quiet(fitted, X))
+
+
 async def test_the_batch_stores_its_choice_and_events_score_with_it(db, engine, settings, reader) -> None:
     orders = mbgnbd_orders(3000, 5, datetime.now(UTC), 0)
     await load_purchases(db, orders)

@@ -1,6 +1,8 @@
-"""The batch's slow imports made in a thread while it reads: scikit-learn, skops and scipy.stats take ~1.5 s
-to import and are first needed by the choice of the churn signal, after the read (which waits on the server
-most of its ~10 s). Imported at the start instead, they held up the whole run."""
+"""The batch's slow imports made in a thread while it reads: scikit-learn and scipy.stats take ~1 s to import
+and are first needed by the choice of the churn signal, after the read. Imported at the start instead, they
+held up the whole run. skops (~0.5 s more) is not among them: a refit only needs it to serialize its
+classifier, which it does while the server builds the new table's indexes (batch/runner.py), when this
+process would only wait."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import logging
 import threading
 
 log = logging.getLogger("crm.scoring.batch")
-MODULES = ("scipy.stats", "sklearn.ensemble", "skops.io")
+MODULES = ("scipy.stats", "sklearn.ensemble")
 
 
 def start() -> threading.Thread:

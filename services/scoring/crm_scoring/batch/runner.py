@@ -206,10 +206,12 @@ async def _build(
     prior: Prior,
     settings: Settings,
     write_steps: dict[str, float],
-) -> tuple[int, Built, np.ndarray]:
+    while_indexing: Callable[[], Result],
+) -> tuple[int, Built, np.ndarray, Result]:
     """The next scores table, filled and indexed on several connections in committed steps of their own
-    (compute/swap.py). Returns the calibration id reserved for the run, what was built and the positions of
-    the batch's rows that go through the diff."""
+    (compute/swap.py). Returns the calibration id reserved for the run, what was built, the positions of
+    the batch's rows that go through the diff, and `while_indexing()`: run in a thread while the server builds
+    the indexes, the seconds this process would otherwise only wait."""
     lap = stopwatch(write_steps)
     since, diffed, carried = decide(scored, prior, binary_timestamp(as_of), state.rules.changes)
     lap("decide")
@@ -231,11 +233,16 @@ async def _build(
             conns, {**scored, **since}, context, copy_chunk=settings.batch_write_chunk, timings=write_steps
         )
         lap("fill")
-        await index_next(conns)
+        aside = asyncio.ensure_future(asyncio.to_thread(while_indexing))
+        try:
+            await index_next(conns)
+        except BaseException:
+            await asyncio.wait([aside])  # nothing left running behind a failed build
+            raise
         lap("indexes")
         await vacuum_next(main)
         lap("vacuum")
-    return calibration_id, Built(inserted, prior.columns["customer_id"][carried]), diffed
+    return calibration_id, Built(inserted, prior.columns["customer_id"][carried]), diffed, await aside
 
 
 async def _write(
@@ -252,10 +259,12 @@ async def _write(
     built: Built,
     diffed: np.ndarray,
     recorded: dict[str, np.ndarray],
+    classifier: bytes | None,
     settings: Settings,
     write_steps: dict[str, float],
 ) -> dict[str, int]:
-    """The run's final transaction: its calibration, the diff, the month's points and the swap."""
+    """The run's final transaction: its calibration (`classifier`: its churn classifier serialized), the diff,
+    the month's points and the swap."""
     lap = stopwatch(write_steps)
     conn = await driver_connection(session)
     await conn.execute(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'")
@@ -269,7 +278,7 @@ async def _write(
         _json(cal.cuts),
         state.rules.model_dump_json(),
         None if cal.selection is None else _json(cal.selection.to_json()),
-        None if cal.classifier is None else churn_classifier.dumps(cal.classifier),
+        classifier,
     )
     await diff_next(conn, scored["customer_id"][diffed], rules=state.rules, read_started=read_started)
     lap("diff")
@@ -468,7 +477,8 @@ async def run_batch(
         t = time.perf_counter()
         write_steps: dict[str, float] = timings.setdefault("write_steps", {}) if store else {}
         if prior is not None:
-            calibration_id, built, diffed = await _build(
+            fitted = cal.classifier
+            calibration_id, built, diffed, classifier = await _build(
                 engine,
                 as_of=as_of,
                 state=state,
@@ -476,6 +486,8 @@ async def run_batch(
                 prior=prior,
                 settings=settings,
                 write_steps=write_steps,
+                # ~0.5 s (skops imports every scikit-learn estimator to know them), then ~0.1 s per classifier
+                while_indexing=lambda: None if fitted is None else churn_classifier.dumps(fitted),
             )
             prior = None
         async with sessionmaker() as session, session.begin():
@@ -494,6 +506,7 @@ async def run_batch(
                         built=built,
                         diffed=diffed,
                         recorded=recorded or {},
+                        classifier=classifier,
                         settings=settings,
                         write_steps=write_steps,
                     )

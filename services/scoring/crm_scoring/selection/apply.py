@@ -79,7 +79,7 @@ def churn_risk(
         return out, signal
     assert model is not None
     assert selection is not None
-    p = clf.p_quiet(model, features(s)[has])
+    p = clf.p_quiet(model, features(s, np.flatnonzero(has)))
     if signal == "blend":
         assert selection.blend_with is not None
         p = (p + model_risk(selection.blend_with)) / 2

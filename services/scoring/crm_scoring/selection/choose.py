@@ -159,8 +159,13 @@ def choose(
         ]
     val = _at_most(val, MAX_JUDGED, seed=2)
     # The classifier first: it needs no fit, so it trains while the split's fits may still be running.
-    X = features(then)[sp.buyers]
-    model = classifier.train(X[~sp.validation], quiet[~sp.validation])
+    buyers = np.flatnonzero(sp.buyers)  # `sp`'s masks are over the buyers at the split
+    training = np.flatnonzero(~sp.validation)
+    picked = classifier.training_rows(quiet[training])
+    model = None
+    if picked is not None:
+        training = training[picked]
+        model = classifier.fit(features(then, buyers[training]), quiet[training])
     if callable(fits_then):
         fits_then = fits_then()
     mi = model_inputs(then, unit_days)
@@ -177,7 +182,7 @@ def choose(
         default=None,
     )
     if model is not None:
-        p = classifier.p_quiet(model, X[val])
+        p = classifier.p_quiet(model, features(then, buyers[val]))
         scores["classifier"] = p
         aucs["classifier"] = auc(p, quiet[val])
         if best_model_signal is not None:

@@ -32,11 +32,22 @@ _TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
 def train(X: np.ndarray, quiet: np.ndarray, seed: int = 0) -> HistGradientBoostingClassifier | None:
     """A classifier of P(no purchase in the horizon), or None with too few examples of either outcome."""
+    rows = training_rows(quiet, seed)
+    return None if rows is None else fit(X[rows], quiet[rows], seed)
+
+
+def training_rows(quiet: np.ndarray, seed: int = 0) -> np.ndarray | None:
+    """The positions of the examples a classifier trains on (at most MAX_TRAINING_ROWS, at random), or None with
+    too few of either outcome: so a caller makes the features of those rows only."""
     if min(int(quiet.sum()), int((~quiet).sum())) < MIN_CLASS_SIZE:
         return None
-    if len(X) > MAX_TRAINING_ROWS:
-        keep = np.random.default_rng(seed).choice(len(X), MAX_TRAINING_ROWS, replace=False)
-        X, quiet = X[keep], quiet[keep]
+    if len(quiet) > MAX_TRAINING_ROWS:
+        return np.random.default_rng(seed).choice(len(quiet), MAX_TRAINING_ROWS, replace=False)
+    return np.arange(len(quiet))
+
+
+def fit(X: np.ndarray, quiet: np.ndarray, seed: int = 0) -> HistGradientBoostingClassifier:
+    """The classifier fitted on exactly these examples (`train` picks them)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(
