@@ -37,15 +37,16 @@ score_buckets = Table(
     Column("squares", Numeric, nullable=False),  # exact, so a bucket of equal values is known to be one
 )
 
-# The buckets of a scores table, from scratch, in one pass (the batch's rebuild; the tests compare the kept
-# buckets to it).
-_VALUES = ", ".join(f"('{m}', {v})" for m, v in MEASURES.items())
-BUCKETS_OF = (
-    "SELECT x.measure, stage, abc_class, score_bucket(x.v) AS bucket, count(*) AS n, coalesce(sum(x.v), 0) AS total, "
-    f"coalesce(sum(x.v * x.v), 0) AS squares FROM {{table}}, LATERAL (VALUES {_VALUES}) AS x(measure, v) "
-    "GROUP BY x.measure, stage, abc_class, score_bucket(x.v)"
+# The buckets of a scores table, from scratch, one measure after the other (the same rows as the triggers' one
+# pass over a LATERAL VALUES pair per customer, migration 0008, which took 1.57 s at 1M scores against 1.24 s).
+BUCKETS_OF = " UNION ALL ".join(
+    f"SELECT '{m}'::text AS measure, stage, abc_class, score_bucket({v}) AS bucket, count(*) AS n, "
+    f"coalesce(sum({v}), 0) AS total, coalesce(sum({v} * {v}), 0) AS squares FROM {{table}} "
+    f"GROUP BY stage, abc_class, score_bucket({v})"
+    for m, v in MEASURES.items()
 )
-BUCKETS = Kept("score_buckets", KEY, ("n", "total", "squares"), BUCKETS_OF)  # the batch's swap carries them over
+# The batch's swap carries them over (kept.py).
+BUCKETS = Kept("score_buckets", KEY, ("n", "total", "squares"), BUCKETS_OF, weight=1.8)
 
 
 def lower_edge(bucket: int) -> float:

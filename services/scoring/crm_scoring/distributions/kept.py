@@ -18,6 +18,9 @@ class Kept:
     key: tuple[str, ...]
     sums: tuple[str, ...]  # the first one counts customers
     of: str  # SELECT of the key and the sums from `{table}` (a table or a subquery with an alias)
+    # Its aggregation's cost against an index build's on the same table (one backend each): the batch
+    # starts the longest jobs first (compute/swap.index_next).
+    weight: float = 1.0
 
     @property
     def staged(self) -> str:
