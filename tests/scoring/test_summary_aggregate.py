@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from crm_scoring.compute import summary
-from crm_scoring.compute.summary import aggregate, aggregate_split
+from crm_scoring.compute.summary import SPLIT_FIELDS, aggregate, aggregate_split
 
 DAY = 86_400
 
@@ -96,8 +96,9 @@ def test_the_earlier_split_counts_what_a_copy_of_its_orders_counts(
     whole_ids, whole = aggregate(customer, at, net, 19_700, 90, local)
     (both_ids, both), (ids, split) = aggregate_split(customer, at, net, 19_700, 90, local, 19_500, 19_500 * DAY)
     assert ids.tobytes() == copied_ids.tobytes()
-    for name, values in copied.items():
-        assert np.array_equal(split[name], values), name
+    assert list(split) == list(SPLIT_FIELDS)  # what the churn choice reads, no more
+    for name in SPLIT_FIELDS:
+        assert np.array_equal(split[name], copied[name]), name
     assert both_ids.tobytes() == whole_ids.tobytes()
     for name, values in whole.items():
         assert np.array_equal(both[name], values), name
@@ -113,4 +114,5 @@ def test_an_earlier_split_before_every_order_is_empty() -> None:
     assert ids.tobytes() == want_ids.tobytes()
     assert all(np.array_equal(whole[name], values) for name, values in want.items())
     assert len(none) == 0
+    assert list(split) == list(SPLIT_FIELDS)
     assert all(len(values) == 0 for values in split.values())

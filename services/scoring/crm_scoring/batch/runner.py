@@ -61,7 +61,7 @@ from ..selection import classifier as churn_classifier
 from ..selection.calibrate import fit_and_choose
 from . import prewarm, snapshot
 from .backtest import distribution, evaluate
-from .memory import map_large_allocations
+from .memory import map_large_allocations, trim_heap
 
 log = logging.getLogger("crm.scoring.batch")
 Result = TypeVar("Result")
@@ -181,6 +181,7 @@ def _compute(
             notes.append("no current fits to keep: CLV stays empty until a run with refit")
         timings["fit"] = time.perf_counter() - t
     chosen()
+    trim_heap()  # what the fits, the classifier and the split freed in the threads' malloc arenas
     t = time.perf_counter()
     # The model outputs are computed in a thread while the base is cut (compute/score.cut_and_score).
     cal, scored = cut_and_score(

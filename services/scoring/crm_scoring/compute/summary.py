@@ -91,6 +91,20 @@ WHERE k.merged_into IS NULL {{filter}}
 
 INT_FIELDS = ("n_days", "n_orders", "n_unpriced", "first_day", "last_day", "days_recent", "days_prev")
 FLOAT_FIELDS = ("first_at", "last_at", "total", "first_spend", "spend_12m", "spend_recent", "spend_prev")
+# What the churn choice reads of the earlier split (selection/: the split, the classifier's features, the
+# purchase models' inputs): the split holds only these, and no customer attributes (at 1M the rest were
+# ~55 MB held through the choice, when the batch's memory peaks).
+SPLIT_FIELDS = (
+    "n_days",
+    "n_orders",
+    "n_unpriced",
+    "first_day",
+    "last_day",
+    "days_recent",
+    "days_prev",
+    "total",
+    "first_spend",
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +115,8 @@ class Summaries:
     columns: dict[str, np.ndarray]
     as_of: datetime
     as_of_day: int
-    earlier: Summaries | None = None  # the buyers as of an earlier date, when asked for (read_summaries)
+    # The buyers as of an earlier date, when asked for (read_summaries): SPLIT_FIELDS only.
+    earlier: Summaries | None = None
     tenant: Tenant = field(default_factory=Tenant)  # the reporting currency and the time zone the figures are in
 
     def __len__(self) -> int:
@@ -319,7 +334,8 @@ def _aggregate_slice(
     first[1:] = which[1:] != which[:-1]
     before = (ids[which[first]], first, at[kept], day[kept], net[kept])
     del kept, which, first
-    return _summarise(ids, new_customer, at, day, net, as_of_day, window), _summarise(*before, then_day, window)
+    whole = _summarise(ids, new_customer, at, day, net, as_of_day, window)
+    return whole, _summarise(*before, then_day, window, SPLIT_FIELDS)
 
 
 def _sort_orders(customer: np.ndarray, at: np.ndarray, local: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -366,12 +382,14 @@ def _summarise(
     net: np.ndarray,
     as_of_day: int,
     window: int,
+    fields: Sequence[str] = INT_FIELDS + FLOAT_FIELDS,
 ) -> Aggregated:
-    """The aggregates of orders sorted by customer, day and time: `new_customer` marks where each of `ids`
-    starts. `net` is the caller's to spend (its NaNs become zeros here)."""
+    """The aggregates (`fields` of them) of orders sorted by customer, day and time: `new_customer` marks where
+    each of `ids` starts. `net` is the caller's to spend (its NaNs become zeros here)."""
     n = len(at)
     if n == 0:  # e.g. an earlier split before anyone's first order
-        return _empty(ids)
+        ids, empty = _empty(ids)
+        return ids, {name: empty[name] for name in fields}
     unpriced = np.isnan(net)
     net[unpriced] = 0.0
     new_day = new_customer.copy()
@@ -391,23 +409,23 @@ def _summarise(
     def per_customer(weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(d_customer, weights=weights, minlength=k)
 
-    aggregates = {
-        "n_days": per_customer().astype(np.int64),
-        "n_orders": np.diff(np.append(c_start, n)).astype(np.int64),
-        "n_unpriced": np.add.reduceat(unpriced.astype(np.int64), c_start),
-        "first_day": day[c_start],
-        "last_day": day[c_end],
-        "first_at": at[c_start],
-        "last_at": at[c_end],
-        "total": np.add.reduceat(net, c_start),
-        "first_spend": d_net[first_day_index],
-        "spend_12m": per_customer(np.where(d_day > as_of_day - 365, d_net, 0.0)),
-        "days_recent": per_customer(recent.astype(np.float64)).astype(np.int64),
-        "days_prev": per_customer(previous.astype(np.float64)).astype(np.int64),
-        "spend_recent": per_customer(np.where(recent, d_net, 0.0)),
-        "spend_prev": per_customer(np.where(previous, d_net, 0.0)),
+    make: dict[str, Callable[[], np.ndarray]] = {
+        "n_days": lambda: per_customer().astype(np.int64),
+        "n_orders": lambda: np.diff(np.append(c_start, n)).astype(np.int64),
+        "n_unpriced": lambda: np.add.reduceat(unpriced.astype(np.int64), c_start),
+        "first_day": lambda: day[c_start],
+        "last_day": lambda: day[c_end],
+        "first_at": lambda: at[c_start],
+        "last_at": lambda: at[c_end],
+        "total": lambda: np.add.reduceat(net, c_start),
+        "first_spend": lambda: d_net[first_day_index],
+        "spend_12m": lambda: per_customer(np.where(d_day > as_of_day - 365, d_net, 0.0)),
+        "days_recent": lambda: per_customer(recent.astype(np.float64)).astype(np.int64),
+        "days_prev": lambda: per_customer(previous.astype(np.float64)).astype(np.int64),
+        "spend_recent": lambda: per_customer(np.where(recent, d_net, 0.0)),
+        "spend_prev": lambda: per_customer(np.where(previous, d_net, 0.0)),
     }
-    return ids, aggregates
+    return ids, {name: make[name]() for name in fields}
 
 
 async def read_summaries(
@@ -483,7 +501,7 @@ async def read_summaries(
     del orders, local, local_days
     before = None
     if earlier is not None and bought_then is not None:
-        before = _assemble(bought_then[0], bought_then[1], None, earlier, tenant)
+        before = _assemble(bought_then[0], bought_then[1], None, earlier, tenant, attributes=False)
     summaries = _assemble(bought[0], bought[1], known, as_of, tenant, before)
     lap("assemble")
     return summaries
@@ -513,9 +531,11 @@ def _assemble(
     as_of: datetime,
     tenant: Tenant,
     earlier: Summaries | None = None,
+    *,
+    attributes: bool = True,
 ) -> Summaries:
-    """The buyers' aggregates (`aggregate`) joined with the known customers' attributes (`known` None: buyers
-    only)."""
+    """The buyers' aggregates (`aggregate`: the fields it made) joined with the known customers' attributes
+    (`known` None: buyers only, with default attributes; `attributes=False`: none, for the earlier split)."""
     as_of_day = day_number(as_of, tenant.time_zone)
     # Everyone = the buyers, plus the known customers (prospects only if known by as_of), in id order: one sort
     # of the buyers and all the known customers together by id (`_id_runs`; as 16-byte strings, sorted and
@@ -545,12 +565,13 @@ def _assemble(
     known_hit = keep[group[len(buyers) :]]
     del group, place, keep
     columns: dict[str, np.ndarray] = {"customer_id": ids}
-    for name in INT_FIELDS:
-        columns[name] = np.zeros(n, dtype=np.int64)
-    for name in FLOAT_FIELDS:
-        columns[name] = np.full(n, np.nan if name.endswith("_at") else 0.0)
-    for name, values in agg.items():
-        columns[name][where] = values
+    for name in INT_FIELDS + FLOAT_FIELDS:
+        if name in agg:
+            default = 0 if name in INT_FIELDS else np.nan if name.endswith("_at") else 0.0
+            columns[name] = np.full(n, default, dtype=np.int64 if name in INT_FIELDS else np.float64)
+            columns[name][where] = agg[name]
+    if not attributes:
+        return Summaries(columns, as_of, as_of_day, earlier, tenant)
     columns["payment_terms"] = np.zeros(n, dtype=np.int16)
     columns["brand_contribution"] = np.zeros(n, dtype=np.int16)
     columns["declared_budget"] = np.full(n, np.nan)
