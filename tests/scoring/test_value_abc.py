@@ -119,3 +119,14 @@ def test_vectorized_matches_reference_on_100k() -> None:
     k = math.ceil(0.05 * int((rev > 0).sum()))
     cut = sorted(rev[rev > 0].tolist(), reverse=True)[k - 1]
     assert gold.tolist() == [r > 0 and r >= cut for r in rev.tolist()]
+
+
+def test_classes_and_curve_do_not_depend_on_where_ties_land() -> None:
+    """Many tied revenues, shuffled: every customer's class, and the Pareto curve, as on the sorted input."""
+    rng = np.random.default_rng(5)
+    revenue = rng.integers(0, 40, 50_000).astype(float) * 12.5
+    order = rng.permutation(len(revenue))
+    classes = abc_classes(revenue)
+    np.testing.assert_array_equal(abc_classes(revenue[order]), classes[order])
+    np.testing.assert_array_equal(abc_classes(np.sort(revenue)[::-1]), np.sort(classes))
+    np.testing.assert_array_equal(pareto_curve(revenue[order]), pareto_curve(revenue))
