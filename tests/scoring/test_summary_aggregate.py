@@ -116,3 +116,20 @@ def test_an_earlier_split_before_every_order_is_empty() -> None:
     assert len(none) == 0
     assert list(split) == list(SPLIT_FIELDS)
     assert all(len(values) == 0 for values in split.values())
+
+
+def test_a_slice_without_orders_joins_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slices go by the ids' first byte: a slice can hold no order (few customers, many orders each), and the
+    split's fields are still the same in every slice."""
+    monkeypatch.setattr(summary, "SLICE_ORDERS", 50)
+    rng = np.random.default_rng(17)
+    ids = [bytes([0xF0 + k]) + uuid.uuid4().bytes[1:] for k in range(3)]  # all in the last slices
+    customer = np.frombuffer(b"".join(ids), dtype="V16")[rng.integers(0, 3, 400)]
+    at = 19_000 * DAY + rng.uniform(0, 300 * DAY, 400)
+    net = rng.gamma(2, 30, 400).round(2)
+    (ids_all, whole), (ids_then, split) = aggregate_split(customer, at, net, 19_400, 90, None, 19_200, 19_200 * DAY)
+    want_ids, want = aggregate(customer, at, net, 19_400, 90)
+    assert ids_all.tobytes() == want_ids.tobytes()
+    assert all(np.array_equal(whole[name], values) for name, values in want.items())
+    assert len(ids_then) == 3
+    assert list(split) == list(SPLIT_FIELDS)

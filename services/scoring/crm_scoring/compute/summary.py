@@ -296,9 +296,9 @@ def _join(parts: list[Aggregated]) -> Aggregated:
     return ids, joined
 
 
-def _empty(customer: np.ndarray) -> Aggregated:
-    empty: dict[str, np.ndarray] = {name: np.zeros(0, dtype=np.int64) for name in INT_FIELDS}
-    empty.update({name: np.zeros(0) for name in FLOAT_FIELDS})
+def _empty(customer: np.ndarray, fields: Sequence[str] = INT_FIELDS + FLOAT_FIELDS) -> Aggregated:
+    """No customers' aggregates (`fields` of them)."""
+    empty = {name: np.zeros(0, dtype=np.int64 if name in INT_FIELDS else np.float64) for name in fields}
     return np.ascontiguousarray(customer[:0]), empty
 
 
@@ -317,7 +317,7 @@ def _aggregate_slice(
     customer, at, net = customer[rows], at[rows], net[rows]
     local = None if local is None else local[rows]
     if len(at) == 0:
-        return _empty(customer) if earlier is None else (_empty(customer), _empty(customer))
+        return _empty(customer) if earlier is None else (_empty(customer), _empty(customer, SPLIT_FIELDS))
     order, new_customer = _sort_orders(customer, at, local)
     at = at[order]
     day = np.floor((at if local is None else local[order]) / SECONDS_PER_DAY).astype(np.int64)
@@ -388,8 +388,7 @@ def _summarise(
     each of `ids` starts. `net` is the caller's to spend (its NaNs become zeros here)."""
     n = len(at)
     if n == 0:  # e.g. an earlier split before anyone's first order
-        ids, empty = _empty(ids)
-        return ids, {name: empty[name] for name in fields}
+        return _empty(ids, fields)
     unpriced = np.isnan(net)
     net[unpriced] = 0.0
     new_day = new_customer.copy()
