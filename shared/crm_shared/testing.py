@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -183,11 +184,41 @@ def user_headers(user: str, *scopes: str, service: str = "customer") -> dict[str
     return principal_headers(user, "user", *scopes, service=service, roles=("staff",))
 
 
+# Ports servers under test listen on are drawn below the kernel's ephemeral range: bind(("", 0)) hands out a
+# port from that range, which outgoing connections (of every test process: to PostgreSQL, to other servers)
+# take as their local ports too, so a port found free there could be a connection's by the time a server binds
+# it (a CI run lost a whole e2e module to "address already in use" that way).
+LISTEN_PORTS = (20_000, 32_000)
+
+
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, at random below the ephemeral range (LISTEN_PORTS); the kernel's
+    choice where that range overlaps it or nothing there is free."""
+    low, high = LISTEN_PORTS
+    first_ephemeral = _ephemeral_ports()[0]
+    if first_ephemeral > low:
+        rng = random.SystemRandom()  # not the tests' seeded random: parallel workers must not draw alike
+        for _ in range(50):
+            port = rng.randrange(low, min(high, first_ephemeral))
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]  # (host, port) for AF_INET
-        return port
+        chosen: int = s.getsockname()[1]  # (host, port) for AF_INET
+        return chosen
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; elsewhere IANA's 49152-65535)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49_152, 65_535
 
 
 class ServerProcess:
