@@ -104,17 +104,28 @@ def test_the_earlier_split_counts_what_a_copy_of_its_orders_counts(
         assert np.array_equal(both[name], values), name
 
 
-def test_an_earlier_split_before_every_order_is_empty() -> None:
-    rng = np.random.default_rng(13)
-    customer = np.frombuffer(b"".join(uuid.uuid4().bytes for _ in range(20)), dtype="V16")[rng.integers(0, 20, 200)]
-    at = 19_000 * DAY + rng.uniform(0, 300 * DAY, 200)
-    net = rng.gamma(2, 30, 200).round(2)
-    (ids, whole), (none, split) = aggregate_split(customer, at, net, 19_400, 90, None, 18_000, 18_000 * DAY)
+def _orders(rng: np.random.Generator, ids: list[bytes], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n orders of the given customers over 300 days from day 19,000: (customer, at, net)."""
+    customer = np.frombuffer(b"".join(ids), dtype="V16")[rng.integers(0, len(ids), n)]
+    return customer, 19_000 * DAY + rng.uniform(0, 300 * DAY, n), rng.gamma(2, 30, n).round(2)
+
+
+def _split_beside_whole(
+    customer: np.ndarray, at: np.ndarray, net: np.ndarray, then_day: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """aggregate_split's earlier split as of `then_day`, its whole part checked against `aggregate`."""
+    (ids, whole), split = aggregate_split(customer, at, net, 19_400, 90, None, then_day, then_day * DAY)
     want_ids, want = aggregate(customer, at, net, 19_400, 90)
     assert ids.tobytes() == want_ids.tobytes()
     assert all(np.array_equal(whole[name], values) for name, values in want.items())
+    assert list(split[1]) == list(SPLIT_FIELDS)
+    return split
+
+
+def test_an_earlier_split_before_every_order_is_empty() -> None:
+    customer, at, net = _orders(np.random.default_rng(13), [uuid.uuid4().bytes for _ in range(20)], 200)
+    none, split = _split_beside_whole(customer, at, net, 18_000)
     assert len(none) == 0
-    assert list(split) == list(SPLIT_FIELDS)
     assert all(len(values) == 0 for values in split.values())
 
 
@@ -122,14 +133,7 @@ def test_a_slice_without_orders_joins_the_others(monkeypatch: pytest.MonkeyPatch
     """Slices go by the ids' first byte: a slice can hold no order (few customers, many orders each), and the
     split's fields are still the same in every slice."""
     monkeypatch.setattr(summary, "SLICE_ORDERS", 50)
-    rng = np.random.default_rng(17)
     ids = [bytes([0xF0 + k]) + uuid.uuid4().bytes[1:] for k in range(3)]  # all in the last slices
-    customer = np.frombuffer(b"".join(ids), dtype="V16")[rng.integers(0, 3, 400)]
-    at = 19_000 * DAY + rng.uniform(0, 300 * DAY, 400)
-    net = rng.gamma(2, 30, 400).round(2)
-    (ids_all, whole), (ids_then, split) = aggregate_split(customer, at, net, 19_400, 90, None, 19_200, 19_200 * DAY)
-    want_ids, want = aggregate(customer, at, net, 19_400, 90)
-    assert ids_all.tobytes() == want_ids.tobytes()
-    assert all(np.array_equal(whole[name], values) for name, values in want.items())
+    customer, at, net = _orders(np.random.default_rng(17), ids, 400)
+    ids_then, _ = _split_beside_whole(customer, at, net, 19_200)
     assert len(ids_then) == 3
-    assert list(split) == list(SPLIT_FIELDS)

@@ -229,7 +229,6 @@ def _key_order(key: np.ndarray, at: np.ndarray) -> np.ndarray:
 SLICE_ORDERS = 500_000
 READ_THREADS = 2
 KEY_BITS = 63  # the packed sort key of `_aggregate_slice` (int64), else the lexsort
-BLOCK_SIZE_SQL = "current_setting('block_size')::int8"
 
 
 Aggregated: TypeAlias = tuple[np.ndarray, dict[str, np.ndarray]]  # distinct customer ids, per-customer aggregates
@@ -246,7 +245,7 @@ def aggregate(
     """Orders -> (distinct customer ids, per-customer aggregates), in customer id order. `local`: the orders'
     local wall-clock epochs, whose dates are the purchase days (default: UTC days). A NaN net (money not
     known) counts in `n_unpriced` and in no sum."""
-    return _by_slices(customer, lambda rows: _aggregate_slice(customer, at, net, as_of_day, window, local, rows))
+    return _by_slices(customer, lambda rows: _aggregate_slice(customer, at, net, as_of_day, window, local, rows))[0]
 
 
 def aggregate_split(
@@ -262,16 +261,17 @@ def aggregate_split(
     """`aggregate` of all the orders, and of those placed at or before `cutoff` (a Unix epoch) as of `then_day`
     (a batch's earlier split), from one sort: the orders sorted by customer and time stay so when the later
     ones are left out (the second sort made ~40% of the two aggregations)."""
-    parts = _by_slices(
+    whole, split = _by_slices(
         customer, lambda rows: _aggregate_slice(customer, at, net, as_of_day, window, local, rows, (then_day, cutoff))
     )
-    return parts[0], parts[1]
+    return whole, split
 
 
-def _by_slices(customer: np.ndarray, job: Callable[[np.ndarray | slice], Any]) -> Any:
+def _by_slices(
+    customer: np.ndarray, job: Callable[[np.ndarray | slice], tuple[Aggregated, ...]]
+) -> tuple[Aggregated, ...]:
     """`job(rows)` over slices of customers by the first byte of their id (rows: the positions of a slice's
-    orders), READ_THREADS at once, the slices' results joined in id order: an `Aggregated`, or a tuple of them
-    when the job returns tuples."""
+    orders), READ_THREADS at once; each of the job's results joined over the slices in id order."""
     slices = -(-len(customer) // SLICE_ORDERS)
     if slices <= 1:
         return job(slice(None))
@@ -282,9 +282,7 @@ def _by_slices(customer: np.ndarray, job: Callable[[np.ndarray | slice], Any]) -
     with ThreadPoolExecutor(READ_THREADS) as pool:
         parts = list(pool.map(lambda part: job(np.flatnonzero(number == part)), range(len(edges) - 1)))
     trim_heap()  # the slices' working sets, freed in the threads' arenas
-    if isinstance(parts[0][0], tuple):  # several results per slice: each joined on its own
-        return tuple(_join([p[k] for p in parts]) for k in range(len(parts[0])))
-    return _join(parts)
+    return tuple(_join([p[k] for p in parts]) for k in range(len(parts[0])))
 
 
 def _join(parts: list[Aggregated]) -> Aggregated:
@@ -311,13 +309,13 @@ def _aggregate_slice(
     local: np.ndarray | None,
     rows: np.ndarray | slice,
     earlier: tuple[int, float] | None = None,
-) -> Any:
-    """The aggregates of the orders at `rows`; with `earlier` (then_day, cutoff), a pair: those and the
-    aggregates of the orders placed by the cutoff as of then_day."""
+) -> tuple[Aggregated, ...]:
+    """The aggregates of the orders at `rows`; with `earlier` (then_day, cutoff), also those of the orders
+    placed by the cutoff as of then_day (SPLIT_FIELDS)."""
     customer, at, net = customer[rows], at[rows], net[rows]
     local = None if local is None else local[rows]
     if len(at) == 0:
-        return _empty(customer) if earlier is None else (_empty(customer), _empty(customer, SPLIT_FIELDS))
+        return (_empty(customer),) if earlier is None else (_empty(customer), _empty(customer, SPLIT_FIELDS))
     order, new_customer = _sort_orders(customer, at, local)
     at = at[order]
     day = np.floor((at if local is None else local[order]) / SECONDS_PER_DAY).astype(np.int64)
@@ -325,7 +323,7 @@ def _aggregate_slice(
     ids = customer[order[new_customer]]
     del order, customer, local
     if earlier is None:
-        return _summarise(ids, new_customer, at, day, net, as_of_day, window)
+        return (_summarise(ids, new_customer, at, day, net, as_of_day, window),)
     then_day, cutoff = earlier
     # The earlier orders, still sorted; their customers numbered among all, then flagged where they change.
     kept = at <= cutoff
@@ -457,7 +455,7 @@ async def read_summaries(
     if helper is not None and customers is None:
         # Two halves of the table's pages, one backend each, each a TID range scan of its half (split by customer
         # id, both scanned every page: at 10M orders 3.2 CPU-s against 2.5); pages added since go to the second.
-        middle = await conn.fetchval(f"SELECT pg_relation_size('purchases') / {BLOCK_SIZE_SQL} / 2")
+        middle = await conn.fetchval("SELECT pg_relation_size('purchases') / current_setting('block_size')::int8 / 2")
         parts = [
             (c, _ORDERS_SQL.format(filter=f"AND p.ctid {op} '({middle},0)'::tid"), args)
             for c, op in ((conn, "<"), (helper, ">="))

@@ -40,11 +40,14 @@ class RateTable:
         order = np.argsort(known, kind="stable")
         ranked = known[order]
         values = _as_int(currency)
+
+        def look_up(v: np.ndarray) -> np.ndarray:
+            at = np.minimum(np.searchsorted(ranked, v), len(ranked) - 1)
+            return np.where(ranked[at] == v, order[at] + 1, 0).astype(np.int16)
+
         if len(values) and (values == values[0]).all():  # one currency (the usual case): looked up once
-            values = values[:1]
-        at = np.minimum(np.searchsorted(ranked, values), len(ranked) - 1)
-        codes = np.where(ranked[at] == values, order[at] + 1, 0).astype(np.int16)
-        return codes if len(codes) == len(currency) else np.full(len(currency), codes[0], dtype=np.int16)
+            return np.full(len(values), look_up(values[:1])[0], dtype=np.int16)
+        return look_up(values)
 
     def convert(self, net: np.ndarray, code: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Each order's net in the reporting currency, to the cent; NaN where no rate was in force on its day

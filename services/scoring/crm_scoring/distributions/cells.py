@@ -39,4 +39,5 @@ _KEYS = ", ".join(KEY)
 CELLS_OF = (
     f"SELECT {_KEYS}, count(*) AS n, sum(m) AS m_sum, sum(total_spend) AS revenue FROM {{table}} GROUP BY {_KEYS}"
 )
-CELLS = Kept("score_cells", KEY, ("n", "m_sum", "revenue"), CELLS_OF, weight=0.5)  # the batch's swap carries them over
+# The batch's swap carries them over (kept.py).
+CELLS = Kept("score_cells", KEY, ("n", "m_sum", "revenue"), CELLS_OF, weight=0.5)
